@@ -1,0 +1,10 @@
+module github.com/backupfs/backupfs
+
+go 1.26
+
+require (
+	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/spf13/pflag v1.1.0 // indirect
+	golang.org/x/sync v0.24.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+)
