@@ -1,0 +1,56 @@
+package chunker
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+
+	"github.com/backupfs/backupfs/catalog"
+)
+
+// ErrParams reports chunking parameters that Validate refuses.
+var ErrParams = errors.New("chunker: invalid params")
+
+// MinAvg is the smallest average chunk size Params accepts. Below it the
+// normalized masks would have too few bits to mean anything, and chunks this
+// small cost more in index entries than they could ever save in dedup.
+const MinAvg = 64
+
+// Params are the bounds of content-defined chunking. Avg is the target size:
+// a cut is looked for with a mask of log2(Avg) bits (normalized, see the
+// package doc), so Avg must be a power of two. No chunk is shorter than Min
+// (except the last of a stream) or longer than Max.
+type Params struct {
+	Min, Avg, Max int
+}
+
+// DefaultParams is used for both streams of a tree archive (file payload and
+// metadata catalog). The choice is argued by measurement in the package doc.
+var DefaultParams = Params{Min: 64 << 10, Avg: 256 << 10, Max: 1 << 20}
+
+// DefaultFixedSize is the chunk size of image archives, chosen by
+// measurement (package doc).
+const DefaultFixedSize = 4 << 20
+
+// Validate checks 1 <= Min < Avg < Max <= catalog.MaxChunkSize, Avg a power
+// of two and at least MinAvg. Errors wrap ErrParams.
+func (p Params) Validate() error {
+	switch {
+	case p.Avg < MinAvg || bits.OnesCount(uint(p.Avg)) != 1:
+		return fmt.Errorf("%w: avg %d: want a power of two >= %d", ErrParams, p.Avg, MinAvg)
+	case p.Min < 1 || p.Min >= p.Avg:
+		return fmt.Errorf("%w: min %d: want 1 <= min < avg %d", ErrParams, p.Min, p.Avg)
+	case p.Max <= p.Avg || p.Max > catalog.MaxChunkSize:
+		return fmt.Errorf("%w: max %d: want avg %d < max <= %d", ErrParams, p.Max, p.Avg, catalog.MaxChunkSize)
+	}
+	return nil
+}
+
+// validFixed checks a fixed chunk size: a power of two in [MinAvg, MaxChunkSize].
+func validFixed(size int) error {
+	if size < MinAvg || size > catalog.MaxChunkSize || bits.OnesCount(uint(size)) != 1 {
+		return fmt.Errorf("%w: fixed size %d: want a power of two in [%d, %d]",
+			ErrParams, size, MinAvg, catalog.MaxChunkSize)
+	}
+	return nil
+}
