@@ -1,0 +1,163 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+
+	"github.com/backupfs/backupfs/catalog"
+	"github.com/klauspost/compress/zstd"
+)
+
+// Chunk blob layout. A chunk file holds exactly one blob; the network
+// server sends blobs as stored and the client decodes them, so everything
+// here is pure (no files, no globals beyond the shared zstd coders).
+//
+//	offset size meaning
+//	0      4    magic "BFCB"
+//	4      1    format version (BlobVersion = 1)
+//	5      1    flags: bit 0 = payload is zstd; other bits must be zero
+//	6      2    reserved, zero
+//	8      4    plain length (u32, <= catalog.MaxChunkSize)
+//	12     4    CRC32-C (Castagnoli) of bytes 0..11 followed by the payload
+//	16     n    payload: the plain bytes (raw), or one zstd frame of them
+//
+// A raw payload is exactly plain length bytes. The CRC also covers the
+// first 12 header bytes, so CheckBlob catches a flipped bit anywhere in the
+// blob, including the flags and the length.
+const (
+	BlobHeaderSize = 16
+	BlobVersion    = 1
+	blobFlagZstd   = 1 << 0
+	// MaxBlobSize bounds a blob: a payload is compressed only when that
+	// makes it smaller, so no blob exceeds the raw form of the largest chunk.
+	MaxBlobSize = BlobHeaderSize + catalog.MaxChunkSize
+)
+
+var blobMagic = [4]byte{'B', 'F', 'C', 'B'}
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// Shared zstd coders; EncodeAll and DecodeAll are safe for concurrent use.
+// The zstd frame checksum is off: the blob CRC and the SHA-256 cover it.
+var (
+	zenc, _ = zstd.NewWriter(nil,
+		zstd.WithEncoderLevel(zstd.SpeedDefault),
+		zstd.WithEncoderCRC(false),
+		zstd.WithEncoderConcurrency(0))
+	zdec, _ = zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(0),
+		zstd.WithDecoderMaxMemory(catalog.MaxChunkSize),
+		zstd.WithDecodeAllCapLimit(true))
+)
+
+// EncodeBlob returns the blob of a plain chunk: zstd when that is smaller,
+// raw otherwise. It refuses chunks over catalog.MaxChunkSize.
+func EncodeBlob(plain []byte) ([]byte, error) {
+	if len(plain) > catalog.MaxChunkSize {
+		return nil, fmt.Errorf("store: encode blob: chunk of %d bytes, at most %d", len(plain), catalog.MaxChunkSize)
+	}
+	out := make([]byte, BlobHeaderSize, BlobHeaderSize+len(plain))
+	out = zenc.EncodeAll(plain, out)
+	flags := byte(blobFlagZstd)
+	if len(out)-BlobHeaderSize >= len(plain) {
+		out = append(out[:BlobHeaderSize], plain...)
+		flags = 0
+	}
+	copy(out[0:4], blobMagic[:])
+	out[4] = BlobVersion
+	out[5] = flags
+	out[6], out[7] = 0, 0
+	binary.LittleEndian.PutUint32(out[8:12], uint32(len(plain)))
+	binary.LittleEndian.PutUint32(out[12:16], blobCRC(out))
+	return out, nil
+}
+
+// blobCRC is the checksum over header bytes 0..11 and the payload.
+func blobCRC(blob []byte) uint32 {
+	c := crc32.Update(0, crcTable, blob[:12])
+	return crc32.Update(c, crcTable, blob[BlobHeaderSize:])
+}
+
+// blobHeader is a parsed, checked header.
+type blobHeader struct {
+	zstd     bool
+	plainLen int
+}
+
+// CheckBlob checks a blob's header and CRC without decompressing it. It is
+// cheap, for serving stored blobs; DecodeBlob checks everything.
+func CheckBlob(blob []byte) error {
+	_, err := checkBlob(blob)
+	return err
+}
+
+func checkBlob(blob []byte) (blobHeader, error) {
+	var h blobHeader
+	if len(blob) < BlobHeaderSize {
+		return h, fmt.Errorf("%w: blob of %d bytes, shorter than its header", ErrCorrupt, len(blob))
+	}
+	if len(blob) > MaxBlobSize {
+		return h, fmt.Errorf("%w: blob of %d bytes, at most %d", ErrCorrupt, len(blob), MaxBlobSize)
+	}
+	if !bytes.Equal(blob[0:4], blobMagic[:]) {
+		return h, fmt.Errorf("%w: blob: bad magic %q", ErrCorrupt, blob[0:4])
+	}
+	if blob[4] != BlobVersion {
+		return h, fmt.Errorf("%w: blob: version %d, this build reads %d", ErrCorrupt, blob[4], BlobVersion)
+	}
+	if blob[5]&^blobFlagZstd != 0 || blob[6] != 0 || blob[7] != 0 {
+		return h, fmt.Errorf("%w: blob: unknown flags %#x or reserved bytes set", ErrCorrupt, blob[5:8])
+	}
+	n := binary.LittleEndian.Uint32(blob[8:12])
+	if n > catalog.MaxChunkSize {
+		return h, fmt.Errorf("%w: blob: plain length %d, at most %d", ErrCorrupt, n, catalog.MaxChunkSize)
+	}
+	h = blobHeader{zstd: blob[5]&blobFlagZstd != 0, plainLen: int(n)}
+	payload := len(blob) - BlobHeaderSize
+	if !h.zstd && payload != h.plainLen {
+		return h, fmt.Errorf("%w: blob: raw payload of %d bytes, header says %d", ErrCorrupt, payload, h.plainLen)
+	}
+	if h.zstd && payload >= h.plainLen {
+		return h, fmt.Errorf("%w: blob: zstd payload of %d bytes not smaller than plain %d", ErrCorrupt, payload, h.plainLen)
+	}
+	if got, want := blobCRC(blob), binary.LittleEndian.Uint32(blob[12:16]); got != want {
+		return h, fmt.Errorf("%w: blob: crc %08x, header says %08x", ErrCorrupt, got, want)
+	}
+	return h, nil
+}
+
+// DecodeBlob checks a blob (header, CRC), decompresses it into at most the
+// plain length the header gives, and checks the result's SHA-256 against
+// want. Every failure wraps ErrCorrupt. The result never aliases blob.
+func DecodeBlob(blob []byte, want catalog.Digest) ([]byte, error) {
+	plain, err := decodeBlob(blob)
+	if err != nil {
+		return nil, err
+	}
+	if got := catalog.Sum(plain); got != want {
+		return nil, fmt.Errorf("%w: blob: content has digest %s, want %s", ErrCorrupt, got, want)
+	}
+	return plain, nil
+}
+
+// decodeBlob is DecodeBlob without the digest check.
+func decodeBlob(blob []byte) ([]byte, error) {
+	h, err := checkBlob(blob)
+	if err != nil {
+		return nil, err
+	}
+	payload := blob[BlobHeaderSize:]
+	if !h.zstd {
+		return append(make([]byte, 0, len(payload)), payload...), nil
+	}
+	plain, err := zdec.DecodeAll(payload, make([]byte, 0, h.plainLen))
+	if err != nil {
+		return nil, fmt.Errorf("%w: blob: zstd: %v", ErrCorrupt, err)
+	}
+	if len(plain) != h.plainLen {
+		return nil, fmt.Errorf("%w: blob: zstd gave %d bytes, header says %d", ErrCorrupt, len(plain), h.plainLen)
+	}
+	return plain, nil
+}

@@ -1,0 +1,85 @@
+// Package store is backupfs's datastore on local disk: content-addressed
+// chunk blobs, published snapshots, atomic publishing, prune, garbage
+// collection and verification.
+//
+// # Layout
+//
+//	DIR/.backupfs-datastore                marker: "backupfs datastore 1\n"
+//	DIR/.chunks/<first 4 hex>/<64 hex>     chunk blobs (see EncodeBlob)
+//	DIR/.chunks/<first 4 hex>/<64 hex>.bad chunks Verify found corrupt
+//	DIR/<type>/<id>/<RFC3339 UTC>/         published snapshots: manifest.json + index files
+//	DIR/.tmp/<type>_<id>_<time>/           snapshots being written (invisible to listings)
+//	DIR/.trash/                            snapshots being forgotten
+//
+// Directories are created 0700 and files 0600: a datastore holds other
+// machines' data. Open creates the layout in a missing or empty directory
+// and refuses a non-empty directory without the marker.
+//
+// # Atomicity
+//
+// A chunk is written to a temporary file in its final directory, synced,
+// and renamed into place (then the directory is synced), so a chunk file
+// is either absent or complete. A snapshot is written under .tmp and
+// published by one rename after every file (and the directory) is synced
+// and every chunk its indexes reference is known to exist; a crash or an
+// abort publishes nothing. Forget renames a snapshot aside before removing
+// it, so a half-removed snapshot is never visible.
+//
+// # Errors
+//
+// Callers branch on ErrNotFound (no such chunk, group, snapshot or file),
+// ErrCorrupt (a blob or file failed its checks), ErrExists (Begin on a
+// snapshot that exists or is being written), ErrNotDatastore (Open on a
+// foreign directory), ErrInvalid (a bad name or a manifest that does not
+// match) and ErrGCRunning. Errors are wrapped with the path or digest.
+//
+// # Concurrency and garbage collection
+//
+// A Store is safe for concurrent use by many goroutines, including a GC
+// running at the same time as backups. GC is mark and sweep on chunk
+// mtimes (as in Proxmox Backup Server): it notes its start time, marks
+// every chunk referenced by a published snapshot or by an index file
+// already written to a snapshot in progress by setting its mtime to now,
+// then removes chunk files that are unmarked and whose mtime is older than
+// start minus a grace period. PutChunk of a chunk that exists touches it,
+// and Commit touches every chunk the snapshot references while checking it
+// exists, so a chunk a backup relies on either survives the sweep or the
+// Commit fails (nothing is published). Touch and sweep of one chunk are
+// serialised by a lock striped over digests, which is why GC must run in
+// the same process as the writers (the server): the locks do not span
+// processes. Only one GC runs at a time per Store.
+//
+// The clock (Options.Now) drives every mtime the store sets, so tests can
+// move time without sleeping.
+//
+// # What it must not do
+//
+// The store never trusts a digest it is given for bytes it writes: PutChunk
+// checks the SHA-256 of a chunk before writing it and PutBlob decodes and
+// checks a blob first. It never returns a chunk's bytes without checking
+// them (Chunk verifies the digest, Blob the CRC). It never makes a partial
+// snapshot visible, and it never deletes a chunk a published snapshot
+// references while that snapshot exists.
+package store
+
+import "errors"
+
+// Sentinel errors; the store wraps them with context.
+var (
+	// ErrNotFound reports a missing chunk, group, snapshot or file.
+	ErrNotFound = errors.New("store: not found")
+	// ErrCorrupt reports a blob or file that failed its checks.
+	ErrCorrupt = errors.New("store: corrupt data")
+	// ErrExists reports a snapshot that exists or is being written.
+	ErrExists = errors.New("store: already exists")
+	// ErrNotDatastore reports a non-empty directory that is not a datastore.
+	ErrNotDatastore = errors.New("store: not a datastore")
+	// ErrInvalid reports a bad name, or a manifest or index that does not
+	// match what was written.
+	ErrInvalid = errors.New("store: invalid argument")
+	// ErrGCRunning reports a GC started while another runs on the store.
+	ErrGCRunning = errors.New("store: garbage collection already running")
+	// ErrClosed reports use of a snapshot writer after Commit or Abort, or
+	// after GC removed it as abandoned.
+	ErrClosed = errors.New("store: snapshot writer closed")
+)
