@@ -216,7 +216,9 @@ func TestDecodeDynamicIndexErrors(t *testing.T) {
 		f(b)
 		return b
 	}
-	u64 := func(off int, v uint64) []byte { return mod(func(b []byte) { binary.LittleEndian.PutUint64(b[off:], v) }) }
+	u64 := func(off int, v uint64) []byte {
+		return mod(func(b []byte) { binary.LittleEndian.PutUint64(b[off:], v) })
+	}
 	sealed := func(off int, v uint64) []byte { return reseal(u64(off, v), 40, h) }
 	tests := []struct {
 		name string

@@ -1,0 +1,256 @@
+package catalog
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"strings"
+	"time"
+)
+
+// FS returns the catalog as an io/fs file system whose file contents come
+// from payload: a file (or hardlink) reads payload[PayloadOffset:
+// PayloadOffset+Size]. It implements fs.ReadDirFS, fs.StatFS and
+// fs.ReadLinkFS. Open and Stat follow symlinks whose targets resolve
+// inside the archive (relative targets, at most maxSymlinkHops of them);
+// an absolute target or one climbing out of the root does not exist here.
+// Devices and fifos open as empty files. FileInfo.Sys returns *Entry.
+//
+// A payload shorter than an entry claims gives io.ErrUnexpectedEOF, never
+// short content. Open files keep a read position, so one fs.File must not
+// be read from several goroutines at once (ReadAt is fine).
+func (r *TreeReader) FS(payload io.ReaderAt) fs.FS { return &treeFS{r: r, payload: payload} }
+
+const maxSymlinkHops = 40
+
+type treeFS struct {
+	r       *TreeReader
+	payload io.ReaderAt
+}
+
+var (
+	_ fs.ReadDirFS  = (*treeFS)(nil)
+	_ fs.StatFS     = (*treeFS)(nil)
+	_ fs.ReadLinkFS = (*treeFS)(nil)
+)
+
+// resolve returns the entry at an io/fs path name, following symlinks in
+// every element but the last, and in the last too if follow is set.
+func (f *treeFS) resolve(op, name string, follow bool) (Entry, error) {
+	if !fs.ValidPath(name) {
+		return Entry{}, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+	}
+	p, hops := name, 0
+restart:
+	e := f.r.root
+	if p == "." {
+		return e, nil
+	}
+	elems := strings.Split(p, "/")
+	for i, el := range elems {
+		var err error
+		if e, err = f.r.Lookup(e, el); err != nil {
+			return Entry{}, &fs.PathError{Op: op, Path: name, Err: err}
+		}
+		if e.Type != TypeSymlink || i == len(elems)-1 && !follow {
+			continue
+		}
+		if hops++; hops > maxSymlinkHops {
+			return Entry{}, &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("%w: too many levels of symbolic links", fs.ErrInvalid)}
+		}
+		rest := append([]string{strings.Join(elems[:i], "/"), e.Symlink}, elems[i+1:]...)
+		p = path.Join(rest...)
+		if path.IsAbs(e.Symlink) || p == ".." || strings.HasPrefix(p, "../") {
+			return Entry{}, &fs.PathError{Op: op, Path: name,
+				Err: fmt.Errorf("%w: symlink %q points outside the archive (%w)", ErrNotExist, printable(e.Symlink), fs.ErrNotExist)}
+		}
+		goto restart
+	}
+	return e, nil
+}
+
+func (f *treeFS) Open(name string) (fs.File, error) {
+	e, err := f.resolve("open", name, true)
+	if err != nil {
+		return nil, err
+	}
+	info := newFileInfo(name, e)
+	if e.Type == TypeDir {
+		return &dirHandle{fsys: f, info: info}, nil
+	}
+	h := &fileHandle{info: info, payload: f.payload}
+	if e.Type == TypeFile || e.Type == TypeHardlink {
+		h.base, h.size = e.PayloadOffset, e.Size
+	}
+	return h, nil
+}
+
+func (f *treeFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	e, err := f.resolve("readdir", name, true)
+	if err != nil {
+		return nil, err
+	}
+	list, err := f.readDir(name, e)
+	if err != nil {
+		return nil, &fs.PathError{Op: "readdir", Path: name, Err: err}
+	}
+	return list, nil
+}
+
+func (f *treeFS) readDir(name string, dir Entry) ([]fs.DirEntry, error) {
+	entries, err := f.r.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	list := make([]fs.DirEntry, len(entries))
+	for i := range entries {
+		list[i] = newFileInfo(path.Join(name, entries[i].Name), entries[i])
+	}
+	return list, nil
+}
+
+func (f *treeFS) Stat(name string) (fs.FileInfo, error) {
+	e, err := f.resolve("stat", name, true)
+	if err != nil {
+		return nil, err
+	}
+	return newFileInfo(name, e), nil
+}
+
+func (f *treeFS) Lstat(name string) (fs.FileInfo, error) {
+	e, err := f.resolve("lstat", name, false)
+	if err != nil {
+		return nil, err
+	}
+	return newFileInfo(name, e), nil
+}
+
+func (f *treeFS) ReadLink(name string) (string, error) {
+	e, err := f.resolve("readlink", name, false)
+	if err != nil {
+		return "", err
+	}
+	if e.Type != TypeSymlink {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: fmt.Errorf("not a symlink: %w", fs.ErrInvalid)}
+	}
+	return e.Symlink, nil
+}
+
+// fileInfo is both the fs.FileInfo and the fs.DirEntry of an entry.
+type fileInfo struct {
+	name string
+	e    *Entry
+}
+
+func newFileInfo(name string, e Entry) *fileInfo {
+	return &fileInfo{name: path.Base(name), e: &e}
+}
+
+func (fi *fileInfo) Name() string               { return fi.name }
+func (fi *fileInfo) Size() int64                { return int64(min(fi.e.Size, 1<<63-1)) }
+func (fi *fileInfo) Mode() fs.FileMode          { return fi.e.FileMode() }
+func (fi *fileInfo) ModTime() time.Time         { return time.Unix(0, fi.e.MtimeNs) }
+func (fi *fileInfo) IsDir() bool                { return fi.e.Type == TypeDir }
+func (fi *fileInfo) Sys() any                   { return fi.e }
+func (fi *fileInfo) Type() fs.FileMode          { return fi.Mode().Type() }
+func (fi *fileInfo) Info() (fs.FileInfo, error) { return fi, nil }
+func (fi *fileInfo) String() string             { return fs.FormatFileInfo(fi) }
+
+// fileHandle is an open file, device or fifo (the last two are empty).
+type fileHandle struct {
+	info       *fileInfo
+	payload    io.ReaderAt
+	base, size uint64
+	pos        int64
+}
+
+func (h *fileHandle) Stat() (fs.FileInfo, error) { return h.info, nil }
+func (h *fileHandle) Close() error               { return nil }
+
+func (h *fileHandle) Read(p []byte) (int, error) {
+	n, err := h.ReadAt(p, h.pos)
+	h.pos += int64(n)
+	return n, err
+}
+
+// ReadAt reads the entry's content; a payload that ends early is
+// io.ErrUnexpectedEOF.
+func (h *fileHandle) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, &fs.PathError{Op: "read", Path: h.info.name, Err: fs.ErrInvalid}
+	}
+	if uint64(off) >= h.size {
+		return 0, io.EOF
+	}
+	want := int(min(uint64(len(p)), h.size-uint64(off)))
+	if h.payload == nil || h.base+uint64(off) > 1<<62 {
+		return 0, &fs.PathError{Op: "read", Path: h.info.name, Err: errors.New("catalog: no payload for this range")}
+	}
+	n, err := h.payload.ReadAt(p[:want], int64(h.base)+off)
+	if n == want {
+		if want < len(p) {
+			return n, io.EOF
+		}
+		return n, nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, &fs.PathError{Op: "read", Path: h.info.name, Err: err}
+}
+
+func (h *fileHandle) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekCurrent:
+		offset += h.pos
+	case io.SeekEnd:
+		offset += h.info.Size()
+	case io.SeekStart:
+	default:
+		offset = -1
+	}
+	if offset < 0 {
+		return 0, &fs.PathError{Op: "seek", Path: h.info.name, Err: fs.ErrInvalid}
+	}
+	h.pos = offset
+	return offset, nil
+}
+
+// dirHandle is an open directory; its entries load on the first ReadDir.
+type dirHandle struct {
+	fsys    *treeFS
+	info    *fileInfo
+	entries []fs.DirEntry
+	loaded  bool
+}
+
+func (d *dirHandle) Stat() (fs.FileInfo, error) { return d.info, nil }
+func (d *dirHandle) Close() error               { return nil }
+
+func (d *dirHandle) Read([]byte) (int, error) {
+	return 0, &fs.PathError{Op: "read", Path: d.info.name, Err: errors.New("is a directory")}
+}
+
+func (d *dirHandle) ReadDir(n int) ([]fs.DirEntry, error) {
+	if !d.loaded {
+		list, err := d.fsys.readDir(d.info.name, *d.info.e)
+		if err != nil {
+			return nil, &fs.PathError{Op: "readdir", Path: d.info.name, Err: err}
+		}
+		d.entries, d.loaded = list, true
+	}
+	if n <= 0 {
+		list := d.entries
+		d.entries = nil
+		return list, nil
+	}
+	if len(d.entries) == 0 {
+		return nil, io.EOF
+	}
+	n = min(n, len(d.entries))
+	list := d.entries[:n:n]
+	d.entries = d.entries[n:]
+	return list, nil
+}
