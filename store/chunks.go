@@ -1,0 +1,149 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/backupfs/backupfs/catalog"
+)
+
+// HasChunk reports whether the chunk is stored (a chunk renamed aside as
+// bad does not count). It does not read or check the chunk.
+func (s *Store) HasChunk(d catalog.Digest) (bool, error) {
+	fi, err := os.Lstat(s.chunkPath(d))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: chunk %s: %w", d, err)
+	}
+	return fi.Mode().IsRegular(), nil
+}
+
+// PutChunk stores a plain chunk whose digest the caller computed. The
+// digest is checked before anything is written (ErrInvalid on mismatch).
+// An existing chunk is not rewritten but touched (mtime = now), which
+// keeps it from the next GC sweep; written reports whether a file was
+// written.
+func (s *Store) PutChunk(d catalog.Digest, plain []byte) (written bool, err error) {
+	if ok, err := s.touch(d); ok || err != nil {
+		return false, err
+	}
+	if len(plain) > catalog.MaxChunkSize {
+		return false, fmt.Errorf("%w: chunk %s: %d bytes, at most %d", ErrInvalid, d, len(plain), catalog.MaxChunkSize)
+	}
+	if got := catalog.Sum(plain); got != d {
+		return false, fmt.Errorf("%w: chunk given as %s has digest %s", ErrInvalid, d, got)
+	}
+	blob, err := EncodeBlob(plain)
+	if err != nil {
+		return false, err
+	}
+	return true, s.writeChunk(d, blob)
+}
+
+// PutBlob stores a blob as received (from the network), after DecodeBlob
+// checked it against d (ErrCorrupt otherwise). An existing chunk is
+// touched, as in PutChunk.
+func (s *Store) PutBlob(d catalog.Digest, blob []byte) (written bool, err error) {
+	if _, err := DecodeBlob(blob, d); err != nil {
+		return false, fmt.Errorf("store: put chunk %s: %w", d, err)
+	}
+	if ok, err := s.touch(d); ok || err != nil {
+		return false, err
+	}
+	return true, s.writeChunk(d, blob)
+}
+
+// touch sets a chunk's mtime to now if it exists. It holds the chunk's
+// lock so GC cannot remove it between its check and its unlink.
+func (s *Store) touch(d catalog.Digest) (exists bool, err error) {
+	now := s.now()
+	mu := s.lockChunk(d)
+	mu.Lock()
+	err = os.Chtimes(s.chunkPath(d), now, now)
+	mu.Unlock()
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: touch chunk %s: %w", d, err)
+	}
+	return true, nil
+}
+
+// writeChunk writes a blob atomically with mtime = now. A concurrent write
+// of the same chunk renames identical bytes over it, which is harmless.
+// No lock is needed: a new file's mtime is after any GC's start.
+func (s *Store) writeChunk(d catalog.Digest, blob []byte) error {
+	path := s.chunkPath(d)
+	dir := filepath.Dir(path)
+	if err := os.Mkdir(dir, dirPerm); err == nil {
+		if err := syncDir(filepath.Dir(dir)); err != nil {
+			return fmt.Errorf("store: write chunk %s: %w", d, err)
+		}
+	} else if !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("store: write chunk %s: %w", d, err)
+	}
+	if err := writeFileAtomic(path, blob, s.now()); err != nil {
+		return fmt.Errorf("store: write chunk %s: %w", d, err)
+	}
+	return nil
+}
+
+// Chunk returns a chunk's plain bytes, verified against d. A missing chunk
+// gives ErrNotFound, a bad one ErrCorrupt.
+func (s *Store) Chunk(d catalog.Digest) ([]byte, error) {
+	blob, err := readBounded(s.chunkPath(d), MaxBlobSize)
+	if err != nil {
+		return nil, fmt.Errorf("store: chunk %s: %w", d, err)
+	}
+	plain, err := DecodeBlob(blob, d)
+	if err != nil {
+		return nil, fmt.Errorf("store: chunk %s: %w", d, err)
+	}
+	return plain, nil
+}
+
+// Blob returns a chunk's blob as stored, after CheckBlob (header and CRC;
+// the digest is left to the receiver's DecodeBlob).
+func (s *Store) Blob(d catalog.Digest) ([]byte, error) {
+	blob, err := readBounded(s.chunkPath(d), MaxBlobSize)
+	if err != nil {
+		return nil, fmt.Errorf("store: chunk %s: %w", d, err)
+	}
+	if err := CheckBlob(blob); err != nil {
+		return nil, fmt.Errorf("store: chunk %s: %w", d, err)
+	}
+	return blob, nil
+}
+
+// markBad renames a chunk that fails DecodeBlob to "<digest>.bad", so
+// HasChunk reports it missing and the next backup uploads it again. The
+// chunk is re-read under its lock first: a good copy written since the
+// caller read it is left alone. It reports whether it renamed.
+func (s *Store) markBad(d catalog.Digest) (bool, error) {
+	path := s.chunkPath(d)
+	mu := s.lockChunk(d)
+	mu.Lock()
+	defer mu.Unlock()
+	blob, err := readBounded(path, MaxBlobSize)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err == nil {
+		if _, err = DecodeBlob(blob, d); err == nil {
+			return false, nil
+		}
+	}
+	if !errors.Is(err, ErrCorrupt) {
+		return false, err
+	}
+	if err := os.Rename(path, path+badSuffix); err != nil {
+		return false, fmt.Errorf("store: mark chunk %s bad: %w", d, err)
+	}
+	return true, syncDir(filepath.Dir(path))
+}

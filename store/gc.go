@@ -1,0 +1,347 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/backupfs/backupfs/catalog"
+)
+
+// DefaultGrace is the GC grace period when GCOptions.Grace is 0. A chunk
+// uploaded (or touched) by a backup is safe for this long before an index
+// file referencing it must exist, so it should exceed the longest backup
+// of one archive; a longer grace only delays reclaiming space, a shorter
+// one can make a long backup fail at Commit (never lose data). 24 hours,
+// as Proxmox Backup Server uses.
+const DefaultGrace = 24 * time.Hour
+
+// GCOptions configures GC.
+type GCOptions struct {
+	// Grace: unreferenced chunks (and abandoned snapshots in progress)
+	// are removed only when untouched for this long; 0 means DefaultGrace.
+	Grace time.Duration
+	// DryRun counts what would be removed and changes nothing (no
+	// touching either).
+	DryRun bool
+}
+
+// GCStats reports a GC run.
+type GCStats struct {
+	Snapshots     int   // published snapshots whose indexes were marked
+	IndexFiles    int   // index files read (published and in progress)
+	ChunksMarked  int   // distinct chunks referenced
+	ChunksKept    int   // chunk files left in place
+	ChunksRemoved int   // chunk files removed (or that would be, in a dry run)
+	BytesRemoved  int64 // their size on disk
+	TmpRemoved    int   // abandoned snapshot dirs, forget leftovers, stray temp files
+	MissingChunks int   // referenced chunks not stored (Verify reports them in detail)
+	BadRemoved    int   // ".bad" chunk files removed because the chunk was stored again
+}
+
+// GC removes chunks no snapshot references, by mark and sweep, safely
+// while backups run (see the package doc). It fails with ErrGCRunning if
+// another GC is running. Any error reading a published snapshot stops it
+// before the sweep: a chunk is never removed because its index could not
+// be read.
+func (s *Store) GC(ctx context.Context, opt GCOptions) (GCStats, error) {
+	if !s.gc.TryLock() {
+		return GCStats{}, ErrGCRunning
+	}
+	defer s.gc.Unlock()
+	if opt.Grace <= 0 {
+		opt.Grace = DefaultGrace
+	}
+	g := &gcRun{s: s, opt: opt, marked: make(map[catalog.Digest]struct{})}
+	start := s.now()
+	g.cutoff = start.Add(-opt.Grace)
+	if err := g.reapTmp(); err != nil {
+		return g.st, err
+	}
+	// In-progress snapshots first, then published ones: a snapshot that
+	// is committed in between is seen in one list or the other.
+	if err := g.markTmp(ctx); err != nil {
+		return g.st, err
+	}
+	if err := g.markPublished(ctx); err != nil {
+		return g.st, err
+	}
+	g.st.ChunksMarked = len(g.marked)
+	err := g.sweep(ctx)
+	return g.st, err
+}
+
+// gcRun is the state of one GC.
+type gcRun struct {
+	s      *Store
+	opt    GCOptions
+	cutoff time.Time
+	marked map[catalog.Digest]struct{}
+	st     GCStats
+}
+
+func (g *gcRun) old(fi fs.FileInfo) bool { return fi.ModTime().Before(g.cutoff) }
+
+// markIndex marks every chunk an index references.
+func (g *gcRun) markIndex(idx catalog.Index) error {
+	g.st.IndexFiles++
+	for i := range idx.NumChunks() {
+		_, _, d := idx.Chunk(i)
+		if _, ok := g.marked[d]; ok {
+			continue
+		}
+		g.marked[d] = struct{}{}
+		if g.opt.DryRun {
+			continue
+		}
+		ok, err := g.s.touch(d)
+		if err != nil {
+			return fmt.Errorf("store: gc: %w", err)
+		}
+		if !ok {
+			g.st.MissingChunks++
+		}
+	}
+	return nil
+}
+
+// markPublished marks the chunks of every published snapshot. A snapshot
+// forgotten meanwhile is skipped; any other error stops GC.
+func (g *gcRun) markPublished(ctx context.Context) error {
+	groups, err := g.s.Groups()
+	if err != nil {
+		return fmt.Errorf("store: gc: %w", err)
+	}
+	for _, grp := range groups {
+		times, err := g.s.Snapshots(grp)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("store: gc: %w", err)
+		}
+		for _, t := range times {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := g.markSnapshot(grp, t); err != nil && !g.forgotten(err, grp, t) {
+				return fmt.Errorf("store: gc: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// forgotten reports whether err came from the snapshot having been removed
+// meanwhile, rather than from a file missing in a snapshot that exists.
+func (g *gcRun) forgotten(err error, grp catalog.Group, t time.Time) bool {
+	if !errors.Is(err, ErrNotFound) {
+		return false
+	}
+	_, serr := os.Lstat(g.s.snapPath(grp, t))
+	return errors.Is(serr, fs.ErrNotExist)
+}
+
+func (g *gcRun) markSnapshot(grp catalog.Group, t time.Time) error {
+	m, err := g.s.Manifest(grp, t)
+	if err != nil {
+		return err
+	}
+	for _, a := range m.Archives {
+		for _, f := range a.Files {
+			b, err := g.s.ReadFile(grp, t, f.Name)
+			if err != nil {
+				return err
+			}
+			idx, err := catalog.DecodeIndex(b)
+			if err != nil {
+				return fmt.Errorf("%w: %s/%s/%s: %w", ErrCorrupt, grp, catalog.FormatTime(t), f.Name, err)
+			}
+			if err := g.markIndex(idx); err != nil {
+				return err
+			}
+		}
+	}
+	g.st.Snapshots++
+	return nil
+}
+
+// markTmp marks the chunks of index files already written by snapshots in
+// progress. Unreadable files are skipped: they belong to no snapshot yet.
+func (g *gcRun) markTmp(ctx context.Context) error {
+	root := filepath.Join(g.s.dir, tmpDir)
+	dirs, err := os.ReadDir(root)
+	if err != nil {
+		return fmt.Errorf("store: gc: %w", err)
+	}
+	for _, d := range dirs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		files, _ := os.ReadDir(filepath.Join(root, d.Name()))
+		for _, f := range files {
+			if validIndexName(f.Name()) != nil {
+				continue
+			}
+			b, err := readBounded(filepath.Join(root, d.Name(), f.Name()), maxIndexSize)
+			if err != nil {
+				continue
+			}
+			if idx, err := catalog.DecodeIndex(b); err == nil {
+				if err := g.markIndex(idx); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// reapTmp removes snapshots in progress idle for longer than the grace
+// (a writer of this process only if it is not busy; it then reports
+// ErrClosed), and whatever Forget left in .trash.
+func (g *gcRun) reapTmp() error {
+	root := filepath.Join(g.s.dir, tmpDir)
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return fmt.Errorf("store: gc: %w", err)
+	}
+	for _, e := range ents {
+		if err := g.reapOne(root, e.Name()); err != nil {
+			return fmt.Errorf("store: gc: %w", err)
+		}
+	}
+	trash, err := os.ReadDir(filepath.Join(g.s.dir, trashDir))
+	if err != nil {
+		return fmt.Errorf("store: gc: %w", err)
+	}
+	for _, e := range trash {
+		g.st.TmpRemoved++
+		if !g.opt.DryRun {
+			if err := os.RemoveAll(filepath.Join(g.s.dir, trashDir, e.Name())); err != nil {
+				return fmt.Errorf("store: gc: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func (g *gcRun) reapOne(root, name string) error {
+	s := g.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w := s.writers[name]; w != nil {
+		if !w.mu.TryLock() {
+			return nil // busy, so not abandoned
+		}
+		defer w.mu.Unlock()
+		if !w.last.Before(g.cutoff) {
+			return nil
+		}
+		g.st.TmpRemoved++
+		if g.opt.DryRun {
+			return nil
+		}
+		w.closed = errors.New("abandoned: removed by GC after the grace period")
+		delete(s.writers, name)
+		return os.RemoveAll(w.dir)
+	}
+	fi, err := os.Lstat(filepath.Join(root, name))
+	if err != nil || !g.old(fi) {
+		return nil
+	}
+	g.st.TmpRemoved++
+	if g.opt.DryRun {
+		return nil
+	}
+	return os.RemoveAll(filepath.Join(root, name))
+}
+
+// sweep removes chunk files that are unmarked and older than the cut-off.
+func (g *gcRun) sweep(ctx context.Context) error {
+	root := filepath.Join(g.s.dir, chunksDir)
+	prefixes, err := os.ReadDir(root)
+	if err != nil {
+		return fmt.Errorf("store: gc: %w", err)
+	}
+	for _, p := range prefixes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		dir := filepath.Join(root, p.Name())
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return fmt.Errorf("store: gc: %w", err)
+		}
+		for _, e := range ents {
+			if err := g.sweepOne(dir, e.Name()); err != nil {
+				return fmt.Errorf("store: gc: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func (g *gcRun) sweepOne(dir, name string) error {
+	switch {
+	case strings.HasPrefix(name, tmpPrefix):
+		return g.removeIfOld(dir, name, &g.st.TmpRemoved)
+	case strings.HasSuffix(name, badSuffix):
+		d, err := catalog.ParseDigest(strings.TrimSuffix(name, badSuffix))
+		if err != nil {
+			return nil
+		}
+		if ok, err := g.s.HasChunk(d); err != nil || !ok {
+			return err // kept for inspection until the chunk is stored again
+		}
+		return g.removeIfOld(dir, name, &g.st.BadRemoved)
+	}
+	d, err := catalog.ParseDigest(name)
+	if err != nil {
+		return nil // not ours
+	}
+	if _, ok := g.marked[d]; ok {
+		g.st.ChunksKept++
+		return nil
+	}
+	mu := g.s.lockChunk(d)
+	mu.Lock()
+	defer mu.Unlock()
+	n := g.st.ChunksRemoved
+	if err := g.removeIfOld(dir, name, &g.st.ChunksRemoved); err != nil {
+		return err
+	}
+	if n == g.st.ChunksRemoved {
+		g.st.ChunksKept++
+	}
+	return nil
+}
+
+// removeIfOld removes dir/name if its mtime is before the cut-off,
+// counting it in *count (and its size in BytesRemoved for chunks).
+func (g *gcRun) removeIfOld(dir, name string, count *int) error {
+	path := filepath.Join(dir, name)
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) || err == nil && !g.old(fi) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	*count++
+	if count == &g.st.ChunksRemoved {
+		g.st.BytesRemoved += fi.Size()
+	}
+	if g.opt.DryRun {
+		return nil
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,133 @@
+package store
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/backupfs/backupfs/catalog"
+)
+
+// KeepPolicy says which snapshots of a group Prune keeps. Zero fields are
+// off; a policy of all zeros keeps everything (the CLI refuses it).
+type KeepPolicy struct {
+	Last, Hourly, Daily, Weekly, Monthly, Yearly int
+}
+
+// IsZero reports whether no rule is set.
+func (p KeepPolicy) IsZero() bool { return p == KeepPolicy{} }
+
+// rule is one keep-X option: how many periods, and the period of a time.
+type rule struct {
+	n      int
+	period func(t time.Time, i int) string
+}
+
+func (p KeepPolicy) rules() []rule {
+	return []rule{
+		{p.Last, func(_ time.Time, i int) string { return fmt.Sprint(i) }},
+		{p.Hourly, func(t time.Time, _ int) string { return t.Format("2006-01-02T15") }},
+		{p.Daily, func(t time.Time, _ int) string { return t.Format("2006-01-02") }},
+		{p.Weekly, func(t time.Time, _ int) string { y, w := t.ISOWeek(); return fmt.Sprintf("%d/%02d", y, w) }},
+		{p.Monthly, func(t time.Time, _ int) string { return t.Format("2006-01") }},
+		{p.Yearly, func(t time.Time, _ int) string { return t.Format("2006") }},
+	}
+}
+
+type pruneMark int8
+
+const (
+	unmarked pruneMark = iota
+	markKeep
+	markRemove
+)
+
+// SelectPrune splits snapshot times into those a policy keeps and those it
+// removes (both oldest first). It follows Proxmox Backup Server's rules,
+// with periods in UTC and ISO weeks:
+//
+//   - keep-last N keeps the N newest snapshots;
+//   - then each of hourly, daily, weekly, monthly, yearly in that order
+//     walks the snapshots not yet decided, newest first, and keeps the
+//     newest one of each period until it has kept N; a period that
+//     already holds a snapshot kept by an earlier rule is skipped (it is
+//     covered and does not count), and the older snapshots of a period it
+//     kept are decided "remove".
+//
+// So keep-last 1 + keep-daily 1 keeps two snapshots when the newest day
+// holds several: the newest, and the newest of the previous day. (restic
+// counts that day again for keep-daily and keeps only one.) A policy of
+// all zeros keeps everything.
+func SelectPrune(times []time.Time, p KeepPolicy) (keep, remove []time.Time) {
+	ts := slices.Clone(times)
+	slices.SortFunc(ts, func(a, b time.Time) int { return b.Compare(a) }) // newest first
+	if p.IsZero() {
+		return reversed(ts), []time.Time{}
+	}
+	marks := make([]pruneMark, len(ts))
+	for _, r := range p.rules() {
+		if r.n > 0 {
+			applyRule(ts, marks, r)
+		}
+	}
+	keep, remove = []time.Time{}, []time.Time{}
+	for i, t := range ts {
+		if marks[i] == markKeep {
+			keep = append(keep, t)
+		} else {
+			remove = append(remove, t)
+		}
+	}
+	return reversed(keep), reversed(remove)
+}
+
+// applyRule marks snapshots (newest first in ts) for one rule.
+func applyRule(ts []time.Time, marks []pruneMark, r rule) {
+	covered := make(map[string]bool)
+	for i, t := range ts {
+		if marks[i] == markKeep {
+			covered[r.period(t.UTC(), i)] = true
+		}
+	}
+	kept := make(map[string]bool)
+	for i, t := range ts {
+		if marks[i] != unmarked {
+			continue
+		}
+		id := r.period(t.UTC(), i)
+		switch {
+		case covered[id]:
+		case kept[id]:
+			marks[i] = markRemove
+		case len(kept) >= r.n:
+			return
+		default:
+			kept[id] = true
+			marks[i] = markKeep
+		}
+	}
+}
+
+func reversed(ts []time.Time) []time.Time {
+	slices.Reverse(ts)
+	return ts
+}
+
+// Prune applies a keep policy to a group: it forgets the snapshots
+// SelectPrune removes, unless dryRun. Chunks are freed by the next GC.
+func (s *Store) Prune(g catalog.Group, p KeepPolicy, dryRun bool) (keep, remove []time.Time, err error) {
+	times, err := s.Snapshots(g)
+	if err != nil {
+		return nil, nil, err
+	}
+	keep, remove = SelectPrune(times, p)
+	if dryRun {
+		return keep, remove, nil
+	}
+	for _, t := range remove {
+		if err := s.Forget(g, t); err != nil {
+			return keep, remove, fmt.Errorf("store: prune %s: %w", g, err)
+		}
+	}
+	return keep, remove, nil
+}

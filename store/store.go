@@ -1,0 +1,193 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/backupfs/backupfs/catalog"
+)
+
+// Names inside a datastore directory.
+const (
+	markerName   = ".backupfs-datastore"
+	markerText   = "backupfs datastore 1\n"
+	chunksDir    = ".chunks"
+	tmpDir       = ".tmp"
+	trashDir     = ".trash"
+	tmpPrefix    = ".tmp-" // temporary files before their rename
+	badSuffix    = ".bad"
+	dirPerm      = 0o700
+	filePerm     = 0o600
+	lockStripes  = 256
+	maxIndexSize = 1 << 30 // bound on one index file read into memory
+)
+
+// Options configures a Store.
+type Options struct {
+	// Now is the clock used for every mtime the store sets and for GC's
+	// cut-off; nil means time.Now.
+	Now func() time.Time
+}
+
+// Store is a datastore directory. It is safe for concurrent use.
+type Store struct {
+	dir string
+	now func() time.Time
+
+	// locks serialise touching a chunk against GC removing it.
+	locks [lockStripes]sync.Mutex
+
+	mu      sync.Mutex                // guards writers and the .tmp directory
+	writers map[string]*SnapshotWriter // snapshots in progress, by tmp dir name
+	gc      sync.Mutex                // held while GC runs
+}
+
+// Open opens the datastore in dir. A missing or empty dir gets the layout;
+// a non-empty dir without the datastore marker is refused with
+// ErrNotDatastore.
+func Open(dir string, opt Options) (*Store, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	s := &Store{dir: abs, now: opt.Now, writers: make(map[string]*SnapshotWriter)}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	marker, err := os.ReadFile(filepath.Join(abs, markerName))
+	switch {
+	case err == nil && string(marker) == markerText:
+	case err == nil:
+		return nil, fmt.Errorf("%w: %s: marker %q, this build reads %q", ErrNotDatastore, abs, marker, markerText)
+	case errors.Is(err, fs.ErrNotExist):
+		if err := s.create(); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("store: open %s: %w", abs, err)
+	}
+	return s, s.mkdirs()
+}
+
+// create lays out a new datastore in a missing or empty directory.
+func (s *Store) create() error {
+	if err := os.MkdirAll(s.dir, dirPerm); err != nil {
+		return fmt.Errorf("store: create %s: %w", s.dir, err)
+	}
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return fmt.Errorf("store: create %s: %w", s.dir, err)
+	}
+	if len(ents) > 0 {
+		return fmt.Errorf("%w: %s is not empty and has no %s", ErrNotDatastore, s.dir, markerName)
+	}
+	if err := s.mkdirs(); err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(s.dir, markerName), []byte(markerText), time.Time{})
+}
+
+// mkdirs creates the fixed directories (idempotent).
+func (s *Store) mkdirs() error {
+	dirs := []string{chunksDir, tmpDir, trashDir}
+	dirs = append(dirs, catalog.GroupTypes...)
+	for _, d := range dirs {
+		if err := os.Mkdir(filepath.Join(s.dir, d), dirPerm); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("store: %w", err)
+		}
+	}
+	return nil
+}
+
+// Dir returns the datastore's absolute directory.
+func (s *Store) Dir() string { return s.dir }
+
+func (s *Store) chunkPath(d catalog.Digest) string {
+	h := d.String()
+	return filepath.Join(s.dir, chunksDir, h[:4], h)
+}
+
+func (s *Store) lockChunk(d catalog.Digest) *sync.Mutex {
+	return &s.locks[d[0]]
+}
+
+func (s *Store) groupPath(g catalog.Group) string {
+	return filepath.Join(s.dir, g.Type, g.ID)
+}
+
+func (s *Store) snapPath(g catalog.Group, t time.Time) string {
+	return filepath.Join(s.dir, g.Type, g.ID, catalog.FormatTime(t))
+}
+
+// tmpName names the directory a snapshot is written in. The mapping is
+// one to one: the type has no '_' and the time has a fixed length.
+func tmpName(g catalog.Group, t time.Time) string {
+	return g.Type + "_" + g.ID + "_" + catalog.FormatTime(t)
+}
+
+// writeFileAtomic writes data to a temporary file next to path, syncs it,
+// sets its mtime (unless zero), renames it to path and syncs the directory.
+func writeFileAtomic(path string, data []byte, mtime time.Time) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, tmpPrefix+"*")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	_, err = f.Write(data)
+	err = errors.Join(err, f.Sync(), f.Close())
+	if err == nil && !mtime.IsZero() {
+		err = os.Chtimes(name, mtime, mtime)
+	}
+	if err == nil {
+		err = os.Rename(name, path)
+	}
+	if err != nil {
+		_ = os.Remove(name)
+		return err
+	}
+	return syncDir(dir)
+}
+
+// syncDir fsyncs a directory so renames and creations in it are durable.
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(f.Sync(), f.Close())
+}
+
+// readBounded reads a whole file, refusing one larger than max before
+// allocating. A missing file gives an error wrapping ErrNotFound.
+func readBounded(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrCorrupt, path)
+	}
+	if fi.Size() > max {
+		return nil, fmt.Errorf("%w: %s: %d bytes, at most %d", ErrCorrupt, path, fi.Size(), max)
+	}
+	b := make([]byte, fi.Size())
+	if _, err := io.ReadFull(f, b); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+	}
+	return b, nil
+}

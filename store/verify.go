@@ -1,0 +1,232 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/backupfs/backupfs/catalog"
+)
+
+// VerifyOptions selects what Verify checks: every snapshot, one group's,
+// or one snapshot (Time requires Group). Workers is the number of chunks
+// checked in parallel; 0 means GOMAXPROCS.
+type VerifyOptions struct {
+	Group   *catalog.Group
+	Time    *time.Time
+	Workers int
+}
+
+// VerifyProblem is one thing found wrong. File is the manifest or index
+// file concerned; Digest is set for a missing or bad chunk. Err wraps
+// ErrNotFound (missing) or ErrCorrupt (failed a check).
+type VerifyProblem struct {
+	Group  catalog.Group
+	Time   time.Time
+	File   string
+	Digest catalog.Digest
+	Err    error
+}
+
+// VerifyStats counts a Verify run: snapshots looked at, distinct chunks
+// checked, problems reported, plain bytes of the good chunks.
+type VerifyStats struct {
+	Snapshots, Chunks, Bad int
+	Bytes                  int64
+}
+
+// Verify checks snapshots: each manifest, each index file's size and
+// SHA-256 against its manifest, and every referenced chunk by DecodeBlob
+// (once per digest per run, in parallel). A chunk that fails is renamed to
+// "<digest>.bad" so HasChunk reports it missing and the next backup that
+// has its data stores it again. Each problem is passed to report (which
+// may be nil; it is called from one goroutine at a time) once per snapshot
+// it affects. The error is for failures to run (a listing that fails,
+// cancellation), not for problems found.
+func (s *Store) Verify(ctx context.Context, opt VerifyOptions, report func(VerifyProblem)) (VerifyStats, error) {
+	if report == nil {
+		report = func(VerifyProblem) {}
+	}
+	if opt.Workers <= 0 {
+		opt.Workers = runtime.GOMAXPROCS(0)
+	}
+	snaps, err := s.verifyTargets(opt)
+	if err != nil {
+		return VerifyStats{}, err
+	}
+	v := &verifyRun{s: s, opt: opt, report: report, results: make(map[catalog.Digest]error)}
+	for _, sn := range snaps {
+		if err := ctx.Err(); err != nil {
+			return v.st, err
+		}
+		if err := v.snapshot(ctx, sn.g, sn.t); err != nil {
+			return v.st, err
+		}
+	}
+	return v.st, nil
+}
+
+type snapRef struct {
+	g catalog.Group
+	t time.Time
+}
+
+// verifyTargets lists the snapshots opt selects.
+func (s *Store) verifyTargets(opt VerifyOptions) ([]snapRef, error) {
+	if opt.Time != nil && opt.Group == nil {
+		return nil, fmt.Errorf("%w: verify: a time needs a group", ErrInvalid)
+	}
+	if opt.Time != nil {
+		t := opt.Time.UTC().Truncate(time.Second)
+		if _, err := s.Manifest(*opt.Group, t); errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		return []snapRef{{*opt.Group, t}}, nil
+	}
+	groups := []catalog.Group{}
+	if opt.Group != nil {
+		groups = append(groups, *opt.Group)
+	} else {
+		var err error
+		if groups, err = s.Groups(); err != nil {
+			return nil, err
+		}
+	}
+	var out []snapRef
+	for _, g := range groups {
+		times, err := s.Snapshots(g)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range times {
+			out = append(out, snapRef{g, t})
+		}
+	}
+	return out, nil
+}
+
+type verifyRun struct {
+	s       *Store
+	opt     VerifyOptions
+	report  func(VerifyProblem)
+	results map[catalog.Digest]error // nil: good; guarded by mu while workers run
+	mu      sync.Mutex
+	st      VerifyStats
+}
+
+func (v *verifyRun) problem(p VerifyProblem) {
+	v.st.Bad++
+	v.report(p)
+}
+
+// snapshot verifies one snapshot.
+func (v *verifyRun) snapshot(ctx context.Context, g catalog.Group, t time.Time) error {
+	v.st.Snapshots++
+	bad := func(file string, err error) { v.problem(VerifyProblem{Group: g, Time: t, File: file, Err: err}) }
+	m, err := v.s.Manifest(g, t)
+	if err != nil {
+		bad(catalog.ManifestName, err)
+		return nil
+	}
+	fileOf := make(map[catalog.Digest]string) // first index file naming each chunk
+	var order []catalog.Digest
+	for _, a := range m.Archives {
+		for _, f := range a.Files {
+			idx, err := v.index(g, t, f)
+			if err != nil {
+				bad(f.Name, err)
+				continue
+			}
+			for i := range idx.NumChunks() {
+				if _, _, d := idx.Chunk(i); fileOf[d] == "" {
+					fileOf[d] = f.Name
+					order = append(order, d)
+				}
+			}
+		}
+	}
+	if err := v.checkChunks(ctx, order); err != nil {
+		return err
+	}
+	for _, d := range order {
+		if err := v.results[d]; err != nil {
+			v.problem(VerifyProblem{Group: g, Time: t, File: fileOf[d], Digest: d, Err: err})
+		}
+	}
+	return nil
+}
+
+// index reads an index file and checks it against the manifest.
+func (v *verifyRun) index(g catalog.Group, t time.Time, f catalog.IndexFile) (catalog.Index, error) {
+	b, err := v.s.ReadFile(g, t, f.Name)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) != f.Size || catalog.Sum(b) != f.SHA256 {
+		return nil, fmt.Errorf("%w: %s: %d bytes with sha256 %s, manifest says %d, %s",
+			ErrCorrupt, f.Name, len(b), catalog.Sum(b), f.Size, f.SHA256)
+	}
+	idx, err := catalog.DecodeIndex(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, f.Name, err)
+	}
+	return idx, nil
+}
+
+// checkChunks checks the digests not checked yet in this run, in parallel.
+func (v *verifyRun) checkChunks(ctx context.Context, ds []catalog.Digest) error {
+	work := make(chan catalog.Digest)
+	var wg sync.WaitGroup
+	for range v.opt.Workers {
+		wg.Go(func() {
+			for d := range work {
+				n, err := v.checkChunk(d)
+				v.mu.Lock()
+				v.results[d] = err
+				v.st.Chunks++
+				v.st.Bytes += n
+				v.mu.Unlock()
+			}
+		})
+	}
+	var err error
+	for _, d := range ds {
+		v.mu.Lock()
+		_, done := v.results[d]
+		if !done {
+			v.results[d] = nil // claimed; the worker sets the outcome
+		}
+		v.mu.Unlock()
+		if done {
+			continue
+		}
+		select {
+		case work <- d:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		if err != nil {
+			break
+		}
+	}
+	close(work)
+	wg.Wait()
+	return err
+}
+
+// checkChunk reads and decodes one chunk; a corrupt one is marked bad.
+func (v *verifyRun) checkChunk(d catalog.Digest) (int64, error) {
+	plain, err := v.s.Chunk(d)
+	if err == nil {
+		return int64(len(plain)), nil
+	}
+	if errors.Is(err, ErrCorrupt) {
+		if _, merr := v.s.markBad(d); merr != nil {
+			err = fmt.Errorf("%w (marking it bad failed: %v)", err, merr)
+		}
+	}
+	return 0, err
+}

@@ -1,0 +1,160 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/backupfs/backupfs/catalog"
+)
+
+// SnapshotWriter writes one snapshot under .tmp and publishes it on
+// Commit. PutChunk may be called from many goroutines at once; WriteFile
+// and Commit serialise on the writer. A writer that is dropped without
+// Commit or Abort publishes nothing: its directory stays invisible until
+// GC removes it, once it has seen no activity for the grace period.
+type SnapshotWriter struct {
+	s    *Store
+	g    catalog.Group
+	t    time.Time
+	name string // directory name under .tmp
+	dir  string
+
+	mu     sync.Mutex // held by WriteFile and Commit for their whole run
+	last   time.Time  // last activity, by the store's clock
+	closed error      // non-nil once committed, aborted or reaped
+}
+
+// Begin starts a snapshot of g at t (whole seconds; finer parts are
+// dropped, as in its name). It returns ErrExists if that snapshot is
+// published or already being written.
+func (s *Store) Begin(g catalog.Group, t time.Time) (*SnapshotWriter, error) {
+	if err := g.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	t = t.UTC().Truncate(time.Second)
+	w := &SnapshotWriter{s: s, g: g, t: t, name: tmpName(g, t)}
+	w.dir = filepath.Join(s.dir, tmpDir, w.name)
+	label := fmt.Sprintf("%s/%s", g, catalog.FormatTime(t))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// The tmp directory is the lock; the published check comes after it
+	// so a Commit renaming the same snapshot cannot slip between.
+	err := os.Mkdir(w.dir, dirPerm)
+	if errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("%w: snapshot %s is being written", ErrExists, label)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: begin %s: %w", label, err)
+	}
+	if _, err := os.Lstat(s.snapPath(g, t)); !errors.Is(err, fs.ErrNotExist) {
+		_ = os.Remove(w.dir)
+		if err == nil {
+			return nil, fmt.Errorf("%w: snapshot %s", ErrExists, label)
+		}
+		return nil, fmt.Errorf("store: begin %s: %w", label, err)
+	}
+	w.last = s.now()
+	if err := os.Chtimes(w.dir, w.last, w.last); err != nil {
+		_ = os.Remove(w.dir)
+		return nil, fmt.Errorf("store: begin %s: %w", label, err)
+	}
+	s.writers[w.name] = w
+	return w, nil
+}
+
+func (w *SnapshotWriter) String() string {
+	return fmt.Sprintf("%s/%s", w.g, catalog.FormatTime(w.t))
+}
+
+// active records activity and fails if the writer is closed. w.mu held.
+func (w *SnapshotWriter) active() error {
+	if w.closed != nil {
+		return fmt.Errorf("store: snapshot %s: %w", w, w.closed)
+	}
+	w.last = w.s.now()
+	return nil
+}
+
+// PutChunk stores a chunk for this snapshot (see Store.PutChunk).
+func (w *SnapshotWriter) PutChunk(d catalog.Digest, plain []byte) (written bool, err error) {
+	w.mu.Lock()
+	err = w.active()
+	w.mu.Unlock()
+	if err != nil {
+		return false, err
+	}
+	return w.s.PutChunk(d, plain)
+}
+
+// WriteFile writes an index file of the snapshot (durably, atomically;
+// writing a name again replaces it). The name must be an index file name
+// of a valid archive (NAME.img.fidx, NAME.tree.meta.didx, ...).
+func (w *SnapshotWriter) WriteFile(name string, data []byte) error {
+	if err := validIndexName(name); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.active(); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(w.dir, name), data, w.last); err != nil {
+		return fmt.Errorf("store: snapshot %s: write %s: %w", w, name, err)
+	}
+	// Keep the directory's mtime on the store's clock for GC.
+	_ = os.Chtimes(w.dir, w.last, w.last)
+	return nil
+}
+
+// validIndexName accepts ARCHIVE + the index suffixes of its kind.
+func validIndexName(name string) error {
+	if err := validFileName(name); err != nil {
+		return err
+	}
+	for _, kind := range []string{catalog.KindImage, catalog.KindTree} {
+		i := strings.LastIndex(name, "."+kind+".")
+		if i < 0 {
+			continue
+		}
+		archive := name[:i+1+len(kind)]
+		if k, err := catalog.ArchiveKind(archive); err == nil && k == kind {
+			for _, n := range catalog.IndexFileNames(archive, kind) {
+				if n == name {
+					return nil
+				}
+			}
+		}
+	}
+	return fmt.Errorf("%w: %q is not an index file name", ErrInvalid, name)
+}
+
+// Abort removes the snapshot in progress. It is a no-op on a writer that
+// is already committed or aborted, so `defer w.Abort()` is safe.
+func (w *SnapshotWriter) Abort() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed != nil {
+		return nil
+	}
+	w.closed = errors.New("aborted")
+	return w.s.dropWriter(w)
+}
+
+// dropWriter removes a writer's directory and registration. w.mu held.
+func (s *Store) dropWriter(w *SnapshotWriter) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.writers[w.name] == w {
+		delete(s.writers, w.name)
+	}
+	if err := os.RemoveAll(w.dir); err != nil {
+		return fmt.Errorf("store: snapshot %s: remove %s: %w", w, w.dir, err)
+	}
+	return nil
+}
