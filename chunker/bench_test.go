@@ -33,29 +33,34 @@ func benchCut(b *testing.B, cut cutFunc) {
 func BenchmarkGear(b *testing.B)    { benchCut(b, gearCut) }
 func BenchmarkBuzhash(b *testing.B) { benchCut(b, buzCut) }
 
-// BenchmarkWriter times the Writer as backup uses it: 1 MiB writes.
+// BenchmarkWriter times the Writer as backup uses it, with small writes
+// (every chunk assembled in the buffer) and large ones (most chunks emitted
+// from the caller's slice without a copy).
 func BenchmarkWriter(b *testing.B) {
 	data := benchData()
+	nop := func([]byte) error { return nil }
 	for _, tc := range []struct {
 		name string
 		new  func() (*Writer, error)
 	}{
-		{"cdc", func() (*Writer, error) { return NewWriter(DefaultParams, func([]byte) error { return nil }) }},
-		{"fixed", func() (*Writer, error) { return NewFixedWriter(DefaultFixedSize, func([]byte) error { return nil }) }},
+		{"cdc", func() (*Writer, error) { return NewWriter(DefaultParams, nop) }},
+		{"fixed", func() (*Writer, error) { return NewFixedWriter(DefaultFixedSize, nop) }},
 	} {
-		b.Run(tc.name, func(b *testing.B) {
-			b.SetBytes(int64(len(data)))
-			b.ReportAllocs()
-			for b.Loop() {
-				w, err := tc.new()
-				if err != nil {
-					b.Fatal(err)
+		for _, ws := range []int{4 << 10, 1 << 20} {
+			b.Run(fmt.Sprintf("%s/write=%dK", tc.name, ws>>10), func(b *testing.B) {
+				b.SetBytes(int64(len(data)))
+				b.ReportAllocs()
+				for b.Loop() {
+					w, err := tc.new()
+					if err != nil {
+						b.Fatal(err)
+					}
+					for p := data; len(p) > 0; p = p[min(ws, len(p)):] {
+						w.Write(p[:min(ws, len(p))])
+					}
+					w.Close()
 				}
-				for p := data; len(p) > 0; p = p[min(1<<20, len(p)):] {
-					w.Write(p[:min(1<<20, len(p))])
-				}
-				w.Close()
-			}
-		})
+			})
+		}
 	}
 }
