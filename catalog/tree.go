@@ -176,7 +176,7 @@ func (e *Entry) FileMode() fs.FileMode {
 // validName checks one path element.
 func validName(name string) error {
 	if name == "" || name == "." || name == ".." || len(name) > MaxNameLen || strings.ContainsAny(name, "/\x00") {
-		return fmt.Errorf("%w: entry name %q: want 1..%d bytes, no / or NUL, not . or ..", ErrFormat, printable(name), MaxNameLen)
+		return fmt.Errorf("%w: entry name %q: want 1..%d bytes without / or NUL, not \".\" or \"..\"", ErrFormat, printable(name), MaxNameLen)
 	}
 	return nil
 }
