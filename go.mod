@@ -1,6 +1,6 @@
 module github.com/backupfs/backupfs
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/klauspost/compress v1.20.3 // indirect

@@ -1,0 +1,131 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/backupfs/backupfs/catalog"
+	"github.com/backupfs/backupfs/chunker"
+)
+
+// Spec is one archive to make: NAME.img from a file or block device, or
+// NAME.tree from a directory.
+type Spec struct {
+	Name string // NAME.img or NAME.tree
+	Path string
+}
+
+// ParseSpec parses "NAME.img:PATH" or "NAME.tree:PATH".
+func ParseSpec(s string) (Spec, error) {
+	name, path, ok := strings.Cut(s, ":")
+	if !ok || path == "" {
+		return Spec{}, fmt.Errorf("archive %q: want NAME.img:FILE or NAME.tree:DIR", s)
+	}
+	if _, err := catalog.ArchiveKind(name); err != nil {
+		return Spec{}, err
+	}
+	return Spec{Name: name, Path: path}, nil
+}
+
+// Options describe one backup.
+type Options struct {
+	Group     catalog.Group
+	Time      time.Time // snapshot time; truncated to seconds, UTC
+	Archives  []Spec
+	Params    chunker.Params // tree streams; zero = chunker.DefaultParams
+	FixedSize int            // image chunk size; 0 = chunker.DefaultFixedSize
+	CreatedBy string
+	// Warn receives what the backup skips or notices (unreadable files,
+	// sockets); nil discards.
+	Warn func(error)
+}
+
+// Run makes one snapshot into sink: every archive, then the manifest, then
+// Commit. Any error aborts the sink, so nothing becomes visible. Files that
+// cannot be read do not fail the backup: they are left out, passed to
+// opt.Warn and counted in stats.Unreadable, which the caller must check.
+func Run(ctx context.Context, sink Sink, opt Options, stats *Stats) (*catalog.Manifest, error) {
+	m, err := run(ctx, sink, opt, stats)
+	if err != nil {
+		if aerr := sink.Abort(); aerr != nil {
+			err = errors.Join(err, fmt.Errorf("abort: %w", aerr))
+		}
+		return nil, err
+	}
+	return m, nil
+}
+
+func run(ctx context.Context, sink Sink, opt Options, stats *Stats) (*catalog.Manifest, error) {
+	if err := opt.fill(); err != nil {
+		return nil, err
+	}
+	now := opt.Time
+	m := &catalog.Manifest{Version: catalog.ManifestVersion, Group: opt.Group.String(),
+		Time: catalog.FormatTime(now), CreatedBy: opt.CreatedBy}
+	dd := newDedup(sink, stats)
+	for _, sp := range opt.Archives {
+		var out *archiveOut
+		var err error
+		if strings.HasSuffix(sp.Name, "."+catalog.KindImage) {
+			out, err = backupImage(ctx, dd, sp.Name, sp.Path, opt.FixedSize, now)
+		} else {
+			out, err = backupTree(ctx, dd, opt.Warn, sp.Name, sp.Path, opt.Params, now)
+		}
+		if err != nil {
+			return nil, err
+		}
+		for i, name := range out.names {
+			if err := sink.WriteFile(name, out.data[i]); err != nil {
+				return nil, fmt.Errorf("write %s: %w", name, err)
+			}
+		}
+		m.Archives = append(m.Archives, out.arch)
+	}
+	if err := sink.Commit(m); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	return m, nil
+}
+
+func (o *Options) fill() error {
+	if err := o.Group.Validate(); err != nil {
+		return err
+	}
+	if len(o.Archives) == 0 {
+		return errors.New("backup: no archives given")
+	}
+	seen := map[string]bool{}
+	for _, a := range o.Archives {
+		if _, err := catalog.ArchiveKind(a.Name); err != nil {
+			return err
+		}
+		if seen[a.Name] {
+			return fmt.Errorf("backup: archive %s given twice", a.Name)
+		}
+		seen[a.Name] = true
+	}
+	if o.Params == (chunker.Params{}) {
+		o.Params = chunker.DefaultParams
+	}
+	if err := o.Params.Validate(); err != nil {
+		return err
+	}
+	if o.FixedSize == 0 {
+		o.FixedSize = chunker.DefaultFixedSize
+	}
+	if o.Time.IsZero() {
+		o.Time = time.Now()
+	}
+	o.Time = o.Time.UTC().Truncate(time.Second)
+	if o.CreatedBy == "" {
+		o.CreatedBy = fmt.Sprintf("backupfs (%s/%s)", runtime.GOOS, runtime.GOARCH)
+	}
+	if o.Warn == nil {
+		o.Warn = func(error) {}
+	}
+	return nil
+}

@@ -1,0 +1,47 @@
+package backup
+
+import (
+	"sync/atomic"
+
+	"github.com/backupfs/backupfs/catalog"
+)
+
+// Sink receives one snapshot being written. The local datastore's
+// store.SnapshotWriter implements it.
+type Sink interface {
+	// PutChunk stores a chunk unless the sink has it; written reports
+	// whether bytes were stored. The caller computed d from plain.
+	PutChunk(d catalog.Digest, plain []byte) (written bool, err error)
+	// WriteFile stores an index file of the snapshot.
+	WriteFile(name string, data []byte) error
+	// Commit publishes the snapshot atomically.
+	Commit(m *catalog.Manifest) error
+	// Abort discards everything written; nothing becomes visible.
+	Abort() error
+}
+
+// Stats counts a backup's progress. Fields are updated atomically while
+// Run works, so a progress printer may read them concurrently.
+type Stats struct {
+	Files      atomic.Int64 // regular files (and hardlinks) read
+	Dirs       atomic.Int64
+	Bytes      atomic.Int64 // plain bytes chunked (file contents, images, catalogs)
+	Chunks     atomic.Int64 // chunks referenced
+	NewChunks  atomic.Int64 // chunks the sink did not have
+	NewBytes   atomic.Int64 // plain bytes of those chunks
+	Unreadable atomic.Int64 // files or directories that could not be read (skipped)
+	Skipped    atomic.Int64 // entries skipped on purpose (sockets)
+}
+
+// DedupRatio is plain bytes chunked per new plain byte stored (1 = nothing
+// deduplicated). It is 0 before anything was chunked.
+func (s *Stats) DedupRatio() float64 {
+	b, n := s.Bytes.Load(), s.NewBytes.Load()
+	if b == 0 {
+		return 0
+	}
+	if n == 0 {
+		return float64(b)
+	}
+	return float64(b) / float64(n)
+}

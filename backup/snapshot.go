@@ -1,0 +1,125 @@
+package backup
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"time"
+
+	"github.com/backupfs/backupfs/catalog"
+)
+
+// Source is where snapshots are read from: the datastore (store.Store)
+// now, the network client later.
+type Source interface {
+	ReadFile(g catalog.Group, t time.Time, name string) ([]byte, error)
+	Chunk(d catalog.Digest) ([]byte, error)
+}
+
+// Snapshot is one snapshot opened for reading; its manifest is validated.
+type Snapshot struct {
+	src      Source
+	Group    catalog.Group
+	Time     time.Time
+	Manifest *catalog.Manifest
+}
+
+// OpenSnapshot reads and validates a snapshot's manifest.
+func OpenSnapshot(src Source, g catalog.Group, t time.Time) (*Snapshot, error) {
+	b, err := src.ReadFile(g, t, catalog.ManifestName)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s/%s: %w", g, catalog.FormatTime(t), err)
+	}
+	m, err := catalog.DecodeManifest(b)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s/%s: %w", g, catalog.FormatTime(t), err)
+	}
+	if m.Group != g.String() || m.Time != catalog.FormatTime(t) {
+		return nil, fmt.Errorf("snapshot %s/%s: %w: manifest names %s/%s", g, catalog.FormatTime(t), catalog.ErrFormat, m.Group, m.Time)
+	}
+	return &Snapshot{src: src, Group: g, Time: t, Manifest: m}, nil
+}
+
+// Archive returns the named archive's manifest entry.
+func (s *Snapshot) Archive(name string) (*catalog.Archive, error) {
+	a, ok := s.Manifest.Archive(name)
+	if !ok {
+		return nil, fmt.Errorf("snapshot %s/%s: archive %s: %w", s.Group, catalog.FormatTime(s.Time), name, catalog.ErrNotExist)
+	}
+	return a, nil
+}
+
+// index reads an index file, checks it against the manifest and decodes it.
+func (s *Snapshot) index(a *catalog.Archive, f catalog.IndexFile, kind string) (catalog.Index, error) {
+	b, err := s.src.ReadFile(s.Group, s.Time, f.Name)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.Name, err)
+	}
+	if sum := sha256.Sum256(b); int64(len(b)) != f.Size || !bytes.Equal(sum[:], f.SHA256[:]) {
+		return nil, fmt.Errorf("%s: %w: does not match the manifest", f.Name, catalog.ErrChecksum)
+	}
+	if kind == catalog.KindImage {
+		x, err := catalog.DecodeFixedIndex(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.Name, err)
+		}
+		return x, nil
+	}
+	x, err := catalog.DecodeDynamicIndex(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.Name, err)
+	}
+	return x, nil
+}
+
+// Image opens an image archive as a stream.
+func (s *Snapshot) Image(name string) (*Stream, error) {
+	a, err := s.Archive(name)
+	if err != nil {
+		return nil, err
+	}
+	if a.Kind != catalog.KindImage {
+		return nil, fmt.Errorf("archive %s is a %s archive, not an image", name, a.Kind)
+	}
+	x, err := s.index(a, a.Files[0], a.Kind)
+	if err != nil {
+		return nil, err
+	}
+	if x.Size() != a.Size {
+		return nil, fmt.Errorf("%s: %w: index size %d, manifest says %d", name, catalog.ErrFormat, x.Size(), a.Size)
+	}
+	return NewStream(s.src, x, name), nil
+}
+
+// Tree is a tree archive opened for reading.
+type Tree struct {
+	Name    string
+	Catalog *catalog.TreeReader
+	Payload *Stream
+}
+
+// Tree opens a tree archive: its catalog (only the trailer is read now)
+// and its payload stream.
+func (s *Snapshot) Tree(name string) (*Tree, error) {
+	a, err := s.Archive(name)
+	if err != nil {
+		return nil, err
+	}
+	if a.Kind != catalog.KindTree {
+		return nil, fmt.Errorf("archive %s is a %s archive, not a tree", name, a.Kind)
+	}
+	mx, err := s.index(a, a.Files[0], a.Kind)
+	if err != nil {
+		return nil, err
+	}
+	px, err := s.index(a, a.Files[1], a.Kind)
+	if err != nil {
+		return nil, err
+	}
+	meta := NewStream(s.src, mx, name+" catalog")
+	cat, err := catalog.NewTreeReader(meta, int64(mx.Size()))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return &Tree{Name: name, Catalog: cat, Payload: NewStream(s.src, px, name)}, nil
+}

@@ -1,0 +1,223 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/backupfs/backupfs/catalog"
+	"github.com/backupfs/backupfs/chunker"
+)
+
+// treeWalker writes one tree archive: a sorted depth-first walk that sends
+// file contents to the payload stream in walk order and directory tables
+// to the catalog in post-order (children before their parent).
+type treeWalker struct {
+	ctx     context.Context
+	stats   *Stats
+	warn    func(error)
+	payload io.Writer // chunker feeding the payload pipe
+	off     uint64    // payload bytes written so far
+	tree    *catalog.TreeWriter
+	links   map[devIno]catalog.Entry // first link of each multiply-linked file
+	buf     []byte
+}
+
+type devIno struct{ dev, ino uint64 }
+
+// stream is one content-chunked stream: chunker -> pipe -> dynamic index.
+type stream struct {
+	cw  *chunker.Writer
+	p   *pipe
+	idx *catalog.DynamicIndexWriter
+}
+
+func newStream(ctx context.Context, dd *dedup, params chunker.Params) (*stream, error) {
+	s := &stream{idx: catalog.NewDynamicIndexWriter()}
+	s.p = newPipe(ctx, dd, s.idx.Add)
+	cw, err := chunker.NewWriter(params, func(b []byte) error {
+		dd.stats.Bytes.Add(int64(len(b)))
+		return s.p.put(b)
+	})
+	if err != nil {
+		s.p.close()
+		return nil, err
+	}
+	s.cw = cw
+	return s, nil
+}
+
+// finish flushes the stream and returns its encoded index.
+func (s *stream) finish(now time.Time) ([]byte, error) {
+	err := s.cw.Close()
+	if perr := s.p.close(); err == nil {
+		err = perr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.idx.Encode(now), nil
+}
+
+// backupTree writes a tree archive of the directory at root.
+func backupTree(ctx context.Context, dd *dedup, warn func(error), name, root string, params chunker.Params, now time.Time) (*archiveOut, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(root, &st); err != nil {
+		return nil, fmt.Errorf("tree %s: %s: %w", name, root, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return nil, fmt.Errorf("tree %s: %s: not a directory", name, root)
+	}
+	meta, err := newStream(ctx, dd, params)
+	if err != nil {
+		return nil, fmt.Errorf("tree %s: %w", name, err)
+	}
+	payload, err := newStream(ctx, dd, params)
+	if err != nil {
+		meta.finish(now)
+		return nil, fmt.Errorf("tree %s: %w", name, err)
+	}
+	w := &treeWalker{ctx: ctx, stats: dd.stats, warn: warn, payload: payload.cw,
+		tree: catalog.NewTreeWriter(meta.cw), links: map[devIno]catalog.Entry{}, buf: make([]byte, 1<<20)}
+	werr := w.walkRoot(root, &st)
+	pidx, perr := payload.finish(now)
+	midx, merr := meta.finish(now)
+	if err := errors.Join(werr, perr, merr); err != nil {
+		return nil, fmt.Errorf("tree %s: %w", name, err)
+	}
+	out := &archiveOut{arch: catalog.Archive{Name: name, Kind: catalog.KindTree, Size: w.off}}
+	out.add(name+catalog.MetaIndexSuffix, midx)
+	out.add(name+catalog.PayloadIndexSuffix, pidx)
+	return out, nil
+}
+
+func (w *treeWalker) walkRoot(root string, st *unix.Stat_t) error {
+	e, _ := statEntry("", st)
+	xa, err := readXattrs(root)
+	if err != nil {
+		w.warn(fmt.Errorf("%s: %w", root, err))
+	}
+	e.Xattrs = xa
+	ref, err := w.dir(root, "")
+	if err != nil {
+		return err
+	}
+	e.Dir = ref
+	w.stats.Dirs.Add(1)
+	return w.tree.Close(e)
+}
+
+// dir writes the table of the directory at path (archive path rel) after
+// the tables of its subdirectories. Unreadable entries are reported and
+// left out; only errors writing the archive end the walk.
+func (w *treeWalker) dir(path, rel string) (catalog.DirRef, error) {
+	names, err := readDirNames(path)
+	if err != nil {
+		return catalog.DirRef{}, err
+	}
+	entries := make([]catalog.Entry, 0, len(names))
+	for _, n := range names {
+		if err := w.ctx.Err(); err != nil {
+			return catalog.DirRef{}, err
+		}
+		e, ok, err := w.entry(filepath.Join(path, n), joinRel(rel, n), n)
+		if err != nil {
+			return catalog.DirRef{}, err
+		}
+		if ok {
+			entries = append(entries, e)
+		}
+	}
+	ref, err := w.tree.WriteDir(entries)
+	if err != nil {
+		return ref, errWrite{fmt.Errorf("catalog of %s: %w", path, err)}
+	}
+	return ref, nil
+}
+
+func readDirNames(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+func joinRel(rel, name string) string {
+	if rel == "" {
+		return name
+	}
+	return rel + "/" + name
+}
+
+// entry builds one entry, writing a file's contents or a directory's
+// subtree. ok is false for entries left out (unreadable, sockets).
+func (w *treeWalker) entry(path, rel, name string) (e catalog.Entry, ok bool, err error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return w.unreadable(path, err)
+	}
+	e, err = statEntry(name, &st)
+	if errors.Is(err, errSocket) {
+		w.stats.Skipped.Add(1)
+		w.warn(fmt.Errorf("%s: %w", path, err))
+		return e, false, nil
+	}
+	if err != nil {
+		return w.unreadable(path, err)
+	}
+	if e.Xattrs, err = readXattrs(path); err != nil {
+		w.warn(fmt.Errorf("%s: %w", path, err))
+	}
+	switch e.Type {
+	case catalog.TypeDir:
+		ref, err := w.dir(path, rel)
+		if isWriteErr(err) {
+			return e, false, err
+		} else if err != nil {
+			return w.unreadable(path, err)
+		}
+		e.Dir = ref
+		w.stats.Dirs.Add(1)
+	case catalog.TypeSymlink:
+		target, err := os.Readlink(path)
+		if err != nil {
+			return w.unreadable(path, err)
+		}
+		e.Symlink, e.Size = target, uint64(len(target))
+	case catalog.TypeFile:
+		return w.file(path, rel, e, &st)
+	}
+	return e, true, nil
+}
+
+// unreadable reports an entry that is left out of the archive.
+func (w *treeWalker) unreadable(path string, err error) (catalog.Entry, bool, error) {
+	w.stats.Unreadable.Add(1)
+	w.warn(fmt.Errorf("unreadable, skipped: %s: %w", path, err))
+	return catalog.Entry{}, false, nil
+}
+
+// errWrite wraps failures of the archive itself (as opposed to the source).
+type errWrite struct{ err error }
+
+func (e errWrite) Error() string { return e.err.Error() }
+func (e errWrite) Unwrap() error { return e.err }
+
+func isWriteErr(err error) bool {
+	var we errWrite
+	return errors.As(err, &we) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}

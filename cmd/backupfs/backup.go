@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/backupfs/backupfs/backup"
+	"github.com/backupfs/backupfs/catalog"
+)
+
+type backupOptions struct {
+	datastore string
+	time      string // snapshot time; "" = now
+}
+
+func cmdBackup(ctx context.Context, e env, args []string) error {
+	var o backupOptions
+	fs := flags(e, "backup")
+	datastoreFlag(fs, &o.datastore)
+	fs.StringVar(&o.time, "time", "", "snapshot time, RFC 3339 UTC (default now)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return runBackup(ctx, e, o, fs.Args())
+}
+
+func runBackup(ctx context.Context, e env, o backupOptions, args []string) error {
+	if len(args) < 2 {
+		return fmt.Errorf("want /TYPE/ID and at least one NAME.tree:DIR or NAME.img:FILE")
+	}
+	r, err := parseRef(args[0], "group", "group")
+	if err != nil {
+		return err
+	}
+	opt := backup.Options{Group: r.Group(), Time: time.Now()}
+	if o.time != "" {
+		if opt.Time, err = catalog.ParseTime(o.time); err != nil {
+			return err
+		}
+	}
+	for _, a := range args[1:] {
+		sp, err := backup.ParseSpec(a)
+		if err != nil {
+			return err
+		}
+		opt.Archives = append(opt.Archives, sp)
+	}
+	s, err := openStore(o.datastore, true)
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	opt.CreatedBy = fmt.Sprintf("backupfs host=%s", host)
+	opt.Warn = func(err error) { fmt.Fprintf(e.stderr, "warning: %v\n", err) }
+	w, err := s.Begin(opt.Group, opt.Time.UTC().Truncate(time.Second))
+	if err != nil {
+		return err
+	}
+	var st backup.Stats
+	stop := startProgress(e, &st)
+	start := time.Now()
+	m, err := backup.Run(ctx, w, opt, &st)
+	stop()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "snapshot /%s/%s: %s\n", m.Group, m.Time, summary(&st, time.Since(start)))
+	if n := st.Unreadable.Load(); n > 0 {
+		return exitError{3, fmt.Errorf("snapshot made, but %d files or directories could not be read (see warnings)", n)}
+	}
+	return nil
+}
+
+// summary is one line of a backup's figures.
+func summary(st *backup.Stats, d time.Duration) string {
+	rate := float64(st.Bytes.Load()) / max(d.Seconds(), 1e-3)
+	return fmt.Sprintf("%d files, %d dirs, %s read in %s (%s/s), %s new in %d of %d chunks, dedup %.1fx",
+		st.Files.Load(), st.Dirs.Load(), humanBytes(st.Bytes.Load()), d.Round(10*time.Millisecond),
+		humanBytes(int64(rate)), humanBytes(st.NewBytes.Load()), st.NewChunks.Load(), st.Chunks.Load(), st.DedupRatio())
+}
+
+// startProgress prints a progress line every second on a terminal and
+// nothing otherwise; the returned func stops it and ends the line.
+func startProgress(e env, st *backup.Stats) (stop func()) {
+	if !e.tty {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				fmt.Fprint(e.stderr, "\r\033[K")
+				return
+			case <-tick.C:
+				fmt.Fprintf(e.stderr, "\r\033[K%s", summary(st, time.Since(start)))
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// humanBytes writes n in binary units.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/backupfs/backupfs/catalog"
+	"github.com/backupfs/backupfs/store"
+)
+
+// defaultDatastore is where a datastore lives without --datastore: under
+// the user's data directory, as XDG says.
+func defaultDatastore() (string, error) {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "backupfs", "datastore"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no --datastore and no home directory: %w", err)
+	}
+	return filepath.Join(home, ".local", "share", "backupfs", "datastore"), nil
+}
+
+// datastoreFlag adds --datastore to fs.
+func datastoreFlag(fs *pflag.FlagSet, dst *string) {
+	fs.StringVar(dst, "datastore", "", "datastore directory (default $XDG_DATA_HOME/backupfs/datastore)")
+}
+
+// openStore opens the datastore; create says whether a missing one may be
+// made (backup does; reading commands do not).
+func openStore(dir string, create bool) (*store.Store, error) {
+	if dir == "" {
+		d, err := defaultDatastore()
+		if err != nil {
+			return nil, err
+		}
+		dir = d
+	}
+	if !create {
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("datastore %s does not exist (make a backup first)", dir)
+		}
+	}
+	s, err := store.Open(dir, store.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("datastore %s: %w", dir, err)
+	}
+	return s, nil
+}
+
+// resolveTime turns a ref's TIME (a snapshot time or "latest") into a
+// snapshot time that exists.
+func resolveTime(s *store.Store, r catalog.Ref) (time.Time, error) {
+	snaps, err := s.Snapshots(r.Group())
+	if err != nil {
+		return time.Time{}, err
+	}
+	if len(snaps) == 0 {
+		return time.Time{}, fmt.Errorf("%s: no snapshots", r.Group())
+	}
+	if r.Time == catalog.Latest {
+		return snaps[len(snaps)-1], nil
+	}
+	t, err := catalog.ParseTime(r.Time)
+	if err != nil {
+		return t, err
+	}
+	for _, s := range snaps {
+		if s.Equal(t) {
+			return t, nil
+		}
+	}
+	return t, fmt.Errorf("%s/%s: no such snapshot", r.Group(), r.Time)
+}
+
+// parseRef parses a repository path and checks it goes at least as deep
+// as need ("group", "time", "archive"), and no deeper than limit.
+func parseRef(s, need, limit string) (catalog.Ref, error) {
+	r, err := catalog.ParseRef(s)
+	if err != nil {
+		return r, err
+	}
+	depth := map[string]int{"": 0, "type": 1, "group": 2, "time": 3, "archive": 4, "path": 5}
+	parts := []string{r.Type, r.ID, r.Time, r.Archive, r.Path}
+	got := 0
+	for got < len(parts) && parts[got] != "" {
+		got++
+	}
+	if got < depth[need] {
+		return r, fmt.Errorf("%q: want a path down to the %s, e.g. /vm/100/latest/root.tree", s, need)
+	}
+	if got > depth[limit] {
+		return r, fmt.Errorf("%q: too deep, want at most a %s", s, limit)
+	}
+	return r, nil
+}

@@ -1,0 +1,111 @@
+// Command backupfs makes, lists, restores, verifies and prunes backups of
+// VM disk images and file trees in a deduplicating datastore.
+//
+// The command is thin: each subcommand parses its flags into an options
+// struct and calls runX(ctx, env, opts, args), which tests call in-process.
+// The work is done by packages backup, store and catalog.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+
+	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
+)
+
+// env is what a command talks to: tests pass buffers.
+type env struct {
+	stdout, stderr io.Writer
+	tty            bool // stderr is a terminal: show progress
+}
+
+type command struct {
+	usage   string
+	summary string
+	run     func(ctx context.Context, e env, args []string) error
+}
+
+var commands = map[string]command{
+	"backup":  {"backup [--datastore DIR] /TYPE/ID NAME.tree:DIR|NAME.img:FILE ...", "make a snapshot", cmdBackup},
+	"ls":      {"ls [--datastore DIR] [--json] [/TYPE[/ID[/TIME[/ARCHIVE[/PATH]]]]]", "list groups, snapshots, archives, files", cmdLs},
+	"restore": {"restore [--datastore DIR] /TYPE/ID/TIME/ARCHIVE[/PATH] TARGET", "restore an archive or a path in it", cmdRestore},
+	"verify":  {"verify [--datastore DIR] [/TYPE/ID[/TIME]]", "check every chunk of the snapshots", cmdVerify},
+	"prune":   {"prune [--datastore DIR] [/TYPE/ID] --keep-last N --keep-daily N ...", "forget snapshots a keep policy does not keep", cmdPrune},
+	"gc":      {"gc [--datastore DIR] [--grace DURATION] [--dry-run]", "remove chunks no snapshot references", cmdGC},
+	"forget":  {"forget [--datastore DIR] /TYPE/ID/TIME", "remove one snapshot", cmdForget},
+	"demo":    {"demo [--datastore DIR]", "back up a sample tree and image, list, verify and restore them", cmdDemo},
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	_, ttyErr := unix.IoctlGetTermios(int(os.Stderr.Fd()), unix.TCGETS)
+	e := env{stdout: os.Stdout, stderr: os.Stderr, tty: ttyErr == nil}
+	os.Exit(run(ctx, e, os.Args[1:]))
+}
+
+// run dispatches a command line and returns the exit code.
+func run(ctx context.Context, e env, args []string) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(e.stdout)
+		return 0
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(e.stderr, "backupfs: unknown command %q (see backupfs help)\n", args[0])
+		return 2
+	}
+	err := c.run(ctx, e, args[1:])
+	var ee exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, pflag.ErrHelp):
+		return 0
+	case errors.As(err, &ee):
+		fmt.Fprintf(e.stderr, "backupfs %s: %v\n", args[0], ee.err)
+		return ee.code
+	default:
+		fmt.Fprintf(e.stderr, "backupfs %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+// exitError carries an exit code other than 1.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "backupfs: deduplicated backups of VM images and file trees\n\nUsage:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  backupfs %s\n      %s\n", commands[n].usage, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nWithout --datastore, the datastore is $XDG_DATA_HOME/backupfs/datastore (~/.local/share/...).")
+}
+
+// flags makes a command's flag set; errors and usage go to e.stderr.
+func flags(e env, name string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "Usage: backupfs %s\n", commands[name].usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}

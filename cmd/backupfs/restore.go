@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/backupfs/backupfs/backup"
+	"github.com/backupfs/backupfs/catalog"
+)
+
+type restoreOptions struct {
+	datastore string
+}
+
+func cmdRestore(ctx context.Context, e env, args []string) error {
+	var o restoreOptions
+	fs := flags(e, "restore")
+	datastoreFlag(fs, &o.datastore)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return runRestore(ctx, e, o, fs.Args())
+}
+
+func runRestore(ctx context.Context, e env, o restoreOptions, args []string) error {
+	if len(args) != 2 {
+		return fmt.Errorf("want /TYPE/ID/TIME/ARCHIVE[/PATH] and TARGET")
+	}
+	r, err := parseRef(args[0], "archive", "path")
+	if err != nil {
+		return err
+	}
+	target := args[1]
+	s, err := openStore(o.datastore, false)
+	if err != nil {
+		return err
+	}
+	t, err := resolveTime(s, r)
+	if err != nil {
+		return err
+	}
+	snap, err := backup.OpenSnapshot(s, r.Group(), t)
+	if err != nil {
+		return err
+	}
+	a, err := snap.Archive(r.Archive)
+	if err != nil {
+		return err
+	}
+	if a.Kind == catalog.KindImage {
+		img, err := snap.Image(r.Archive)
+		if err != nil {
+			return err
+		}
+		return backup.RestoreImage(ctx, img, target)
+	}
+	tree, err := snap.Tree(r.Archive)
+	if err != nil {
+		return err
+	}
+	warnings := 0
+	warn := func(err error) {
+		warnings++
+		fmt.Fprintf(e.stderr, "warning: %v\n", err)
+	}
+	if err := backup.RestoreTree(ctx, tree, r.Path, target, warn); err != nil {
+		return err
+	}
+	if warnings > 0 {
+		return exitError{3, fmt.Errorf("restored, with %d warnings", warnings)}
+	}
+	return nil
+}
