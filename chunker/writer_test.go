@@ -3,7 +3,9 @@ package chunker
 import (
 	"bytes"
 	"errors"
+	"io"
 	"testing"
+	"testing/iotest"
 
 	"github.com/backupfs/backupfs/catalog"
 )
@@ -148,5 +150,21 @@ func TestNoAllocPerChunk(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("%.1f allocations per 1 MiB (%d-byte chunks), want 0", allocs, small.Avg)
+	}
+}
+
+func TestSplitErrors(t *testing.T) {
+	boom := errors.New("boom")
+	r := io.MultiReader(bytes.NewReader(randBytes(9, 5000)), iotest.ErrReader(boom))
+	n := 0
+	if err := Split(r, small, func([]byte) error { n++; return nil }); !errors.Is(err, boom) || n == 0 {
+		t.Errorf("Split over a failing reader: %v after %d chunks, want boom after some", err, n)
+	}
+	if err := Split(bytes.NewReader(nil), Params{}, func([]byte) error { return nil }); !errors.Is(err, ErrParams) {
+		t.Errorf("Split with zero Params: %v, want ErrParams", err)
+	}
+	err := Split(bytes.NewReader(randBytes(10, 5000)), small, func([]byte) error { return boom })
+	if !errors.Is(err, boom) {
+		t.Errorf("Split with failing emit: %v, want boom", err)
 	}
 }
