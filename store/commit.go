@@ -58,7 +58,7 @@ func (w *SnapshotWriter) Commit(m *catalog.Manifest) error {
 	if err != nil {
 		return fmt.Errorf("store: commit %s: %w", w, err)
 	}
-	w.closed = errors.New("committed")
+	w.closed = fmt.Errorf("%w: committed", ErrClosed)
 	w.s.mu.Lock()
 	delete(w.s.writers, w.name)
 	w.s.mu.Unlock()

@@ -72,6 +72,9 @@ func (s *Store) GC(ctx context.Context, opt GCOptions) (GCStats, error) {
 		return g.st, err
 	}
 	g.st.ChunksMarked = len(g.marked)
+	if s.hookBeforeSweep != nil {
+		s.hookBeforeSweep()
+	}
 	err := g.sweep(ctx)
 	return g.st, err
 }
@@ -247,7 +250,7 @@ func (g *gcRun) reapOne(root, name string) error {
 		if g.opt.DryRun {
 			return nil
 		}
-		w.closed = errors.New("abandoned: removed by GC after the grace period")
+		w.closed = fmt.Errorf("%w: abandoned, removed by GC after the grace period", ErrClosed)
 		delete(s.writers, name)
 		return os.RemoveAll(w.dir)
 	}

@@ -43,9 +43,11 @@ type Store struct {
 	// locks serialise touching a chunk against GC removing it.
 	locks [lockStripes]sync.Mutex
 
-	mu      sync.Mutex                // guards writers and the .tmp directory
+	mu      sync.Mutex                 // guards writers and the .tmp directory
 	writers map[string]*SnapshotWriter // snapshots in progress, by tmp dir name
-	gc      sync.Mutex                // held while GC runs
+	gc      sync.Mutex                 // held while GC runs
+
+	hookBeforeSweep func() // tests: runs between GC's mark and sweep
 }
 
 // Open opens the datastore in dir. A missing or empty dir gets the layout;

@@ -142,7 +142,7 @@ func (w *SnapshotWriter) Abort() error {
 	if w.closed != nil {
 		return nil
 	}
-	w.closed = errors.New("aborted")
+	w.closed = fmt.Errorf("%w: aborted", ErrClosed)
 	return w.s.dropWriter(w)
 }
 
