@@ -34,6 +34,7 @@ var (
 	_ fs.ReadDirFS  = (*treeFS)(nil)
 	_ fs.StatFS     = (*treeFS)(nil)
 	_ fs.ReadLinkFS = (*treeFS)(nil)
+	_ fs.ReadFileFS = (*treeFS)(nil)
 )
 
 // resolve returns the entry at an io/fs path name, following symlinks in
@@ -85,6 +86,30 @@ func (f *treeFS) Open(name string) (fs.File, error) {
 		h.base, h.size = e.PayloadOffset, e.Size
 	}
 	return h, nil
+}
+
+// ReadFile reads a whole file. It never trusts the catalog's size for an
+// allocation: with a payload that has a Size method (bytes.Reader,
+// io.SectionReader) the range is checked first, and otherwise the buffer
+// grows only as bytes actually arrive.
+func (f *treeFS) ReadFile(name string) ([]byte, error) {
+	file, err := f.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	h, ok := file.(*fileHandle)
+	if !ok {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: errors.New("is a directory")}
+	}
+	if s, ok := f.payload.(interface{ Size() int64 }); ok && h.size > 0 {
+		if ps := uint64(max(s.Size(), 0)); h.base > ps || h.size > ps-h.base {
+			return nil, &fs.PathError{Op: "read", Path: name, Err: io.ErrUnexpectedEOF}
+		}
+		b := make([]byte, h.size)
+		n, err := h.ReadAt(b, 0)
+		return b[:n], err
+	}
+	return io.ReadAll(h)
 }
 
 func (f *treeFS) ReadDir(name string) ([]fs.DirEntry, error) {

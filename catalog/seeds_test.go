@@ -1,0 +1,128 @@
+package catalog
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+)
+
+var genSeeds = flag.Bool("gen-seeds", false, "rewrite the fuzz seed corpora under testdata/fuzz")
+
+// TestGenerateFuzzSeeds writes the seed corpora (go test fuzz v1 files):
+//
+//	go test ./catalog -run TestGenerateFuzzSeeds -gen-seeds
+//
+// Without the flag it only checks that every corpus has seeds.
+func TestGenerateFuzzSeeds(t *testing.T) {
+	seeds := map[string]map[string][]byte{
+		"FuzzDecodeFixedIndex":   fixedSeeds(t),
+		"FuzzDecodeDynamicIndex": dynamicSeeds(t),
+		"FuzzDecodeManifest":     manifestSeeds(t),
+		"FuzzTreeReader":         treeSeeds(t),
+	}
+	for target, files := range seeds {
+		dir := filepath.Join("testdata", "fuzz", target)
+		if !*genSeeds {
+			if m, _ := filepath.Glob(filepath.Join(dir, "seed-*")); len(m) == 0 {
+				t.Errorf("%s: no seed corpus; run with -gen-seeds", dir)
+			}
+			continue
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, b := range files {
+			body := "go test fuzz v1\n[]byte(" + strconv.Quote(string(b)) + ")\n"
+			if err := os.WriteFile(filepath.Join(dir, "seed-"+name), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func fixedSeeds(t *testing.T) map[string][]byte {
+	three := buildFixed(t, 4096, 2*4096+100)
+	return map[string][]byte{
+		"empty":        buildFixed(t, 4096, 0),
+		"one-partial":  buildFixed(t, 4096, 1),
+		"three":        three,
+		"big-chunks":   buildFixed(t, MaxChunkSize, MaxChunkSize+1),
+		"bad-checksum": patch(three, 40, 0),
+		"truncated":    three[:len(three)-1],
+	}
+}
+
+func dynamicSeeds(t *testing.T) map[string][]byte {
+	five := buildDynamic(t, 100, 1, 7, MaxChunkSize, 4096)
+	return map[string][]byte{
+		"empty":        buildDynamic(t),
+		"one":          buildDynamic(t, 1),
+		"five":         five,
+		"bad-checksum": patch(five, 50, 0),
+		"bad-count":    patch(five, 24, 6),
+	}
+}
+
+func manifestSeeds(t *testing.T) map[string][]byte {
+	m := &Manifest{Version: ManifestVersion, Group: "vm/100", Time: "2026-11-21T10:00:00Z", CreatedBy: "seed",
+		Archives: []Archive{
+			{Name: "drive-scsi0.img", Kind: KindImage, Size: 1 << 30,
+				Files: []IndexFile{{Name: "drive-scsi0.img.fidx", Size: 262208, SHA256: Sum([]byte("a"))}}},
+			{Name: "root.tree", Kind: KindTree, Size: 1234, Files: []IndexFile{
+				{Name: "root.tree.meta.didx", Size: 72, SHA256: Sum([]byte("b"))},
+				{Name: "root.tree.payload.didx", Size: 112, SHA256: Sum([]byte("c"))}}},
+		}}
+	good, err := EncodeManifest(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string][]byte{
+		"good":    good,
+		"empty":   []byte(`{"version":1,"group":"ct/a","time":"2026-01-01T00:00:00Z","created_by":"","archives":[]}`),
+		"unknown": []byte(`{"version":1,"extra":true}`),
+		"version": []byte(`{"version":2,"group":"ct/a","time":"2026-01-01T00:00:00Z","archives":null}`),
+	}
+}
+
+func treeSeeds(t *testing.T) map[string][]byte {
+	small := testTree()
+	small.kids = append(small.kids[:0:0], small.kids...)
+	for i, k := range small.kids {
+		if k.e.Name == "big" {
+			small.kids[i] = bigDir("big", 20)
+		}
+	}
+	cat, _, _ := buildTree(t, small)
+	sub := rawTable(rawEntry(fileEntry("x")))
+	dirAt := func(ref DirRef) []byte { return rawEntry(Entry{Name: "d", Type: TypeDir, Dir: ref}) }
+	shared := append(sub, rawTable(
+		rawEntry(Entry{Name: "a", Type: TypeDir, Dir: DirRef{0, uint64(len(sub))}}),
+		rawEntry(Entry{Name: "b", Type: TypeDir, Dir: DirRef{0, uint64(len(sub))}}))...)
+	empty, _, _ := buildTree(t, dir("", 0o755))
+	seeds := map[string][]byte{
+		"every-type":    cat,
+		"empty-root":    empty,
+		"shared-table":  rawCatalog(shared, DirRef{uint64(len(sub)), uint64(len(shared) - len(sub))}),
+		"forward-ref":   rawCatalog(append(rawTable(dirAt(DirRef{70, uint64(len(sub))})), sub...), DirRef{0, 70}),
+		"unsorted":      oneDir(rawEntry(fileEntry("b")), rawEntry(fileEntry("a"))),
+		"symlink-loop":  mustTree(t, dir("", 0o755, symlink("a", "b"), symlink("b", "a"))),
+		"huge-file":     oneDir(mutated(fileEntry("f"), func(e *Entry) { e.Size = 1 << 62 })),
+		"truncated":     cat[:len(cat)-1],
+		"trailer-only":  cat[len(cat)-TreeTrailerSize:],
+		"xattr-at-max":  oneDir(mutated(fileEntry("x"), func(e *Entry) { e.Xattrs = []Xattr{{"user.v", make([]byte, 100)}} })),
+		"hardlink-only": oneDir(rawEntry(Entry{Name: "h", Type: TypeHardlink, Hardlink: "a/b", Size: 3})),
+	}
+	for name, b := range seeds {
+		if len(b) > 64<<10 {
+			t.Fatalf("seed %s is %d bytes; keep seeds small", name, len(b))
+		}
+	}
+	return seeds
+}
+
+func mustTree(t *testing.T, root *node) []byte {
+	cat, _, _ := buildTree(t, root)
+	return cat
+}
