@@ -65,37 +65,46 @@ func digests(chunks [][]byte) []catalog.Digest {
 
 // stage writes a snapshot with one tree archive "root.tree" whose payload
 // stream is made of chunks and whose metadata stream is one chunk, and
-// returns the manifest to commit. It uploads the chunks unless skip.
+// returns the manifest to commit. It uploads the chunks if upload.
 func stage(t testing.TB, w *SnapshotWriter, chunks [][]byte, upload bool) *catalog.Manifest {
 	t.Helper()
+	m, err := stageErr(w, chunks, upload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// stageErr is stage for goroutines other than the test's.
+func stageErr(w *SnapshotWriter, chunks [][]byte, upload bool) (*catalog.Manifest, error) {
 	meta := []byte("meta of " + w.String())
 	if _, err := w.PutChunk(catalog.Sum(meta), meta); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	mw, pw := catalog.NewDynamicIndexWriter(), catalog.NewDynamicIndexWriter()
 	if err := mw.Add(catalog.Sum(meta), len(meta)); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	for _, c := range chunks {
 		if upload {
 			if _, err := w.PutChunk(catalog.Sum(c), c); err != nil {
-				t.Fatal(err)
+				return nil, err
 			}
 		}
 		if err := pw.Add(catalog.Sum(c), len(c)); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 	}
 	files := catalog.IndexFileNames("root.tree", catalog.KindTree)
 	a := catalog.Archive{Name: "root.tree", Kind: catalog.KindTree, Size: pw.Size()}
 	for i, b := range [][]byte{mw.Encode(epoch), pw.Encode(epoch)} {
 		if err := w.WriteFile(files[i], b); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		a.Files = append(a.Files, catalog.IndexFile{Name: files[i], Size: int64(len(b)), SHA256: catalog.Sum(b)})
 	}
 	return &catalog.Manifest{Version: catalog.ManifestVersion, Group: w.g.String(),
-		Time: catalog.FormatTime(w.t), CreatedBy: "store test", Archives: []catalog.Archive{a}}
+		Time: catalog.FormatTime(w.t), CreatedBy: "store test", Archives: []catalog.Archive{a}}, nil
 }
 
 // backup writes and commits a snapshot of chunks.
