@@ -145,5 +145,8 @@ func (s *Store) markBad(d catalog.Digest) (bool, error) {
 	if err := os.Rename(path, path+badSuffix); err != nil {
 		return false, fmt.Errorf("store: mark chunk %s bad: %w", d, err)
 	}
+	// GC keeps it at least a grace period from now, for inspection.
+	now := s.now()
+	_ = os.Chtimes(path+badSuffix, now, now)
 	return true, syncDir(filepath.Dir(path))
 }
