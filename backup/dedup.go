@@ -25,17 +25,15 @@ func (d *dedup) put(dg catalog.Digest, plain []byte) error {
 	d.stats.Chunks.Add(1)
 	d.mu.Lock()
 	_, ok := d.seen[dg]
+	d.seen[dg] = struct{}{} // claimed before the put: a concurrent twin skips it
 	d.mu.Unlock()
 	if ok {
-		return nil
+		return nil // stored (or being stored) by this backup; any error aborts it all
 	}
 	written, err := d.sink.PutChunk(dg, plain)
 	if err != nil {
 		return fmt.Errorf("store chunk %s: %w", dg, err)
 	}
-	d.mu.Lock()
-	d.seen[dg] = struct{}{}
-	d.mu.Unlock()
 	if written {
 		d.stats.NewChunks.Add(1)
 		d.stats.NewBytes.Add(int64(len(plain)))

@@ -63,10 +63,10 @@ func writeImage(ctx context.Context, s *Stream, f *os.File, device bool) error {
 			return fmt.Errorf("block device of %d bytes, image needs %d", size, s.Size())
 		}
 	}
-	g, ctx := errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0) + 2)
 	for i := range idx.NumChunks() {
-		if ctx.Err() != nil {
+		if gctx.Err() != nil {
 			break
 		}
 		g.Go(func() error {

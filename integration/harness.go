@@ -35,7 +35,7 @@ func Binary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(dir, "backupfs")
-		_, file, _, _ := runtime.Caller(0)
+		_, file, _, _ := runtime.Caller(0) // this file's path: the module root is its parent
 		root := filepath.Dir(filepath.Dir(file))
 		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/backupfs")
 		cmd.Dir = root
@@ -47,6 +47,27 @@ func Binary(t testing.TB) string {
 		t.Fatal(buildErr)
 	}
 	return binPath
+}
+
+var (
+	gorootOnce sync.Once
+	goroot     string
+)
+
+// GoRoot returns the Go toolchain's root (go env GOROOT): its src tree is
+// the real, nobody-here-wrote data the tests back up.
+func GoRoot(t testing.TB) string {
+	t.Helper()
+	gorootOnce.Do(func() {
+		out, err := exec.Command("go", "env", "GOROOT").Output()
+		if err == nil {
+			goroot = strings.TrimSpace(string(out))
+		}
+	})
+	if goroot == "" {
+		t.Fatal("go env GOROOT failed")
+	}
+	return goroot
 }
 
 // Result is what a command printed and its exit code.

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,7 +14,7 @@ import (
 // toolchain's own sources), restores it, and compares contents with diff -r
 // and metadata with find -printf; then restores a subdirectory and a file.
 func TestTreeRoundTripGoroot(t *testing.T) {
-	src := filepath.Join(runtime.GOROOT(), "src")
+	src := filepath.Join(GoRoot(t), "src")
 	ds := t.TempDir()
 	MustRun(t, "backup", "--datastore", ds, "/host/goroot", "src.tree:"+src)
 
@@ -64,7 +63,7 @@ func TestTreeRoundTripGoroot(t *testing.T) {
 
 // TestRestoreRefusesToOverwrite: restore never writes over existing data.
 func TestRestoreRefusesToOverwrite(t *testing.T) {
-	src := filepath.Join(runtime.GOROOT(), "src", "fmt")
+	src := filepath.Join(GoRoot(t), "src", "fmt")
 	ds := t.TempDir()
 	MustRun(t, "backup", "--datastore", ds, "/host/a", "fmt.tree:"+src)
 	target := t.TempDir()
@@ -91,7 +90,7 @@ func TestRestoreRefusesToOverwrite(t *testing.T) {
 // copy of GOROOT/src grows the datastore by under 5%.
 func TestSecondBackupGrowsLittle(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
-	Sh(t, "cp", "-a", filepath.Join(runtime.GOROOT(), "src"), src)
+	Sh(t, "cp", "-a", filepath.Join(GoRoot(t), "src"), src)
 	ds := t.TempDir()
 	MustRun(t, "backup", "--datastore", ds, "--time", "2026-11-20T10:00:00Z", "/host/goroot", "src.tree:"+src)
 	first := duBytes(t, ds)
@@ -138,7 +137,7 @@ func duBytes(t *testing.T, dir string) int64 {
 // a clear error, verify reports it with a non-zero exit and marks it, and
 // a new backup of the same data repairs the datastore.
 func TestCorruptChunkCaught(t *testing.T) {
-	src := filepath.Join(runtime.GOROOT(), "src", "fmt")
+	src := filepath.Join(GoRoot(t), "src", "fmt")
 	ds := t.TempDir()
 	MustRun(t, "backup", "--datastore", ds, "--time", "2026-11-20T10:00:00Z", "/host/a", "fmt.tree:"+src)
 	victim := largestChunk(t, ds)
@@ -186,7 +185,7 @@ func largestChunk(t *testing.T, ds string) string {
 // leaves the kept snapshot complete.
 func TestPruneGCForget(t *testing.T) {
 	ds := t.TempDir()
-	base := filepath.Join(runtime.GOROOT(), "src")
+	base := filepath.Join(GoRoot(t), "src")
 	times := []string{"2026-11-18T10:00:00Z", "2026-11-19T10:00:00Z", "2026-11-20T10:00:00Z", "2026-11-21T10:00:00Z"}
 	for i, dir := range []string{"fmt", "sort", "strings", "bufio"} {
 		MustRun(t, "backup", "--datastore", ds, "--time", times[i], "/vm/100", "root.tree:"+filepath.Join(base, dir))

@@ -4,7 +4,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -116,13 +115,15 @@ func TestTreeSpecialEntries(t *testing.T) {
 // and counted, the rest is backed up, and the exit code is non-zero.
 // As root the backup runs as nobody (setpriv) so a 0600 file is unreadable.
 func TestUnreadableFileReported(t *testing.T) {
-	top := t.TempDir()
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
+	top, err := os.MkdirTemp("", "backupfs-unreadable-") // t.TempDir's parent is 0700: nobody could not enter it
+	must(err)
+	t.Cleanup(func() { os.RemoveAll(top) })
 	must(os.Chmod(top, 0o777))
 	src := filepath.Join(top, "src")
 	must(os.MkdirAll(filepath.Join(src, "sub"), 0o755))
@@ -156,7 +157,7 @@ func TestUnreadableFileReported(t *testing.T) {
 func TestImageRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	ext4 := filepath.Join(dir, "disk.ext4")
-	Sh(t, "mke2fs", "-q", "-F", "-t", "ext4", "-d", filepath.Join(runtime.GOROOT(), "src", "fmt"), ext4, "64M")
+	Sh(t, "mke2fs", "-q", "-F", "-t", "ext4", "-d", filepath.Join(GoRoot(t), "src", "fmt"), ext4, "64M")
 	raw := filepath.Join(dir, "raw.img")
 	f, err := os.Create(raw)
 	if err != nil {

@@ -62,7 +62,7 @@ func runDemo(ctx context.Context, e env, o demoOptions) error {
 	}
 	out := filepath.Join(work, "restored")
 	step("restore", "--datastore", o.datastore, "/host/demo/latest/sample.tree", out)
-	if err := runRestore(ctx, e, restoreOptions{datastore: o.datastore}, []string{"/host/demo/latest/sample.tree", out}); err != nil {
+	if err := runRestore(ctx, e, restoreOptions(o), []string{"/host/demo/latest/sample.tree", out}); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "\nRestored into %s; compare: diff -r %s %s\n", out, src, out)

@@ -63,18 +63,18 @@ func runLs(_ context.Context, e env, o lsOptions, args []string) error {
 
 // lsRow is one line of ls output; JSON prints the fields that are set.
 type lsRow struct {
-	Group    string `json:"group,omitempty"`
-	Time     string `json:"time,omitempty"`
-	Name     string `json:"name,omitempty"`
-	Kind     string `json:"kind,omitempty"`
-	Type     string `json:"type,omitempty"`
-	Mode     string `json:"mode,omitempty"`
+	Group    string  `json:"group,omitempty"`
+	Time     string  `json:"time,omitempty"`
+	Name     string  `json:"name,omitempty"`
+	Kind     string  `json:"kind,omitempty"`
+	Type     string  `json:"type,omitempty"`
+	Mode     string  `json:"mode,omitempty"`
 	UID      *uint32 `json:"uid,omitempty"`
 	GID      *uint32 `json:"gid,omitempty"`
 	Size     *uint64 `json:"size,omitempty"`
-	Mtime    string `json:"mtime,omitempty"`
-	Target   string `json:"target,omitempty"`
-	Hardlink string `json:"hardlink,omitempty"`
+	Mtime    string  `json:"mtime,omitempty"`
+	Target   string  `json:"target,omitempty"`
+	Hardlink string  `json:"hardlink,omitempty"`
 }
 
 func (r lsRow) text() string {
@@ -174,7 +174,7 @@ func lsArchive(snap *backup.Snapshot, r catalog.Ref) ([]lsRow, error) {
 }
 
 func entryRow(c catalog.Entry) lsRow {
-	return lsRow{Name: c.Name, Type: c.Type.String(), Mode: c.FileMode().String(), UID: &c.UID, GID: &c.GID,
+	return lsRow{Name: c.Name, Type: c.Type.String(), Mode: modeString(c), UID: &c.UID, GID: &c.GID,
 		Size: &c.Size, Mtime: time.Unix(0, c.MtimeNs).UTC().Format(time.RFC3339Nano),
 		Target: c.Symlink, Hardlink: c.Hardlink}
 }

@@ -32,15 +32,20 @@ type command struct {
 	run     func(ctx context.Context, e env, args []string) error
 }
 
-var commands = map[string]command{
-	"backup":  {"backup [--datastore DIR] /TYPE/ID NAME.tree:DIR|NAME.img:FILE ...", "make a snapshot", cmdBackup},
-	"ls":      {"ls [--datastore DIR] [--json] [/TYPE[/ID[/TIME[/ARCHIVE[/PATH]]]]]", "list groups, snapshots, archives, files", cmdLs},
-	"restore": {"restore [--datastore DIR] /TYPE/ID/TIME/ARCHIVE[/PATH] TARGET", "restore an archive or a path in it", cmdRestore},
-	"verify":  {"verify [--datastore DIR] [/TYPE/ID[/TIME]]", "check every chunk of the snapshots", cmdVerify},
-	"prune":   {"prune [--datastore DIR] [/TYPE/ID] --keep-last N --keep-daily N ...", "forget snapshots a keep policy does not keep", cmdPrune},
-	"gc":      {"gc [--datastore DIR] [--grace DURATION] [--dry-run]", "remove chunks no snapshot references", cmdGC},
-	"forget":  {"forget [--datastore DIR] /TYPE/ID/TIME", "remove one snapshot", cmdForget},
-	"demo":    {"demo [--datastore DIR]", "back up a sample tree and image, list, verify and restore them", cmdDemo},
+// commands is filled in init: the commands' flag sets print usage from it.
+var commands map[string]command
+
+func init() {
+	commands = map[string]command{
+		"backup":  {"backup [--datastore DIR] /TYPE/ID NAME.tree:DIR|NAME.img:FILE ...", "make a snapshot", cmdBackup},
+		"ls":      {"ls [--datastore DIR] [--json] [/TYPE[/ID[/TIME[/ARCHIVE[/PATH]]]]]", "list groups, snapshots, archives, files", cmdLs},
+		"restore": {"restore [--datastore DIR] /TYPE/ID/TIME/ARCHIVE[/PATH] TARGET", "restore an archive or a path in it", cmdRestore},
+		"verify":  {"verify [--datastore DIR] [/TYPE/ID[/TIME]]", "check every chunk of the snapshots", cmdVerify},
+		"prune":   {"prune [--datastore DIR] [/TYPE/ID] --keep-last N --keep-daily N ...", "forget snapshots a keep policy does not keep", cmdPrune},
+		"gc":      {"gc [--datastore DIR] [--grace DURATION] [--dry-run]", "remove chunks no snapshot references", cmdGC},
+		"forget":  {"forget [--datastore DIR] /TYPE/ID/TIME", "remove one snapshot", cmdForget},
+		"demo":    {"demo [--datastore DIR]", "back up a sample tree and image, list, verify and restore them", cmdDemo},
+	}
 }
 
 func main() {
