@@ -111,7 +111,7 @@ func FuzzDecodeManifest(f *testing.F) {
 // walks are bounded by entry count rather than trusted to be small.
 func FuzzTreeReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if err := walkCatalog(b, 2000); err != nil {
+		if err := walkCatalog(b, 300); err != nil {
 			if !isSentinel(err) {
 				t.Fatalf("walk: %v", err)
 			}
@@ -124,7 +124,7 @@ func FuzzTreeReader(f *testing.F) {
 		fsys := r.FS(bytes.NewReader(b))
 		n := 0
 		_ = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
-			if n++; n > 2000 {
+			if n++; n > 300 {
 				return fs.SkipAll
 			}
 			if err != nil {

@@ -66,7 +66,11 @@ import (
 // A directory's DirRef must end at or before the start of the table (or
 // root entry) that holds it: tables only point backwards, so no walk can
 // loop, and the reader refuses anything else as ErrFormat. An entry's Pos
-// is the stream offset of its encoding, unique within one catalog.
+// is the stream offset of its encoding. TreeWriter uses every table for
+// exactly one directory, so Pos is unique in the catalogs it writes; the
+// reader cannot detect a forged catalog sharing a table between two
+// directories without reading everything, and then Pos repeats (such a
+// catalog reads like one with hardlinked directories).
 const (
 	TreeMagic       = "bfs-tree"
 	TreeVersion     = 1

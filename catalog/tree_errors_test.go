@@ -298,6 +298,34 @@ func TestTreeWriterErrors(t *testing.T) {
 	}
 }
 
+func TestTreeWriterDirRefOnce(t *testing.T) {
+	w := NewTreeWriter(io.Discard)
+	a, _ := w.WriteDir(nil)
+	b, _ := w.WriteDir(nil)
+	d := func(name string, ref DirRef) Entry { return Entry{Name: name, Type: TypeDir, Dir: ref} }
+	for _, entries := range [][]Entry{
+		{d("x", a), d("y", a)},                 // shared in one call
+		{d("x", DirRef{a.Off, a.Len + 1})},     // not as returned
+		{d("x", DirRef{a.Off + 1, a.Len - 1})}, // not a table start
+	} {
+		if _, err := w.WriteDir(entries); !errors.Is(err, ErrFormat) {
+			t.Errorf("WriteDir(%+v) = %v, want ErrFormat", entries, err)
+		}
+	}
+	if _, err := w.WriteDir([]Entry{fileEntry("a"), d("x", a)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteDir([]Entry{d("x", a)}); !errors.Is(err, ErrFormat) {
+		t.Errorf("second use of a DirRef: %v, want ErrFormat", err)
+	}
+	if err := w.Close(Entry{Type: TypeDir, Dir: a}); !errors.Is(err, ErrFormat) {
+		t.Errorf("Close with a used DirRef: %v, want ErrFormat", err)
+	}
+	if err := w.Close(Entry{Type: TypeDir, Dir: b}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestTreeWriterClose(t *testing.T) {
 	w := NewTreeWriter(io.Discard)
 	ref, err := w.WriteDir(nil)

@@ -37,39 +37,68 @@ var (
 	_ fs.ReadFileFS = (*treeFS)(nil)
 )
 
+// maxResolveSteps bounds the lookups of one path resolution, so symlinks
+// in a forged catalog cannot make one Stat do unbounded work.
+const maxResolveSteps = 4096
+
 // resolve returns the entry at an io/fs path name, following symlinks in
-// every element but the last, and in the last too if follow is set.
+// every element but the last, and in the last too if follow is set. Like
+// the kernel it walks incrementally: a relative target continues from the
+// link's directory and ".." goes to the parent of the directory reached.
 func (f *treeFS) resolve(op, name string, follow bool) (Entry, error) {
+	fail := func(err error) (Entry, error) { return Entry{}, &fs.PathError{Op: op, Path: name, Err: err} }
 	if !fs.ValidPath(name) {
-		return Entry{}, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+		return fail(fs.ErrInvalid)
 	}
-	p, hops := name, 0
-restart:
-	e := f.r.root
-	if p == "." {
-		return e, nil
+	stack := []Entry{f.r.root} // the entries walked so far, root first
+	var todo []string          // the elements still to walk, last first
+	if name != "." {
+		todo = pushElems(todo, name)
 	}
-	elems := strings.Split(p, "/")
-	for i, el := range elems {
-		var err error
-		if e, err = f.r.Lookup(e, el); err != nil {
-			return Entry{}, &fs.PathError{Op: op, Path: name, Err: err}
+	for hops, steps := 0, 0; len(todo) > 0; {
+		el := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		top := stack[len(stack)-1]
+		switch {
+		case el == "" || el == ".":
+			continue
+		case el == ".." && top.Type != TypeDir:
+			return fail(fmt.Errorf("%w: %q is not a directory (%w)", ErrNotExist, printable(top.Name), fs.ErrNotExist))
+		case el == ".." && len(stack) == 1:
+			return fail(fmt.Errorf("%w: a symlink points outside the archive (%w)", ErrNotExist, fs.ErrNotExist))
+		case el == "..":
+			stack = stack[:len(stack)-1]
+			continue
 		}
-		if e.Type != TypeSymlink || i == len(elems)-1 && !follow {
+		if steps++; steps > maxResolveSteps {
+			return fail(fmt.Errorf("%w: more than %d lookups through symlinks", fs.ErrInvalid, maxResolveSteps))
+		}
+		e, err := f.r.Lookup(top, el)
+		if err != nil {
+			return fail(err)
+		}
+		if e.Type != TypeSymlink || len(todo) == 0 && !follow {
+			stack = append(stack, e)
 			continue
 		}
 		if hops++; hops > maxSymlinkHops {
-			return Entry{}, &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("%w: too many levels of symbolic links", fs.ErrInvalid)}
+			return fail(fmt.Errorf("%w: too many levels of symbolic links", fs.ErrInvalid))
 		}
-		rest := append([]string{strings.Join(elems[:i], "/"), e.Symlink}, elems[i+1:]...)
-		p = path.Join(rest...)
-		if path.IsAbs(e.Symlink) || p == ".." || strings.HasPrefix(p, "../") {
-			return Entry{}, &fs.PathError{Op: op, Path: name,
-				Err: fmt.Errorf("%w: symlink %q points outside the archive (%w)", ErrNotExist, printable(e.Symlink), fs.ErrNotExist)}
+		if path.IsAbs(e.Symlink) {
+			return fail(fmt.Errorf("%w: symlink %q points outside the archive (%w)", ErrNotExist, printable(e.Symlink), fs.ErrNotExist))
 		}
-		goto restart
+		todo = pushElems(todo, e.Symlink)
 	}
-	return e, nil
+	return stack[len(stack)-1], nil
+}
+
+// pushElems pushes p's slash-separated elements onto todo, last first.
+func pushElems(todo []string, p string) []string {
+	elems := strings.Split(p, "/")
+	for i := len(elems) - 1; i >= 0; i-- {
+		todo = append(todo, elems[i])
+	}
+	return todo
 }
 
 func (f *treeFS) Open(name string) (fs.File, error) {

@@ -18,10 +18,14 @@ type TreeWriter struct {
 	err    error // sticky write error
 	closed bool
 	buf    []byte
+	// unused holds the tables written but not yet referenced (Off -> Len):
+	// each must be referenced exactly as returned, and at most once, so
+	// no two directories share a table and Entry.Pos stays unique.
+	unused map[uint64]uint64
 }
 
 // NewTreeWriter returns a writer appending a catalog stream to w.
-func NewTreeWriter(w io.Writer) *TreeWriter { return &TreeWriter{w: w} }
+func NewTreeWriter(w io.Writer) *TreeWriter { return &TreeWriter{w: w, unused: map[uint64]uint64{}} }
 
 // Size returns the number of bytes written so far.
 func (w *TreeWriter) Size() uint64 { return w.off }
@@ -31,7 +35,8 @@ var errTreeClosed = errors.New("catalog: tree writer closed")
 // WriteDir writes one directory's table and returns where it lives.
 // entries must be sorted by name (bytewise) with unique, valid names (no
 // "/", NUL, "", "." or ".."); a directory entry carries the DirRef that an
-// earlier WriteDir returned for it. Entry.Pos is ignored.
+// earlier WriteDir returned for it; each DirRef may be used once. Entry.Pos
+// is ignored.
 func (w *TreeWriter) WriteDir(entries []Entry) (DirRef, error) {
 	if err := w.usable(); err != nil {
 		return DirRef{}, err
@@ -59,6 +64,8 @@ func (w *TreeWriter) WriteDir(entries []Entry) (DirRef, error) {
 	if err := w.write(b); err != nil {
 		return DirRef{}, err
 	}
+	w.use(entries...)
+	w.unused[ref.Off] = ref.Len
 	return ref, nil
 }
 
@@ -66,8 +73,13 @@ func (w *TreeWriter) checkEntries(entries []Entry) error {
 	if uint64(len(entries)) > MaxDirTableSize/(4+entryFixedSize+1) {
 		return fmt.Errorf("%w: %d entries cannot fit in one directory table", ErrFormat, len(entries))
 	}
+	used := map[uint64]bool{}
 	for i := range entries {
 		e := &entries[i]
+		if e.Type == TypeDir && used[e.Dir.Off] {
+			return fmt.Errorf("%w: entry %q: DirRef used twice", ErrFormat, printable(e.Name))
+		}
+		used[e.Dir.Off] = e.Type == TypeDir
 		if err := validName(e.Name); err != nil {
 			return err
 		}
@@ -81,17 +93,26 @@ func (w *TreeWriter) checkEntries(entries []Entry) error {
 	return nil
 }
 
-// checkEntry validates e and, for a directory, that its table was written
-// before the current offset.
+// checkEntry validates e and, for a directory, that its DirRef is one that
+// WriteDir returned and no entry has used yet.
 func (w *TreeWriter) checkEntry(e *Entry) error {
 	if err := e.check(); err != nil {
 		return err
 	}
-	if e.Type == TypeDir && (e.Dir.Len > w.off || e.Dir.Off > w.off-e.Dir.Len) {
-		return fmt.Errorf("%w: entry %q: DirRef [%d, +%d) was not written before offset %d",
-			ErrFormat, printable(e.Name), e.Dir.Off, e.Dir.Len, w.off)
+	if n, ok := w.unused[e.Dir.Off]; e.Type == TypeDir && (!ok || n != e.Dir.Len) {
+		return fmt.Errorf("%w: entry %q: DirRef [%d, +%d) not returned by WriteDir, or already used",
+			ErrFormat, printable(e.Name), e.Dir.Off, e.Dir.Len)
 	}
 	return nil
+}
+
+// use marks the DirRefs of the directories in entries as used.
+func (w *TreeWriter) use(entries ...Entry) {
+	for i := range entries {
+		if entries[i].Type == TypeDir {
+			delete(w.unused, entries[i].Dir.Off)
+		}
+	}
 }
 
 // Close writes the root entry and the trailer. root must be a TypeDir
@@ -117,6 +138,7 @@ func (w *TreeWriter) Close(root Entry) error {
 	if err := w.write(b); err != nil {
 		return err
 	}
+	w.use(root)
 	w.closed = true
 	return nil
 }
