@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"testing"
@@ -90,6 +91,9 @@ func FuzzDecodeManifest(f *testing.F) {
 				t.Fatalf("DecodeManifest = %v, %v", m, err)
 			}
 			return
+		}
+		if !json.Valid(b) {
+			t.Fatalf("DecodeManifest accepted invalid JSON %q", b)
 		}
 		enc, err := EncodeManifest(m)
 		if err != nil {

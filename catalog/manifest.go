@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -152,7 +153,9 @@ func DecodeManifest(b []byte) (*Manifest, error) {
 	if err := dec.Decode(&m); err != nil {
 		return nil, fmt.Errorf("%w: manifest: %v", ErrFormat, err)
 	}
-	if dec.More() {
+	// dec.More() would accept a stray "]" or "}" (and anything after it):
+	// only end of input may follow the object.
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("%w: manifest: trailing data", ErrFormat)
 	}
 	if err := m.Validate(); err != nil {
