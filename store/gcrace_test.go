@@ -12,6 +12,15 @@ import (
 	"github.com/backupfs/backupfs/catalog"
 )
 
+// raceStats counts what happened during TestGCConcurrentBackups.
+type raceStats struct {
+	mu                                     sync.Mutex
+	committed                              map[string]bool // "group@time" committed and not forgotten
+	commits, retries, failed, gcs, removed int
+}
+
+func snapKey(g catalog.Group, at time.Time) string { return g.String() + "@" + catalog.FormatTime(at) }
+
 // TestGCConcurrentBackups runs backups (some aborted, some forgetting older
 // snapshots to make garbage) in goroutines while GC loops, on a clock that
 // moves one second per reading so chunks age during the run. Every
@@ -22,90 +31,90 @@ func TestGCConcurrentBackups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := chunkData("pool", 30)
-	const writers, rounds = 4, 12
-	var (
-		mu        sync.Mutex
-		committed = map[string]bool{}
-		stats     struct{ commits, retries, failed, gcs, removed int }
-	)
+	rs := &raceStats{committed: map[string]bool{}}
 	done := make(chan struct{})
-	gcDone := make(chan error)
-	go func() {
-		for {
-			select {
-			case <-done:
-				gcDone <- nil
-				return
-			default:
-			}
-			st, err := s.GC(context.Background(), GCOptions{Grace: 90 * time.Second})
-			if err != nil {
-				gcDone <- err
-				return
-			}
-			time.Sleep(time.Millisecond) // let backups run between GCs
-			mu.Lock()
-			stats.gcs++
-			stats.removed += st.ChunksRemoved
-			mu.Unlock()
-		}
-	}()
+	gcErr := make(chan error)
+	go func() { gcErr <- gcLoop(s, rs, done) }()
+	pool := chunkData("pool", 30)
 	var wg sync.WaitGroup
-	for wi := range writers {
-		wg.Go(func() {
-			r := rand.New(rand.NewPCG(uint64(wi), 7))
-			g := catalog.Group{Type: "ct", ID: fmt.Sprint(wi)}
-			var mine []time.Time
-			for round := range rounds {
-				at := epoch.Add(time.Duration(round) * time.Hour)
-				chunks := [][]byte{[]byte(fmt.Sprintf("unique %d %d", wi, round))}
-				for range 4 {
-					chunks = append(chunks, pool[r.IntN(len(pool))])
-				}
-				ok, retries, err := raceBackup(s, g, at, chunks, round%5 == 4)
-				mu.Lock()
-				stats.retries += retries
-				switch {
-				case err != nil:
-					if stats.failed++; stats.failed <= 3 {
-						t.Logf("backup %s %d failed: %v", g, round, err)
-					}
-				case ok:
-					stats.commits++
-					committed[g.String()+"@"+catalog.FormatTime(at)] = true
-					mine = append(mine, at)
-				}
-				if len(mine) > 3 && r.IntN(2) == 0 {
-					old := mine[0]
-					mine = mine[1:]
-					delete(committed, g.String()+"@"+catalog.FormatTime(old))
-					mu.Unlock()
-					if err := s.Forget(g, old); err != nil {
-						t.Errorf("Forget: %v", err)
-					}
-					continue
-				}
-				mu.Unlock()
-			}
-		})
+	for wi := range 4 {
+		wg.Go(func() { raceWriter(t, s, rs, wi, pool) })
 	}
 	wg.Wait()
 	close(done)
-	if err := <-gcDone; err != nil {
+	if err := <-gcErr; err != nil {
 		t.Fatalf("GC: %v", err)
 	}
 	t.Logf("commits %d, commit retries %d, failed backups %d, GC runs %d, chunks removed %d",
-		stats.commits, stats.retries, stats.failed, stats.gcs, stats.removed)
-	if stats.commits == 0 || stats.gcs == 0 {
+		rs.commits, rs.retries, rs.failed, rs.gcs, rs.removed)
+	if rs.commits == 0 || rs.gcs == 0 {
 		t.Fatal("nothing ran concurrently")
 	}
-	checkComplete(t, s, committed)
+	checkComplete(t, s, rs.committed)
 	c.Advance(time.Hour)
 	if _, err := s.GC(context.Background(), GCOptions{Grace: 90 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
-	checkComplete(t, s, committed)
+	checkComplete(t, s, rs.committed)
+}
+
+// gcLoop runs GC until done is closed.
+func gcLoop(s *Store, rs *raceStats, done chan struct{}) error {
+	for {
+		select {
+		case <-done:
+			return nil
+		default:
+		}
+		st, err := s.GC(context.Background(), GCOptions{Grace: 90 * time.Second})
+		if err != nil {
+			return err
+		}
+		time.Sleep(time.Millisecond) // let backups run between GCs
+		rs.mu.Lock()
+		rs.gcs++
+		rs.removed += st.ChunksRemoved
+		rs.mu.Unlock()
+	}
+}
+
+// raceWriter makes a dozen backups of its own group from a shared chunk
+// pool, aborting every fifth and sometimes forgetting its oldest.
+func raceWriter(t *testing.T, s *Store, rs *raceStats, wi int, pool [][]byte) {
+	r := rand.New(rand.NewPCG(uint64(wi), 7))
+	g := catalog.Group{Type: "ct", ID: fmt.Sprint(wi)}
+	var mine []time.Time
+	for round := range 12 {
+		at := epoch.Add(time.Duration(round) * time.Hour)
+		chunks := [][]byte{[]byte(fmt.Sprintf("unique %d %d", wi, round))}
+		for range 4 {
+			chunks = append(chunks, pool[r.IntN(len(pool))])
+		}
+		ok, retries, err := raceBackup(s, g, at, chunks, round%5 == 4)
+		rs.mu.Lock()
+		rs.retries += retries
+		switch {
+		case err != nil:
+			if rs.failed++; rs.failed <= 3 {
+				t.Logf("backup %s %d failed: %v", g, round, err)
+			}
+		case ok:
+			rs.commits++
+			rs.committed[snapKey(g, at)] = true
+			mine = append(mine, at)
+		}
+		var forget *time.Time
+		if len(mine) > 3 && r.IntN(2) == 0 {
+			forget, mine = &mine[0], mine[1:]
+			delete(rs.committed, snapKey(g, *forget))
+		}
+		rs.mu.Unlock()
+		if forget != nil {
+			if err := s.Forget(g, *forget); err != nil {
+				t.Errorf("Forget: %v", err)
+			}
+		}
+	}
 }
 
 // raceBackup makes one backup, re-uploading chunks a GC removed under it
@@ -148,7 +157,7 @@ func checkComplete(t *testing.T, s *Store, committed map[string]bool) {
 		times, _ := s.Snapshots(g)
 		for _, at := range times {
 			seen++
-			if !committed[g.String()+"@"+catalog.FormatTime(at)] {
+			if !committed[snapKey(g, at)] {
 				t.Errorf("unexpected snapshot %s/%s", g, catalog.FormatTime(at))
 			}
 		}
