@@ -43,6 +43,7 @@ func TestBlobRoundTrip(t *testing.T) {
 		{"text 1 MiB", compressible(1 << 20), true},
 		{"random 64 KiB", random(64<<10, 1), false},
 		{"max size random", random(catalog.MaxChunkSize, 2), false},
+		{"max size compressible", compressible(catalog.MaxChunkSize), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

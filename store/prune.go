@@ -8,14 +8,17 @@ import (
 	"github.com/backupfs/backupfs/catalog"
 )
 
-// KeepPolicy says which snapshots of a group Prune keeps. Zero fields are
-// off; a policy of all zeros keeps everything (the CLI refuses it).
+// KeepPolicy says which snapshots of a group Prune keeps. Zero (or
+// negative) fields are off; a policy with no rule on keeps everything (the
+// CLI refuses it).
 type KeepPolicy struct {
 	Last, Hourly, Daily, Weekly, Monthly, Yearly int
 }
 
-// IsZero reports whether no rule is set.
-func (p KeepPolicy) IsZero() bool { return p == KeepPolicy{} }
+// IsZero reports whether no rule is on (no field is positive).
+func (p KeepPolicy) IsZero() bool {
+	return max(p.Last, p.Hourly, p.Daily, p.Weekly, p.Monthly, p.Yearly) <= 0
+}
 
 // rule is one keep-X option: how many periods, and the period of a time.
 type rule struct {
