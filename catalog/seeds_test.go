@@ -91,7 +91,7 @@ func treeSeeds(t *testing.T) map[string][]byte {
 	small.kids = append(small.kids[:0:0], small.kids...)
 	for i, k := range small.kids {
 		if k.e.Name == "big" {
-			small.kids[i] = bigDir("big", 20)
+			small.kids[i] = bigDir("big", 3)
 		}
 	}
 	cat, _, _ := buildTree(t, small)

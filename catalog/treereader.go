@@ -139,19 +139,11 @@ func (r *TreeReader) Lookup(dir Entry, name string) (Entry, error) {
 		return Entry{}, err
 	}
 	d := dir.Dir
-	var h [dirHeaderSize]byte
-	if err := readFull(r.r, h[:], d.Off); err != nil {
-		return Entry{}, fmt.Errorf("directory %q: %w", printable(dir.Name), err)
-	}
-	n, err := dirHeader(h[:], d.Len)
+	offs, err := r.readOffsets(&dir)
 	if err != nil {
 		return Entry{}, err
 	}
-	offs := make([]byte, 4*n)
-	if err := readFull(r.r, offs, d.Off+dirHeaderSize); err != nil {
-		return Entry{}, fmt.Errorf("directory %q: %w", printable(dir.Name), err)
-	}
-	lo, hi := 0, n
+	lo, hi := 0, len(offs)/4
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
 		start, end, err := entrySpan(offs, m, d.Len)
@@ -176,6 +168,23 @@ func (r *TreeReader) Lookup(dir Entry, name string) (Entry, error) {
 		}
 	}
 	return Entry{}, fmt.Errorf("%w: %q in directory %q (%w)", ErrNotExist, printable(name), printable(dir.Name), fs.ErrNotExist)
+}
+
+// readOffsets reads the header and offset array of dir's table.
+func (r *TreeReader) readOffsets(dir *Entry) ([]byte, error) {
+	var h [dirHeaderSize]byte
+	if err := readFull(r.r, h[:], dir.Dir.Off); err != nil {
+		return nil, fmt.Errorf("directory %q: %w", printable(dir.Name), err)
+	}
+	n, err := dirHeader(h[:], dir.Dir.Len)
+	if err != nil {
+		return nil, err
+	}
+	offs := make([]byte, 4*n)
+	if err := readFull(r.r, offs, dir.Dir.Off+dirHeaderSize); err != nil {
+		return nil, fmt.Errorf("directory %q: %w", printable(dir.Name), err)
+	}
+	return offs, nil
 }
 
 // readEntry decodes the entry at [start, end) of table d, of which b holds
