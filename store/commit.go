@@ -176,6 +176,9 @@ func (w *SnapshotWriter) checkNoExtra(listed map[string]bool) error {
 // concurrent Forget may remove an empty group directory between MkdirAll
 // and Rename, hence the retry.
 func (w *SnapshotWriter) publish() error {
+	if err := w.s.syncFS(); err != nil { // the chunks, written without fsync
+		return err
+	}
 	if err := syncDir(w.dir); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io"
 	"io/fs"
 	"os"
@@ -136,6 +137,16 @@ func tmpName(g catalog.Group, t time.Time) string {
 // writeFileAtomic writes data to a temporary file next to path, syncs it,
 // sets its mtime (unless zero), renames it to path and syncs the directory.
 func writeFileAtomic(path string, data []byte, mtime time.Time) error {
+	if err := writeFileRename(path, data, mtime, true); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// writeFileRename writes data to a temporary file next to path, syncs it
+// if asked, sets its mtime (unless zero) and renames it to path: readers
+// see the old file or the whole new one, never a part.
+func writeFileRename(path string, data []byte, mtime time.Time, sync bool) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, tmpPrefix+"*")
 	if err != nil {
@@ -143,7 +154,10 @@ func writeFileAtomic(path string, data []byte, mtime time.Time) error {
 	}
 	name := f.Name()
 	_, err = f.Write(data)
-	err = errors.Join(err, f.Sync(), f.Close())
+	if sync && err == nil {
+		err = f.Sync()
+	}
+	err = errors.Join(err, f.Close())
 	if err == nil && !mtime.IsZero() {
 		err = os.Chtimes(name, mtime, mtime)
 	}
@@ -152,9 +166,22 @@ func writeFileAtomic(path string, data []byte, mtime time.Time) error {
 	}
 	if err != nil {
 		_ = os.Remove(name)
+	}
+	return err
+}
+
+// syncFS flushes the whole filesystem holding the datastore (syncfs(2)):
+// every chunk written without its own fsync is durable afterwards.
+func (s *Store) syncFS() error {
+	f, err := os.Open(s.dir)
+	if err != nil {
 		return err
 	}
-	return syncDir(dir)
+	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return fmt.Errorf("store: syncfs %s: %w", s.dir, err)
+	}
+	return nil
 }
 
 // syncDir fsyncs a directory so renames and creations in it are durable.

@@ -137,7 +137,7 @@ func cmdGC(ctx context.Context, e env, args []string) error {
 	var o gcOptions
 	fs := flags(e, "gc")
 	datastoreFlag(fs, &o.datastore)
-	fs.DurationVar(&o.grace, "grace", 0, "keep unreferenced chunks younger than this (default 1h; covers backups running now)")
+	fs.DurationVar(&o.grace, "grace", store.DefaultGrace, "keep unreferenced chunks touched within this long (protects backups running now; 0 = none)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "only count what would be removed")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -153,7 +153,9 @@ func runGC(ctx context.Context, e env, o gcOptions) error {
 	if err != nil {
 		return err
 	}
-	st, err := s.GC(ctx, store.GCOptions{Grace: o.grace, DryRun: o.dryRun})
+	// The store reads a zero grace as "default"; the smallest positive one
+	// is what --grace 0 means: every unreferenced chunk older than now.
+	st, err := s.GC(ctx, store.GCOptions{Grace: max(o.grace, time.Nanosecond), DryRun: o.dryRun})
 	if err != nil {
 		return err
 	}
