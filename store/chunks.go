@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/backupfs/backupfs/catalog"
 )
@@ -85,10 +86,17 @@ func (s *Store) touch(d catalog.Digest) (exists bool, err error) {
 func (s *Store) writeChunk(d catalog.Digest, blob []byte) error {
 	path := s.chunkPath(d)
 	dir := filepath.Dir(path)
-	if err := os.Mkdir(dir, dirPerm); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("store: write chunk %s: %w", d, err)
+	if _, ok := s.chunkDirs.Load(dir); !ok {
+		if err := os.Mkdir(dir, dirPerm); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("store: write chunk %s: %w", d, err)
+		}
+		s.chunkDirs.Store(dir, struct{}{})
 	}
-	if err := writeFileRename(path, blob, s.now(), false); err != nil {
+	var mtime time.Time // zero: the write itself sets mtime to now
+	if !s.realClock {
+		mtime = s.now()
+	}
+	if err := writeFileRename(path, blob, mtime, false); err != nil {
 		return fmt.Errorf("store: write chunk %s: %w", d, err)
 	}
 	return nil

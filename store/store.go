@@ -38,8 +38,10 @@ type Options struct {
 
 // Store is a datastore directory. It is safe for concurrent use.
 type Store struct {
-	dir string
-	now func() time.Time
+	dir       string
+	now       func() time.Time
+	realClock bool     // now is time.Now: new files need no explicit mtime
+	chunkDirs sync.Map // .chunks/<4 hex> directories known to exist (never removed)
 
 	// locks serialise touching a chunk against GC removing it.
 	locks [lockStripes]sync.Mutex
@@ -61,7 +63,7 @@ func Open(dir string, opt Options) (*Store, error) {
 	}
 	s := &Store{dir: abs, now: opt.Now, writers: make(map[string]*SnapshotWriter)}
 	if s.now == nil {
-		s.now = time.Now
+		s.now, s.realClock = time.Now, true
 	}
 	marker, err := os.ReadFile(filepath.Join(abs, markerName))
 	switch {
