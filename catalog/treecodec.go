@@ -161,10 +161,17 @@ func entrySpan(offs []byte, i int, tableLen uint64) (start, end uint64, err erro
 	if i+1 < n {
 		end = uint64(binary.LittleEndian.Uint32(offs[4*i+4:]))
 	}
-	first := uint64(dirHeaderSize + len(offs))
+	return start, end, checkSpan(i, n, start, end, tableLen)
+}
+
+// checkSpan checks entry i's span [start, end) in a table of n entries and
+// tableLen bytes: inside the entry area, at least a fixed part long, and
+// the first entry right after the offset array.
+func checkSpan(i, n int, start, end, tableLen uint64) error {
+	first := uint64(dirHeaderSize + 4*n)
 	if start < first || start+entryFixedSize > end || end > tableLen || i == 0 && start != first {
-		return 0, 0, fmt.Errorf("%w: directory table: entry %d at [%d, %d) outside [%d, %d) or too short",
+		return fmt.Errorf("%w: directory table: entry %d at [%d, %d) outside [%d, %d) or too short",
 			ErrFormat, i, start, end, first, tableLen)
 	}
-	return start, end, nil
+	return nil
 }

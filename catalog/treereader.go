@@ -131,26 +131,35 @@ func (r *TreeReader) tableEntry(b []byte, d DirRef, start uint64) (Entry, error)
 }
 
 // Lookup returns the entry called name in dir by binary search: it reads
-// dir's table header and offset array, the name of each probed entry and
-// the entry found, all inside dir's table. A missing name wraps both
-// ErrNotExist and fs.ErrNotExist.
+// dir's table header, then per probe two offsets and the probed entry's
+// name, then the entry found, all inside dir's table. A missing name wraps
+// both ErrNotExist and fs.ErrNotExist.
 func (r *TreeReader) Lookup(dir Entry, name string) (Entry, error) {
 	if err := r.checkDir(&dir); err != nil {
 		return Entry{}, err
 	}
 	d := dir.Dir
-	offs, err := r.readOffsets(&dir)
+	var h [dirHeaderSize]byte
+	if err := readFull(r.r, h[:], d.Off); err != nil {
+		return Entry{}, fmt.Errorf("directory %q: %w", printable(dir.Name), err)
+	}
+	n, err := dirHeader(h[:], d.Len)
 	if err != nil {
 		return Entry{}, err
 	}
-	lo, hi := 0, len(offs)/4
-	for lo < hi {
+	buf := make([]byte, 512) // holds most probed entries whole
+	for lo, hi := 0, n; lo < hi; {
 		m := int(uint(lo+hi) >> 1)
-		start, end, err := entrySpan(offs, m, d.Len)
+		start, end, err := r.probeSpan(d, n, m)
 		if err != nil {
 			return Entry{}, err
 		}
-		b := make([]byte, min(end-start, entryFixedSize+MaxNameLen))
+		b := buf
+		if size := min(end-start, entryFixedSize+MaxNameLen); size <= uint64(len(buf)) {
+			b = buf[:size]
+		} else {
+			b = make([]byte, size)
+		}
 		if err := readFull(r.r, b, d.Off+start); err != nil {
 			return Entry{}, fmt.Errorf("directory %q: %w", printable(dir.Name), err)
 		}
@@ -170,21 +179,21 @@ func (r *TreeReader) Lookup(dir Entry, name string) (Entry, error) {
 	return Entry{}, fmt.Errorf("%w: %q in directory %q (%w)", ErrNotExist, printable(name), printable(dir.Name), fs.ErrNotExist)
 }
 
-// readOffsets reads the header and offset array of dir's table.
-func (r *TreeReader) readOffsets(dir *Entry) ([]byte, error) {
-	var h [dirHeaderSize]byte
-	if err := readFull(r.r, h[:], dir.Dir.Off); err != nil {
-		return nil, fmt.Errorf("directory %q: %w", printable(dir.Name), err)
+// probeSpan reads entry i's span from the offset array of table d (n entries).
+func (r *TreeReader) probeSpan(d DirRef, n, i int) (start, end uint64, err error) {
+	var b [8]byte
+	k := 8
+	if i == n-1 {
+		k = 4 // the last entry ends at the table's end
 	}
-	n, err := dirHeader(h[:], dir.Dir.Len)
-	if err != nil {
-		return nil, err
+	if err := readFull(r.r, b[:k], d.Off+dirHeaderSize+4*uint64(i)); err != nil {
+		return 0, 0, err
 	}
-	offs := make([]byte, 4*n)
-	if err := readFull(r.r, offs, dir.Dir.Off+dirHeaderSize); err != nil {
-		return nil, fmt.Errorf("directory %q: %w", printable(dir.Name), err)
+	start, end = uint64(binary.LittleEndian.Uint32(b[:])), d.Len
+	if k == 8 {
+		end = uint64(binary.LittleEndian.Uint32(b[4:]))
 	}
-	return offs, nil
+	return start, end, checkSpan(i, n, start, end, d.Len)
 }
 
 // readEntry decodes the entry at [start, end) of table d, of which b holds
