@@ -54,4 +54,3 @@ func benchImage(b *testing.B) string {
 	}
 	return path
 }
-
