@@ -16,6 +16,15 @@ type Source interface {
 	Chunk(d catalog.Digest) ([]byte, error)
 }
 
+// Repository is a Source that also lists: the datastore, or the network
+// client. Groups are sorted; Snapshots are oldest first, and a group with
+// none (or unknown) is an error wrapping store.ErrNotFound.
+type Repository interface {
+	Source
+	Groups() ([]catalog.Group, error)
+	Snapshots(g catalog.Group) ([]time.Time, error)
+}
+
 // Snapshot is one snapshot opened for reading; its manifest is validated.
 type Snapshot struct {
 	src      Source
