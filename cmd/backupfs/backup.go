@@ -11,14 +11,14 @@ import (
 )
 
 type backupOptions struct {
-	datastore string
-	time      string // snapshot time; "" = now
+	repoOptions
+	time string // snapshot time; "" = now
 }
 
 func cmdBackup(ctx context.Context, e env, args []string) error {
 	var o backupOptions
 	fs := flags(e, "backup")
-	datastoreFlag(fs, &o.datastore)
+	repoFlags(fs, &o.repoOptions)
 	fs.StringVar(&o.time, "time", "", "snapshot time, RFC 3339 UTC (default now)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -30,7 +30,11 @@ func runBackup(ctx context.Context, e env, o backupOptions, args []string) error
 	if len(args) < 2 {
 		return fmt.Errorf("want /TYPE/ID and at least one NAME.tree:DIR or NAME.img:FILE")
 	}
-	r, err := parseRef(args[0], "group", "group")
+	loc, err := parseLocation(args[0])
+	if err != nil {
+		return err
+	}
+	r, err := parseRef(loc.path, "group", "group")
 	if err != nil {
 		return err
 	}
@@ -47,10 +51,11 @@ func runBackup(ctx context.Context, e env, o backupOptions, args []string) error
 		}
 		opt.Archives = append(opt.Archives, sp)
 	}
-	s, err := openStore(o.datastore, true)
+	s, err := openRepo(o.repoOptions, loc, true)
 	if err != nil {
 		return err
 	}
+	defer s.Close()
 	host, _ := os.Hostname()
 	opt.CreatedBy = fmt.Sprintf("backupfs host=%s", host)
 	opt.Warn = func(err error) { fmt.Fprintf(e.stderr, "warning: %v\n", err) }

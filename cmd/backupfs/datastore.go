@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/backupfs/backupfs/backup"
 	"github.com/backupfs/backupfs/catalog"
 	"github.com/backupfs/backupfs/store"
 )
@@ -53,9 +54,53 @@ func openStore(dir string, create bool) (*store.Store, error) {
 	return s, nil
 }
 
+// repo is what backup, ls and restore work on: the local datastore or a
+// server.
+type repo interface {
+	backup.Repository
+	Begin(g catalog.Group, t time.Time) (backup.Sink, error)
+	Close() error
+}
+
+// localRepo is the datastore as a repo.
+type localRepo struct{ *store.Store }
+
+func (l localRepo) Begin(g catalog.Group, t time.Time) (backup.Sink, error) { return l.Store.Begin(g, t) }
+func (l localRepo) Close() error                                            { return nil }
+
+// repoOptions say where a repository is: --datastore for the local form,
+// and the credentials for a server location.
+type repoOptions struct {
+	datastore   string
+	tokenFile   string
+	fingerprint string
+}
+
+func repoFlags(fs *pflag.FlagSet, o *repoOptions) {
+	datastoreFlag(fs, &o.datastore)
+	fs.StringVar(&o.tokenFile, "token-file", "", "file holding the server token (default $BACKUPFS_TOKEN)")
+	fs.StringVar(&o.fingerprint, "fingerprint", "", "server certificate SHA-256 fingerprint (default $BACKUPFS_FINGERPRINT)")
+}
+
+// openRepo opens the repository a location names; create says whether a
+// missing local datastore may be made.
+func openRepo(o repoOptions, loc location, create bool) (repo, error) {
+	if loc.addr == "" {
+		s, err := openStore(o.datastore, create)
+		if err != nil {
+			return nil, err
+		}
+		return localRepo{s}, nil
+	}
+	if o.datastore != "" {
+		return nil, fmt.Errorf("--datastore is for local paths; %s names a server", loc.addr)
+	}
+	return dialRepo(o, loc.addr)
+}
+
 // resolveTime turns a ref's TIME (a snapshot time or "latest") into a
 // snapshot time that exists.
-func resolveTime(s *store.Store, r catalog.Ref) (time.Time, error) {
+func resolveTime(s backup.Repository, r catalog.Ref) (time.Time, error) {
 	snaps, err := s.Snapshots(r.Group())
 	if err != nil {
 		return time.Time{}, err

@@ -12,7 +12,7 @@ import (
 )
 
 type demoOptions struct {
-	datastore string
+	repoOptions
 }
 
 func cmdDemo(ctx context.Context, e env, args []string) error {
@@ -47,12 +47,12 @@ func runDemo(ctx context.Context, e env, o demoOptions) error {
 	}
 	step := func(args ...string) { fmt.Fprintf(e.stdout, "\n$ backupfs %s\n", strings.Join(args, " ")) }
 	step("backup", "--datastore", o.datastore, "/host/demo", "sample.tree:"+src, "disk.img:"+img)
-	if err := runBackup(ctx, e, backupOptions{datastore: o.datastore}, []string{"/host/demo", "sample.tree:" + src, "disk.img:" + img}); err != nil {
+	if err := runBackup(ctx, e, backupOptions{repoOptions: o.repoOptions}, []string{"/host/demo", "sample.tree:" + src, "disk.img:" + img}); err != nil {
 		return err
 	}
 	for _, p := range []string{"/", "/host/demo", "/host/demo/latest", "/host/demo/latest/sample.tree"} {
 		step("ls", "--datastore", o.datastore, p)
-		if err := runLs(ctx, e, lsOptions{datastore: o.datastore}, []string{p}); err != nil {
+		if err := runLs(ctx, e, lsOptions{repoOptions: o.repoOptions}, []string{p}); err != nil {
 			return err
 		}
 	}

@@ -10,18 +10,17 @@ import (
 
 	"github.com/backupfs/backupfs/backup"
 	"github.com/backupfs/backupfs/catalog"
-	"github.com/backupfs/backupfs/store"
 )
 
 type lsOptions struct {
-	datastore string
-	json      bool
+	repoOptions
+	json bool
 }
 
 func cmdLs(ctx context.Context, e env, args []string) error {
 	var o lsOptions
 	fs := flags(e, "ls")
-	datastoreFlag(fs, &o.datastore)
+	repoFlags(fs, &o.repoOptions)
 	fs.BoolVar(&o.json, "json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -37,14 +36,19 @@ func runLs(_ context.Context, e env, o lsOptions, args []string) error {
 	if len(args) == 1 {
 		arg = args[0]
 	}
-	r, err := parseRef(arg, "", "path")
+	loc, err := parseLocation(arg)
 	if err != nil {
 		return err
 	}
-	s, err := openStore(o.datastore, false)
+	r, err := parseRef(loc.path, "", "path")
 	if err != nil {
 		return err
 	}
+	s, err := openRepo(o.repoOptions, loc, false)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
 	rows, err := lsRows(s, r)
 	if err != nil {
 		return err
@@ -96,7 +100,7 @@ func (r lsRow) text() string {
 	return r.Group
 }
 
-func lsRows(s *store.Store, r catalog.Ref) ([]lsRow, error) {
+func lsRows(s backup.Repository, r catalog.Ref) ([]lsRow, error) {
 	switch {
 	case r.ID == "":
 		return lsGroups(s, r.Type)
@@ -129,7 +133,7 @@ func lsRows(s *store.Store, r catalog.Ref) ([]lsRow, error) {
 	return lsArchive(snap, r)
 }
 
-func lsGroups(s *store.Store, typ string) ([]lsRow, error) {
+func lsGroups(s backup.Repository, typ string) ([]lsRow, error) {
 	groups, err := s.Groups()
 	if err != nil {
 		return nil, err

@@ -9,13 +9,13 @@ import (
 )
 
 type restoreOptions struct {
-	datastore string
+	repoOptions
 }
 
 func cmdRestore(ctx context.Context, e env, args []string) error {
 	var o restoreOptions
 	fs := flags(e, "restore")
-	datastoreFlag(fs, &o.datastore)
+	repoFlags(fs, &o.repoOptions)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -26,15 +26,20 @@ func runRestore(ctx context.Context, e env, o restoreOptions, args []string) err
 	if len(args) != 2 {
 		return fmt.Errorf("want /TYPE/ID/TIME/ARCHIVE[/PATH] and TARGET")
 	}
-	r, err := parseRef(args[0], "archive", "path")
+	loc, err := parseLocation(args[0])
+	if err != nil {
+		return err
+	}
+	r, err := parseRef(loc.path, "archive", "path")
 	if err != nil {
 		return err
 	}
 	target := args[1]
-	s, err := openStore(o.datastore, false)
+	s, err := openRepo(o.repoOptions, loc, false)
 	if err != nil {
 		return err
 	}
+	defer s.Close()
 	t, err := resolveTime(s, r)
 	if err != nil {
 		return err
