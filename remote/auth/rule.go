@@ -1,0 +1,131 @@
+package auth
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/backupfs/backupfs/catalog"
+)
+
+// Perm is what a rule allows on a group.
+type Perm string
+
+// Permissions. Backup does not imply read.
+const (
+	PermRead   Perm = "read"   // list snapshots, download manifests, indexes and chunks
+	PermBackup Perm = "backup" // create new snapshots
+)
+
+// MaxPatternLen bounds a rule's pattern (a type, a slash and an id, with
+// room for glob syntax).
+const MaxPatternLen = 2*catalog.MaxIDLen + 1
+
+// Rule grants Perm on every group whose "type/id" matches Pattern.
+type Rule struct {
+	Perm    Perm
+	Pattern string // "*" (every group), or TYPE/ID where each part may be a path.Match glob
+}
+
+// String returns "perm:pattern", the form ParseRule reads.
+func (r Rule) String() string { return string(r.Perm) + ":" + r.Pattern }
+
+// ParseRule parses "perm:pattern", e.g. "read:vm/*" or "backup:host/a".
+// The perm is read or backup. The pattern is "*" or TYPE/ID: exactly one
+// slash, each part non-empty; a part without glob characters must be a
+// valid group type or id, a part with them may use only id characters and
+// the glob characters * ? [ ] ^ (no backslash escapes: ids never need
+// them). The glob must be valid path.Match syntax.
+func ParseRule(s string) (Rule, error) {
+	p, pat, ok := strings.Cut(s, ":")
+	if !ok {
+		return Rule{}, fmt.Errorf("%w: rule %.80q: want PERM:PATTERN, e.g. read:vm/*", ErrFormat, s)
+	}
+	r := Rule{Perm: Perm(p), Pattern: pat}
+	if r.Perm != PermRead && r.Perm != PermBackup {
+		return Rule{}, fmt.Errorf("%w: rule %.80q: permission must be %q or %q", ErrFormat, s, PermRead, PermBackup)
+	}
+	if err := validPattern(pat); err != nil {
+		return Rule{}, fmt.Errorf("%w: rule %.80q: %v", ErrFormat, s, err)
+	}
+	return r, nil
+}
+
+// validPattern checks a group pattern (see ParseRule).
+func validPattern(pat string) error {
+	if pat == "*" {
+		return nil
+	}
+	if len(pat) > MaxPatternLen {
+		return fmt.Errorf("pattern longer than %d bytes", MaxPatternLen)
+	}
+	typ, id, ok := strings.Cut(pat, "/")
+	if !ok || strings.Contains(id, "/") {
+		return fmt.Errorf("pattern must be * or TYPE/ID with one slash")
+	}
+	if err := validPart(typ, catalog.ValidType); err != nil {
+		return fmt.Errorf("type %w", err)
+	}
+	if err := validPart(id, catalog.ValidID); err != nil {
+		return fmt.Errorf("id %w", err)
+	}
+	if _, err := path.Match(pat, ""); err != nil {
+		return fmt.Errorf("pattern: %v", err)
+	}
+	return nil
+}
+
+// validPart checks one side of TYPE/ID: a literal must pass valid, a glob
+// may hold only id characters and glob characters.
+func validPart(part string, valid func(string) error) error {
+	if part == "" {
+		return fmt.Errorf("part is empty")
+	}
+	if !strings.ContainsAny(part, "*?[") {
+		if err := valid(part); err != nil {
+			return fmt.Errorf("%q is not valid", part)
+		}
+		return nil
+	}
+	for i := 0; i < len(part); i++ {
+		c := part[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			strings.IndexByte("_.-*?[]^", c) >= 0) {
+			return fmt.Errorf("glob %q: character %q not allowed", part, c)
+		}
+	}
+	return nil
+}
+
+// Grant is what an authenticated secret may do. It is a snapshot taken at
+// authentication: revoking the token later does not change it (see
+// Tokens.Valid).
+type Grant struct {
+	Name  string // the token's name
+	Rules []Rule
+}
+
+// Allows reports whether the grant gives p on group ("type/id", as
+// catalog.Group.String writes it). A group that is not in that canonical
+// form is never allowed. Backup does not imply read. A nil Grant allows
+// nothing.
+func (g *Grant) Allows(p Perm, group string) bool {
+	if g == nil {
+		return false
+	}
+	if gr, err := catalog.ParseGroup(group); err != nil || gr.String() != group {
+		return false
+	}
+	for _, r := range g.Rules {
+		if r.Perm != p {
+			continue
+		}
+		if r.Pattern == "*" {
+			return true
+		}
+		if ok, err := path.Match(r.Pattern, group); err == nil && ok {
+			return true
+		}
+	}
+	return false
+}
