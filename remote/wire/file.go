@@ -128,12 +128,15 @@ type FileAssembler struct {
 func NewFileAssembler(limit uint64) *FileAssembler { return &FileAssembler{limit: limit} }
 
 // Add adds the next frame; more is the frame's FlagMore. It reports done
-// when the file is complete.
+// when the file is complete, and done false with any error.
 func (a *FileAssembler) Add(fd FileData, more bool) (done bool, err error) {
 	if a.err == nil {
 		a.err = a.add(fd, more)
 	}
-	return a.done, a.err
+	if a.err != nil {
+		return false, a.err
+	}
+	return a.done, nil
 }
 
 func (a *FileAssembler) add(fd FileData, more bool) error {
