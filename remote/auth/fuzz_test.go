@@ -14,7 +14,7 @@ func FuzzDecodeTokens(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		recs, err := decodeTokens(b)
 		if err != nil {
-			if recs != nil || !errors.Is(err, ErrFormat) {
+			if recs != nil || !errors.Is(err, ErrFormat) || len(err.Error()) > 2048 {
 				t.Fatalf("decodeTokens = %v, %v", recs, err)
 			}
 			return
@@ -58,7 +58,7 @@ func FuzzParseRule(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		r, err := ParseRule(s)
 		if err != nil {
-			if r != (Rule{}) || !errors.Is(err, ErrFormat) {
+			if r != (Rule{}) || !errors.Is(err, ErrFormat) || len(err.Error()) > 1024 {
 				t.Fatalf("ParseRule = %v, %v", r, err)
 			}
 			return
@@ -92,7 +92,7 @@ func FuzzParseFingerprint(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		fp, err := ParseFingerprint(s)
 		if err != nil {
-			if !errors.Is(err, ErrFormat) || len(err.Error()) > 300 {
+			if !errors.Is(err, ErrFormat) || len(err.Error()) > 512 {
 				t.Fatalf("ParseFingerprint error %v", err)
 			}
 			return

@@ -3,6 +3,7 @@ package auth
 import (
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/backupfs/backupfs/catalog"
@@ -39,14 +40,14 @@ func (r Rule) String() string { return string(r.Perm) + ":" + r.Pattern }
 func ParseRule(s string) (Rule, error) {
 	p, pat, ok := strings.Cut(s, ":")
 	if !ok {
-		return Rule{}, fmt.Errorf("%w: rule %.80q: want PERM:PATTERN, e.g. read:vm/*", ErrFormat, s)
+		return Rule{}, fmt.Errorf("%w: rule %s: want PERM:PATTERN, e.g. read:vm/*", ErrFormat, clip(s))
 	}
 	r := Rule{Perm: Perm(p), Pattern: pat}
 	if r.Perm != PermRead && r.Perm != PermBackup {
-		return Rule{}, fmt.Errorf("%w: rule %.80q: permission must be %q or %q", ErrFormat, s, PermRead, PermBackup)
+		return Rule{}, fmt.Errorf("%w: rule %s: permission must be %q or %q", ErrFormat, clip(s), PermRead, PermBackup)
 	}
 	if err := validPattern(pat); err != nil {
-		return Rule{}, fmt.Errorf("%w: rule %.80q: %v", ErrFormat, s, err)
+		return Rule{}, fmt.Errorf("%w: rule %s: %v", ErrFormat, clip(s), err)
 	}
 	return r, nil
 }
@@ -83,7 +84,7 @@ func validPart(part string, valid func(string) error) error {
 	}
 	if !strings.ContainsAny(part, "*?[") {
 		if err := valid(part); err != nil {
-			return fmt.Errorf("%q is not valid", part)
+			return fmt.Errorf("%s is not valid", clip(part))
 		}
 		return nil
 	}
@@ -91,7 +92,7 @@ func validPart(part string, valid func(string) error) error {
 		c := part[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
 			strings.IndexByte("_.-*?[]^", c) >= 0) {
-			return fmt.Errorf("glob %q: character %q not allowed", part, c)
+			return fmt.Errorf("glob %s: character %q not allowed", clip(part), c)
 		}
 	}
 	return nil
@@ -128,4 +129,16 @@ func (g *Grant) Allows(p Perm, group string) bool {
 		}
 	}
 	return false
+}
+
+// clipLen bounds how much of an input an error message quotes.
+const clipLen = 64
+
+// clip quotes s for an error message, cut to clipLen bytes, so errors stay
+// short whatever the input.
+func clip(s string) string {
+	if len(s) <= clipLen {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(s[:clipLen]) + "..."
 }

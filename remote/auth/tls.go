@@ -138,17 +138,17 @@ func ParseFingerprint(s string) ([32]byte, error) {
 		var b strings.Builder
 		for i := 0; i < len(h); i += 3 {
 			if i+2 < len(h) && h[i+2] != ':' {
-				return fp, fmt.Errorf("%w: fingerprint %.120q: separators must be ':' between byte pairs", ErrFormat, s)
+				return fp, fmt.Errorf("%w: fingerprint %s: separators must be ':' between byte pairs", ErrFormat, clip(s))
 			}
 			b.WriteString(h[i : i+2])
 		}
 		h = b.String()
 	}
 	if len(h) != 2*len(fp) {
-		return fp, fmt.Errorf("%w: fingerprint %.120q: want 64 hex digits (SHA-256)", ErrFormat, s)
+		return fp, fmt.Errorf("%w: fingerprint %s: want 64 hex digits (SHA-256)", ErrFormat, clip(s))
 	}
 	if _, err := hex.Decode(fp[:], []byte(h)); err != nil {
-		return fp, fmt.Errorf("%w: fingerprint %.120q: %v", ErrFormat, s, err)
+		return fp, fmt.Errorf("%w: fingerprint %s: %v", ErrFormat, clip(s), err)
 	}
 	return fp, nil
 }

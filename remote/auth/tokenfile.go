@@ -57,7 +57,7 @@ func decodeTokens(b []byte) ([]*record, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("%w: token file: %v", ErrFormat, err)
+		return nil, fmt.Errorf("%w: token file: %s", ErrFormat, clipErr(err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("%w: token file: data after the object", ErrFormat)
@@ -136,7 +136,17 @@ func newRecord(name string, rules []Rule, created time.Time, hash [32]byte) *rec
 // validName checks a token name: the shape of a group id.
 func validName(name string) error {
 	if err := catalog.ValidID(name); err != nil {
-		return fmt.Errorf("token name %.80q: want [A-Za-z0-9_][A-Za-z0-9._-]*, at most %d bytes", name, catalog.MaxIDLen)
+		return fmt.Errorf("token name %s: want [A-Za-z0-9_][A-Za-z0-9._-]*, at most %d bytes", clip(name), catalog.MaxIDLen)
 	}
 	return nil
+}
+
+// clipErr cuts a decoder's message (which may quote a field name of any
+// length) to a few hundred bytes.
+func clipErr(err error) string {
+	m := err.Error()
+	if len(m) > 4*clipLen {
+		m = m[:4*clipLen] + "..."
+	}
+	return m
 }

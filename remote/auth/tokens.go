@@ -190,7 +190,7 @@ func validRules(rules []Rule) error {
 func (t *Tokens) Revoke(name string) error {
 	err := t.update(func(m map[string]*record) error {
 		if m[name] == nil {
-			return fmt.Errorf("%w: %.80q", ErrUnknown, name)
+			return fmt.Errorf("%w: %s", ErrUnknown, clip(name))
 		}
 		delete(m, name)
 		return nil
