@@ -1,0 +1,221 @@
+package remote
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/backupfs/backupfs/catalog"
+	"github.com/backupfs/backupfs/remote/auth"
+)
+
+// ClientConfig says how to reach a server.
+type ClientConfig struct {
+	Addr        string // host:port
+	Token       string
+	Fingerprint string // the server certificate's SHA-256; required
+	// Timeout bounds every request, retries included (default 60 s).
+	Timeout time.Duration
+	Log     *slog.Logger
+}
+
+// Client reads from a server (it implements backup.Repository) and makes
+// backups on it (Begin). It is safe for concurrent use: requests share one
+// multiplexed connection. Reads are idempotent: when the connection
+// breaks, the client reconnects with backoff, downloads again the index
+// files it had (the server grants chunks per connection) and re-issues
+// what was in flight, until the request's timeout.
+type Client struct {
+	cfg  ClientConfig
+	tls  *tls.Config
+	log  *slog.Logger
+	base context.Context
+	stop context.CancelFunc
+
+	mu     sync.Mutex
+	cc     *clientConn
+	dialMu sync.Mutex
+	grants map[fileKey]struct{} // index files downloaded: replayed after a reconnect
+}
+
+type fileKey struct {
+	group string
+	time  int64
+	name  string
+}
+
+// Dial connects to a server and says hello. A wrong fingerprint, token
+// or version fails at once with a clear error; an unreachable server is
+// retried until the timeout.
+func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 60 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	tcfg, err := auth.ClientConfig(cfg.Fingerprint)
+	if err != nil {
+		return nil, err
+	}
+	base, stop := context.WithCancel(context.Background())
+	c := &Client{cfg: cfg, tls: tcfg, log: cfg.Log, base: base, stop: stop, grants: map[fileKey]struct{}{}}
+	err = c.do(ctx, "connect", func(ctx context.Context, cc *clientConn) error { return nil })
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Close ends the connection.
+func (c *Client) Close() error {
+	c.stop()
+	c.mu.Lock()
+	cc := c.cc
+	c.cc = nil
+	c.mu.Unlock()
+	if cc != nil {
+		cc.write(wireGoodbye())
+		cc.fail(errConn{errors.New("client closed")})
+	}
+	return nil
+}
+
+// conn returns the live connection, dialling (and replaying grants) if
+// there is none.
+func (c *Client) conn(ctx context.Context) (*clientConn, error) {
+	c.mu.Lock()
+	cc := c.cc
+	c.mu.Unlock()
+	if cc != nil && cc.broken() == nil {
+		return cc, nil
+	}
+	c.dialMu.Lock()
+	defer c.dialMu.Unlock()
+	c.mu.Lock()
+	cc = c.cc
+	c.mu.Unlock()
+	if cc != nil && cc.broken() == nil {
+		return cc, nil
+	}
+	cc, err := dialConn(ctx, c.cfg.Addr, c.tls, c.cfg.Token)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.replayGrants(ctx, cc); err != nil {
+		cc.fail(errConn{err})
+		return nil, err
+	}
+	c.mu.Lock()
+	c.cc = cc
+	c.mu.Unlock()
+	c.log.Debug("connected", "server", c.cfg.Addr, "name", cc.name)
+	return cc, nil
+}
+
+// replayGrants downloads again the index files read on an earlier
+// connection, so their chunks are served on this one.
+func (c *Client) replayGrants(ctx context.Context, cc *clientConn) error {
+	c.mu.Lock()
+	keys := make([]fileKey, 0, len(c.grants))
+	for k := range c.grants {
+		keys = append(keys, k)
+	}
+	c.mu.Unlock()
+	for _, k := range keys {
+		if _, err := cc.getFile(ctx, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// do runs op on a live connection, retrying connection failures with
+// backoff until the request timeout; answers (not found, denied, ...)
+// are returned at once.
+func (c *Client) do(ctx context.Context, what string, op func(context.Context, *clientConn) error) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	backoff := 50 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		cc, err := c.conn(ctx)
+		if err == nil {
+			err = op(ctx, cc)
+		}
+		var ce errConn
+		if err == nil || !errors.As(err, &ce) {
+			return err
+		}
+		if cc != nil {
+			cc.fail(err)
+		}
+		c.log.Warn("request failed, retrying", "op", what, "attempt", attempt+1, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %s: gave up after %s: %w", c.cfg.Addr, what, c.cfg.Timeout, errors.Join(ce, ctx.Err()))
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// Groups lists the groups the token may read, sorted.
+func (c *Client) Groups() ([]catalog.Group, error) {
+	var out []catalog.Group
+	err := c.do(c.base, "list groups", func(ctx context.Context, cc *clientConn) (err error) {
+		out, err = cc.listGroups(ctx)
+		return err
+	})
+	return out, err
+}
+
+// Snapshots lists a group's snapshots, oldest first.
+func (c *Client) Snapshots(g catalog.Group) ([]time.Time, error) {
+	var out []time.Time
+	err := c.do(c.base, "list snapshots", func(ctx context.Context, cc *clientConn) (err error) {
+		out, err = cc.listSnapshots(ctx, g)
+		return err
+	})
+	return out, err
+}
+
+// ReadFile downloads a snapshot's manifest or index file. An index file
+// read this way lets the connection fetch the chunks it references.
+func (c *Client) ReadFile(g catalog.Group, t time.Time, name string) ([]byte, error) {
+	if err := validFileName(name); err != nil {
+		return nil, err
+	}
+	k := fileKey{group: g.String(), time: t.Unix(), name: name}
+	var out []byte
+	err := c.do(c.base, "read "+name, func(ctx context.Context, cc *clientConn) (err error) {
+		out, err = cc.getFile(ctx, k)
+		return err
+	})
+	if err == nil && name != catalog.ManifestName {
+		c.mu.Lock()
+		c.grants[k] = struct{}{}
+		c.mu.Unlock()
+	}
+	return out, err
+}
+
+// Chunk fetches one chunk as a demand read and verifies its digest.
+func (c *Client) Chunk(d catalog.Digest) ([]byte, error) {
+	return c.ChunkContext(c.base, d, true)
+}
+
+// ChunkContext fetches one chunk; demand says a reader is blocked on it
+// (the server serves those before readahead).
+func (c *Client) ChunkContext(ctx context.Context, d catalog.Digest, demand bool) ([]byte, error) {
+	var out []byte
+	err := c.do(ctx, "chunk "+d.String(), func(ctx context.Context, cc *clientConn) (err error) {
+		out, err = cc.getChunk(ctx, d, demand)
+		return err
+	})
+	return out, err
+}
