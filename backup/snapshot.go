@@ -97,8 +97,12 @@ func (s *Snapshot) Image(name string) (*Stream, error) {
 	if x.Size() != a.Size {
 		return nil, fmt.Errorf("%s: %w: index size %d, manifest says %d", name, catalog.ErrFormat, x.Size(), a.Size)
 	}
-	return NewStream(s.src, x, name), nil
+	return NewStream(s.src, x, name, readahead), nil
 }
+
+// readahead is how many chunks a sequential reader of an image or payload
+// stream has in flight: enough to hide a network round trip per chunk.
+const readahead = 8
 
 // Tree is a tree archive opened for reading.
 type Tree struct {
@@ -125,10 +129,10 @@ func (s *Snapshot) Tree(name string) (*Tree, error) {
 	if err != nil {
 		return nil, err
 	}
-	meta := NewStream(s.src, mx, name+" catalog")
+	meta := NewStream(s.src, mx, name+" catalog", 0) // read at random
 	cat, err := catalog.NewTreeReader(meta, int64(mx.Size()))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return &Tree{Name: name, Catalog: cat, Payload: NewStream(s.src, px, name)}, nil
+	return &Tree{Name: name, Catalog: cat, Payload: NewStream(s.src, px, name, readahead)}, nil
 }

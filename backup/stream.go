@@ -10,31 +10,37 @@ import (
 
 // Stream reads an archive stream (an image, a tree's payload or catalog)
 // at any offset through its index, fetching chunks from a Source. It keeps
-// the last few chunks, enough for sequential reads and for the catalog's
-// small reads, and recognises all-zero chunks without fetching them. It is
-// safe for concurrent use. (The mount uses the shared cache instead.)
+// a few recent chunks, enough for the catalog's small reads, and when
+// reads go forward chunk after chunk it fetches the next ones
+// concurrently (readahead), so a restore over the network is not one
+// round trip per chunk. All-zero chunks are produced without fetching. It
+// is safe for concurrent use. (The mount uses the shared cache instead.)
 type Stream struct {
-	src  Source
-	idx  catalog.Index
-	name string
+	src   Source
+	idx   catalog.Index
+	name  string
+	ahead int // chunks fetched ahead of a sequential reader
 
-	mu     sync.Mutex
-	recent [4]cachedChunk
-	next   int
+	mu    sync.Mutex
+	slots map[int]*fetch // kept or in-flight chunks
+	order []int          // slots by age, for eviction
+	last  int            // the chunk read last, to see sequential access
 }
 
-type cachedChunk struct {
-	i    int
+// fetch is one chunk being fetched or fetched.
+type fetch struct {
+	done chan struct{}
 	data []byte
+	err  error
 }
+
+// keepChunks is how many chunks a Stream keeps besides its readahead.
+const keepChunks = 4
 
 // NewStream reads the stream described by idx; name is used in errors.
-func NewStream(src Source, idx catalog.Index, name string) *Stream {
-	s := &Stream{src: src, idx: idx, name: name}
-	for i := range s.recent {
-		s.recent[i].i = -1
-	}
-	return s
+// ahead is the readahead in chunks (0: none, for random access).
+func NewStream(src Source, idx catalog.Index, name string, ahead int) *Stream {
+	return &Stream{src: src, idx: idx, name: name, ahead: ahead, slots: map[int]*fetch{}, last: -1}
 }
 
 // Size is the stream's length.
@@ -65,25 +71,51 @@ func (s *Stream) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// chunk returns chunk i's verified plain bytes.
+// chunk returns chunk i's verified plain bytes, starting readahead when
+// the access is sequential.
 func (s *Stream) chunk(i int) ([]byte, error) {
 	s.mu.Lock()
-	for _, c := range s.recent {
-		if c.i == i {
-			s.mu.Unlock()
-			return c.data, nil
+	f := s.slots[i]
+	if f == nil {
+		f = s.start(i)
+	}
+	if i == s.last+1 {
+		for j := i + 1; j <= i+s.ahead && j < s.idx.NumChunks(); j++ {
+			if s.slots[j] == nil {
+				s.start(j)
+			}
 		}
 	}
-	s.mu.Unlock()
-	data, err := FetchChunk(s.src, s.idx, i)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", s.name, err)
+	if i != s.last {
+		s.last = i
 	}
-	s.mu.Lock()
-	s.recent[s.next] = cachedChunk{i: i, data: data}
-	s.next = (s.next + 1) % len(s.recent)
 	s.mu.Unlock()
-	return data, nil
+	<-f.done
+	if f.err != nil {
+		s.mu.Lock()
+		if s.slots[i] == f {
+			delete(s.slots, i) // the next read tries again
+		}
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%s: %w", s.name, f.err)
+	}
+	return f.data, nil
+}
+
+// start fetches chunk i in the background; s.mu is held.
+func (s *Stream) start(i int) *fetch {
+	f := &fetch{done: make(chan struct{})}
+	s.slots[i] = f
+	s.order = append(s.order, i)
+	for len(s.order) > keepChunks+2*s.ahead {
+		delete(s.slots, s.order[0]) // an in-flight fetch finishes unseen
+		s.order = s.order[1:]
+	}
+	go func() {
+		f.data, f.err = FetchChunk(s.src, s.idx, i)
+		close(f.done)
+	}()
+	return f
 }
 
 // FetchChunk returns chunk i of idx: zeros for an all-zero chunk without
