@@ -1,0 +1,351 @@
+package remote
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"sync"
+
+	"github.com/backupfs/backupfs/catalog"
+	"github.com/backupfs/backupfs/remote/auth"
+	"github.com/backupfs/backupfs/remote/wire"
+	"github.com/backupfs/backupfs/store"
+)
+
+// srvBackup is a connection's backup session. Session changes (begin,
+// finish, abort) are decided in the reader goroutine in frame order;
+// uploads run concurrently, and FINISH and ABORT wait for the uploads
+// received before them.
+type srvBackup struct {
+	w       *store.SnapshotWriter
+	label   string
+	uploads sync.WaitGroup
+	closing bool // FINISH or ABORT running: no more uploads (c.mu)
+}
+
+// srvUpload is an UPLOAD_FILE being received.
+type srvUpload struct {
+	b     *srvBackup // the session it was admitted in
+	name  string
+	total uint64
+	asm   *wire.FileAssembler
+}
+
+// srvBlobPutter is a snapshot writer that stores blobs as received and
+// records the activity; the store's writer may grow one (see putBlob).
+type srvBlobPutter interface {
+	PutBlob(d catalog.Digest, blob []byte) (bool, error)
+}
+
+// backupBegin answers BACKUP_BEGIN (inline).
+func (c *srvConn) backupBegin(r *srvReq, m wire.BackupBegin) {
+	if !c.grant.Allows(auth.PermBackup, m.Group) {
+		c.log.Warn("denied backup", "group", m.Group)
+		c.fail(r, wire.CodeDenied, "token %q may not back up %q", c.grant.Name, m.Group)
+		return
+	}
+	g, err := catalog.ParseGroup(m.Group)
+	if err != nil {
+		c.fail(r, wire.CodeBadRequest, "%v", err)
+		return
+	}
+	c.mu.Lock()
+	busy := c.backup != nil
+	c.mu.Unlock()
+	if busy {
+		c.fail(r, wire.CodeBadRequest, "a backup is already in progress on this connection")
+		return
+	}
+	t := time.Unix(m.Time, 0).UTC()
+	prev, err := c.previous(g, t)
+	if err != nil {
+		c.failErr(r, "begin backup", err)
+		return
+	}
+	w, err := c.s.cfg.Store.Begin(g, t)
+	if err != nil {
+		c.failErr(r, "begin backup", err)
+		return
+	}
+	b := &srvBackup{w: w, label: w.String()}
+	c.mu.Lock()
+	c.backup, c.prevFiles = b, srvSnapKey{}
+	if prev != 0 {
+		c.prevFiles = srvSnapKey{m.Group, prev}
+	}
+	c.mu.Unlock()
+	c.log.Info("backup started", "snapshot", b.label, "previous", prev)
+	c.done(r, wire.Frame{Type: wire.TBackupReady, Payload: wire.BackupReady{Previous: prev}.Append(nil)}, true)
+}
+
+// previous returns the time of g's latest snapshot before t (0: none).
+func (c *srvConn) previous(g catalog.Group, t time.Time) (int64, error) {
+	times, err := c.s.cfg.Store.Snapshots(g)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	for i := len(times) - 1; i >= 0; i-- {
+		if times[i].Before(t) {
+			return times[i].Unix(), nil
+		}
+	}
+	return 0, nil
+}
+
+// activeBackup returns the open session and counts an upload in it, or nil.
+func (c *srvConn) activeBackup() *srvBackup {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.backup
+	if b == nil || b.closing {
+		return nil
+	}
+	b.uploads.Add(1)
+	return b
+}
+
+// uploadChunk answers UPLOAD_CHUNK: decoded inline, stored concurrently.
+func (c *srvConn) uploadChunk(r *srvReq, m wire.UploadChunk) {
+	b := c.activeBackup()
+	if b == nil {
+		c.fail(r, wire.CodeBadRequest, "UPLOAD_CHUNK without a backup in progress")
+		return
+	}
+	c.handlers.Add(1)
+	go func() {
+		defer c.handlers.Done()
+		defer b.uploads.Done()
+		written, err := c.putBlob(b, m.Digest, m.Blob)
+		if errors.Is(err, store.ErrCorrupt) {
+			c.fail(r, wire.CodeBadRequest, "chunk %s: the blob does not decode to its digest: %v", m.Digest, err)
+			return
+		}
+		if err != nil {
+			c.failErr(r, "store uploaded chunk", err)
+			return
+		}
+		if written {
+			c.s.stats.upNew.Add(1)
+		} else {
+			c.s.stats.upKnown.Add(1)
+		}
+		c.done(r, wire.Frame{Type: wire.TAck, Payload: wire.Ack{New: written}.Append(nil)}, true)
+	}()
+}
+
+// putBlob verifies a blob against d and stores it as received. The
+// store's SnapshotWriter has only PutChunk (plain bytes, which it would
+// compress again); Store.PutBlob decodes and checks the blob, writes it
+// unchanged and touches a chunk it already has, which is what an upload
+// needs. It does not record activity on the writer, so if the writer
+// gains a PutBlob that does, it is used instead.
+func (c *srvConn) putBlob(b *srvBackup, d catalog.Digest, blob []byte) (bool, error) {
+	if p, ok := any(b.w).(srvBlobPutter); ok {
+		return p.PutBlob(d, blob)
+	}
+	return c.s.cfg.Store.PutBlob(d, blob)
+}
+
+// uploadFrame takes one UPLOAD_FILE frame (in the reader goroutine). The
+// first frame of a file is admitted or answered (BUSY, BAD_REQUEST) and
+// then the rest of that file is ignored; the last frame of an admitted
+// file starts writing it. Returned errors are protocol errors.
+func (c *srvConn) uploadFrame(f wire.Frame) error {
+	u, err := wire.DecodeUploadFile(f.Payload)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.rejected[f.ID]; ok {
+		if !f.More() {
+			delete(c.rejected, f.ID)
+		}
+		return nil
+	}
+	r := c.inflight[f.ID]
+	if r == nil {
+		if r, err = c.admitUpload(f, u); r == nil || err != nil {
+			return err
+		}
+	} else if r.upload == nil || r.upload.name != u.Name {
+		return fmt.Errorf("%w: UPLOAD_FILE id %d: another request or file in flight", wire.ErrProtocol, f.ID)
+	}
+	done, err := r.upload.asm.Add(u.FileData, f.More())
+	if err != nil || !done {
+		return err
+	}
+	return c.startWrite(r)
+}
+
+// admitUpload checks an upload's first frame (c.mu held). It returns nil
+// and no error when it answered the request itself.
+func (c *srvConn) admitUpload(f wire.Frame, u wire.UploadFile) (*srvReq, error) {
+	var e *wire.Error
+	switch b := c.backup; {
+	case b == nil || b.closing:
+		e = &wire.Error{Code: wire.CodeBadRequest, Message: "UPLOAD_FILE without a backup in progress"}
+	case u.Total > c.s.lim.MaxFile:
+		e = &wire.Error{Code: wire.CodeBadRequest, Message: fmt.Sprintf("file %q of %d bytes, at most %d", u.Name, u.Total, c.s.lim.MaxFile)}
+	case c.uploads > 0 && c.buffered+u.Total > uint64(c.s.lim.Buffered):
+		e = &wire.Error{Code: wire.CodeBusy, Message: fmt.Sprintf("%d bytes of uploads buffered, at most %d", c.buffered, c.s.lim.Buffered)}
+	}
+	if e == nil {
+		r, err := c.beginLocked(f.ID, wire.TUploadFile)
+		if r == nil || err != nil {
+			return nil, c.rejectRest(f, err)
+		}
+		r.upload = &srvUpload{b: c.backup, name: u.Name, total: u.Total, asm: wire.NewFileAssembler(c.s.lim.MaxFile)}
+		c.buffered += u.Total
+		c.uploads++
+		return r, nil
+	}
+	if err := c.pushLocked(f.ID, *e); err != nil {
+		return nil, err
+	}
+	return nil, c.rejectRest(f, nil)
+}
+
+// rejectRest makes the reader ignore the rest of a refused upload.
+func (c *srvConn) rejectRest(f wire.Frame, err error) error {
+	if err != nil || !f.More() {
+		return err
+	}
+	if len(c.rejected) >= c.s.lim.InFlight {
+		return fmt.Errorf("%w: too many refused uploads still sending", wire.ErrProtocol)
+	}
+	c.rejected[f.ID] = struct{}{}
+	return nil
+}
+
+// startWrite writes a received file in a handler goroutine (c.mu held).
+// The session must still be the one the upload began in and not closing.
+func (c *srvConn) startWrite(r *srvReq) error {
+	up := r.upload
+	b := c.backup
+	ok := b == up.b && !b.closing
+	if ok {
+		b.uploads.Add(1)
+	}
+	c.handlers.Add(1)
+	go func() {
+		defer c.handlers.Done()
+		var err error
+		if ok {
+			err = b.w.WriteFile(up.name, up.asm.Bytes())
+			b.uploads.Done()
+		}
+		c.mu.Lock()
+		c.buffered -= up.total
+		c.uploads--
+		c.mu.Unlock()
+		switch {
+		case !ok:
+			c.fail(r, wire.CodeBadRequest, "the backup ended before %s was complete", up.name)
+		case err != nil:
+			c.failErr(r, "write "+up.name, err)
+		default:
+			c.done(r, wire.Frame{Type: wire.TAck, Payload: wire.Ack{}.Append(nil)}, true)
+		}
+	}()
+	return nil
+}
+
+// closeBackup marks the session closing for FINISH or ABORT, or returns nil.
+func (c *srvConn) closeBackup() *srvBackup {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.backup
+	if b == nil || b.closing {
+		return nil
+	}
+	b.closing = true
+	return b
+}
+
+// endBackup drops the session after it committed or aborted.
+func (c *srvConn) endBackup(b *srvBackup) {
+	c.mu.Lock()
+	if c.backup == b {
+		c.backup, c.prevFiles = nil, srvSnapKey{}
+	}
+	c.mu.Unlock()
+}
+
+// backupFinish answers BACKUP_FINISH: after the uploads received before
+// it, Commit. On failure the session stays open (upload what is missing
+// and finish again, or abort).
+func (c *srvConn) backupFinish(r *srvReq, m wire.BackupFinish) {
+	man, err := catalog.DecodeManifest(m.Manifest)
+	if err != nil {
+		c.fail(r, wire.CodeBadRequest, "manifest: %v", err)
+		return
+	}
+	b := c.closeBackup()
+	if b == nil {
+		c.fail(r, wire.CodeBadRequest, "BACKUP_FINISH without a backup in progress")
+		return
+	}
+	c.handlers.Add(1)
+	go func() {
+		defer c.handlers.Done()
+		b.uploads.Wait()
+		err := b.w.Commit(man)
+		if err != nil {
+			c.mu.Lock()
+			b.closing = false
+			c.mu.Unlock()
+			var miss *store.MissingChunksError
+			if errors.As(err, &miss) {
+				c.fail(r, wire.CodeNotFound, "%d referenced chunks missing (first %s)", miss.Count, miss.Digests[0])
+				return
+			}
+			c.failErr(r, "commit "+b.label, err)
+			return
+		}
+		c.endBackup(b)
+		c.s.stats.published.Add(1)
+		c.log.Info("backup published", "snapshot", b.label)
+		c.done(r, wire.Frame{Type: wire.TAck, Payload: wire.Ack{}.Append(nil)}, true)
+	}()
+}
+
+// backupAbortReq answers BACKUP_ABORT: ACK, also without a session.
+func (c *srvConn) backupAbortReq(r *srvReq) {
+	b := c.closeBackup()
+	ack := wire.Frame{Type: wire.TAck, Payload: wire.Ack{}.Append(nil)}
+	if b == nil {
+		c.done(r, ack, true)
+		return
+	}
+	c.handlers.Add(1)
+	go func() {
+		defer c.handlers.Done()
+		b.uploads.Wait()
+		c.abort(b, "aborted by client")
+		c.done(r, ack, true)
+	}()
+}
+
+// abortBackup aborts the open session, if any, once its uploads ended.
+func (c *srvConn) abortBackup(reason string) {
+	c.mu.Lock()
+	b := c.backup
+	c.mu.Unlock()
+	if b != nil {
+		b.uploads.Wait()
+		c.abort(b, reason)
+	}
+}
+
+func (c *srvConn) abort(b *srvBackup, reason string) {
+	if err := b.w.Abort(); err != nil {
+		c.log.Error("abort backup", "snapshot", b.label, "err", err)
+	}
+	c.endBackup(b)
+	c.log.Info("backup aborted", "snapshot", b.label, "reason", reason)
+}

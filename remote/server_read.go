@@ -1,0 +1,219 @@
+package remote
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/backupfs/backupfs/catalog"
+	"github.com/backupfs/backupfs/remote/auth"
+	"github.com/backupfs/backupfs/remote/wire"
+	"github.com/backupfs/backupfs/store"
+)
+
+// srvBlobSlots is how many blobs one connection reads from disk at a time
+// per priority: it bounds the memory a connection's GET_CHUNKS hold while
+// their answers wait in the queue.
+const srvBlobSlots = 4
+
+// srvCode maps a store or catalog error to an error code.
+func srvCode(err error) wire.Code {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return wire.CodeNotFound
+	case errors.Is(err, store.ErrCorrupt):
+		return wire.CodeCorrupt
+	case errors.Is(err, store.ErrInvalid), errors.Is(err, catalog.ErrName),
+		errors.Is(err, catalog.ErrFormat), errors.Is(err, catalog.ErrVersion):
+		return wire.CodeBadRequest
+	case errors.Is(err, store.ErrExists):
+		return wire.CodeGeneric
+	}
+	return wire.CodeGeneric
+}
+
+// listGroups answers LIST_GROUPS with the groups the token may read.
+func (c *srvConn) listGroups(r *srvReq) {
+	groups, err := c.s.cfg.Store.Groups()
+	if err != nil {
+		c.failErr(r, "list groups", err)
+		return
+	}
+	names := make([]string, 0, len(groups))
+	for _, g := range groups {
+		if s := g.String(); c.grant.Allows(auth.PermRead, s) {
+			names = append(names, s)
+		}
+	}
+	for len(names) > wire.MaxGroups {
+		m := wire.Groups{Groups: names[:wire.MaxGroups]}
+		if c.send(r, wire.Frame{Type: wire.TGroups, Flags: wire.FlagMore, Payload: m.Append(nil)}, true) != nil {
+			return
+		}
+		names = names[wire.MaxGroups:]
+	}
+	m := wire.Groups{Groups: names}
+	c.done(r, wire.Frame{Type: wire.TGroups, Payload: m.Append(nil)}, true)
+}
+
+// readableGroup parses a group the token must be able to read. Unreadable
+// and malformed groups get the same NOT_FOUND as missing ones.
+func (c *srvConn) readableGroup(r *srvReq, group string) (catalog.Group, bool) {
+	g, err := catalog.ParseGroup(group)
+	if err != nil || !c.grant.Allows(auth.PermRead, group) {
+		c.notFound(r, group)
+		return g, false
+	}
+	return g, true
+}
+
+func (c *srvConn) notFound(r *srvReq, group string) {
+	c.fail(r, wire.CodeNotFound, "no group %q readable with token %q", group, c.grant.Name)
+}
+
+// listSnapshots answers LIST_SNAPSHOTS.
+func (c *srvConn) listSnapshots(r *srvReq, m wire.ListSnapshots) {
+	g, ok := c.readableGroup(r, m.Group)
+	if !ok {
+		return
+	}
+	times, err := c.s.cfg.Store.Snapshots(g)
+	if errors.Is(err, store.ErrNotFound) {
+		c.notFound(r, m.Group)
+		return
+	}
+	if err != nil {
+		c.failErr(r, "list snapshots", err)
+		return
+	}
+	if len(times) > wire.MaxSnapshots {
+		c.fail(r, wire.CodeGeneric, "group %s has %d snapshots, the protocol lists at most %d", m.Group, len(times), wire.MaxSnapshots)
+		return
+	}
+	out := wire.Snapshots{Times: make([]int64, len(times))}
+	for i, t := range times {
+		out.Times[i] = t.Unix()
+	}
+	c.done(r, wire.Frame{Type: wire.TSnapshots, Payload: out.Append(nil)}, true)
+}
+
+// getFile answers GET_FILE in FILE_DATA frames. An index file read with
+// read permission grants its chunks to this connection before the first
+// frame goes out.
+func (c *srvConn) getFile(r *srvReq, m wire.GetFile) {
+	key := srvFileKey{srvSnapKey{m.Group, m.Time}, m.Name}
+	readable := c.grant.Allows(auth.PermRead, m.Group)
+	c.mu.Lock()
+	prev := c.backup != nil && c.prevFiles == key.srvSnapKey
+	c.mu.Unlock()
+	g, err := catalog.ParseGroup(m.Group)
+	if err != nil || !(readable || prev) {
+		c.notFound(r, m.Group)
+		return
+	}
+	b, err := c.s.cfg.Store.ReadFile(g, time.Unix(m.Time, 0).UTC(), m.Name)
+	if err != nil {
+		c.failErr(r, fmt.Sprintf("get %s/%d/%s", m.Group, m.Time, m.Name), err)
+		return
+	}
+	if readable && m.Name != catalog.ManifestName {
+		c.grantIndex(key, b)
+	}
+	for fd, more := range wire.FileParts(b, 0) {
+		f := wire.Frame{Type: wire.TFileData, Payload: fd.Append(nil)}
+		if !more {
+			c.done(r, f, true)
+			return
+		}
+		f.Flags = wire.FlagMore
+		if r.ctx.Err() != nil {
+			c.done(r, wire.Frame{}, true)
+			return
+		}
+		if c.send(r, f, true) != nil {
+			return
+		}
+	}
+}
+
+// grantIndex adds an index file's digests to the connection's grants.
+func (c *srvConn) grantIndex(key srvFileKey, b []byte) {
+	dc := c.s.digests
+	dc.mu.Lock()
+	_, cached := dc.m[key]
+	dc.mu.Unlock()
+	if !cached {
+		idx, err := catalog.DecodeIndex(b)
+		if err != nil {
+			c.log.Warn("index file does not decode: no chunks granted", "group", key.group, "time", key.time, "file", key.name, "err", err)
+			return
+		}
+		dc.put(key, srvSortedTable(idx))
+	}
+	c.mu.Lock()
+	c.grants.add(key)
+	c.mu.Unlock()
+}
+
+// getChunks answers GET_CHUNKS: one CHUNK or MISSING per digest. Blobs
+// are read holding one of the connection's slots of the request's priority
+// until the frame is queued.
+func (c *srvConn) getChunks(r *srvReq, m wire.GetChunks, demand bool) {
+	ck := c.checker()
+	slots := c.slots[0]
+	if demand {
+		slots = c.slots[1]
+	}
+	for i := range m.Digests {
+		d := &m.Digests[i]
+		if r.ctx.Err() != nil {
+			c.done(r, wire.Frame{}, demand)
+			return
+		}
+		f, held := srvMissing(d, wire.CodeDenied), false
+		if ck.allows(d) {
+			select {
+			case slots <- struct{}{}:
+				held = true
+			case <-r.ctx.Done():
+				c.done(r, wire.Frame{}, demand)
+				return
+			}
+			f = c.chunkFrame(d)
+		} else {
+			c.s.stats.missing.Add(1)
+		}
+		var err error
+		if i == len(m.Digests)-1 {
+			c.done(r, f, demand)
+		} else {
+			err = c.send(r, f, demand)
+		}
+		if held {
+			<-slots
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// chunkFrame reads one chunk and returns its CHUNK or MISSING frame.
+func (c *srvConn) chunkFrame(d *catalog.Digest) wire.Frame {
+	blob, err := c.s.cfg.Store.Blob(*d)
+	if err != nil {
+		code := srvCode(err)
+		if code != wire.CodeNotFound {
+			c.log.Error("serve chunk", "digest", d.String(), "err", err)
+		}
+		c.s.stats.missing.Add(1)
+		return srvMissing(d, code)
+	}
+	c.s.stats.served.Add(1)
+	p := make([]byte, 0, catalog.DigestSize+len(blob))
+	return wire.Frame{Type: wire.TChunk, Payload: wire.Chunk{Digest: *d, Blob: blob}.Append(p)}
+}
+
+func srvMissing(d *catalog.Digest, code wire.Code) wire.Frame {
+	return wire.Frame{Type: wire.TMissing, Payload: wire.Missing{Digest: *d, Code: code}.Append(nil)}
+}
