@@ -230,7 +230,8 @@ func (c *srvConn) finish(end srvEnd, werr <-chan error) {
 		c.handlers.Wait()
 		c.abortBackup("connection closing: " + end.reason)
 		if end.goodbye {
-			_ = c.q.push(srvItem{f: wire.Frame{Type: wire.TGoodbye}}, true)
+			// Low priority: written after every answer already queued.
+			_ = c.q.push(srvItem{f: wire.Frame{Type: wire.TGoodbye}}, false)
 		}
 		c.q.close()
 	} else {
