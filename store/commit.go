@@ -59,6 +59,7 @@ func (w *SnapshotWriter) Commit(m *catalog.Manifest) error {
 		return fmt.Errorf("store: commit %s: %w", w, err)
 	}
 	w.closed = fmt.Errorf("%w: committed", ErrClosed)
+	w.unlock()
 	w.s.mu.Lock()
 	delete(w.s.writers, w.name)
 	w.s.mu.Unlock()

@@ -58,6 +58,7 @@ func (g *gcRun) reapOne(root, name string) error {
 			return nil
 		}
 		w.closed = fmt.Errorf("%w: abandoned, removed by GC after the grace period", ErrClosed)
+		w.unlock()
 		delete(s.writers, name)
 		return os.RemoveAll(w.dir)
 	}

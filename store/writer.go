@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/backupfs/backupfs/catalog"
 )
 
@@ -28,6 +30,7 @@ type SnapshotWriter struct {
 	mu     sync.Mutex // held by WriteFile and Commit for their whole run
 	last   time.Time  // last activity, by the store's clock
 	closed error      // non-nil once committed, aborted or reaped
+	lock   *os.File   // the tmp directory, flock'd while this writer lives
 }
 
 // Begin starts a snapshot of g at t (whole seconds; finer parts are
@@ -46,10 +49,17 @@ func (s *Store) Begin(g catalog.Group, t time.Time) (*SnapshotWriter, error) {
 	// The tmp directory is the lock; the published check comes after it
 	// so a Commit renaming the same snapshot cannot slip between.
 	err := os.Mkdir(w.dir, dirPerm)
+	if errors.Is(err, fs.ErrExist) && s.writers[w.name] == nil && reclaimStale(w.dir) {
+		err = os.Mkdir(w.dir, dirPerm) // its writer died: start afresh
+	}
 	if errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("%w: snapshot %s is being written", ErrExists, label)
 	}
 	if err != nil {
+		return nil, fmt.Errorf("store: begin %s: %w", label, err)
+	}
+	if w.lock, err = lockDir(w.dir); err != nil {
+		_ = os.Remove(w.dir)
 		return nil, fmt.Errorf("store: begin %s: %w", label, err)
 	}
 	if _, err := os.Lstat(s.snapPath(g, t)); !errors.Is(err, fs.ErrNotExist) {
@@ -66,6 +76,42 @@ func (s *Store) Begin(g catalog.Group, t time.Time) (*SnapshotWriter, error) {
 	}
 	s.writers[w.name] = w
 	return w, nil
+}
+
+// lockDir opens dir and takes an exclusive flock on it, held while the
+// returned file stays open (it follows the directory through the publish
+// rename). Another process's Begin of the same snapshot sees the lock;
+// when the holder dies, the kernel drops it.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	return f, nil
+}
+
+// reclaimStale removes a tmp snapshot directory whose writer is gone (a
+// crashed or killed process: no flock on it) and reports whether it did.
+// A directory locked by a live writer in another process is left alone.
+func reclaimStale(dir string) bool {
+	f, err := lockDir(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return os.RemoveAll(dir) == nil
+}
+
+// unlock releases the writer's flock; w.mu or the store's mu is held.
+func (w *SnapshotWriter) unlock() {
+	if w.lock != nil {
+		w.lock.Close()
+		w.lock = nil
+	}
 }
 
 func (w *SnapshotWriter) String() string {
@@ -143,6 +189,7 @@ func (w *SnapshotWriter) Abort() error {
 		return nil
 	}
 	w.closed = fmt.Errorf("%w: aborted", ErrClosed)
+	w.unlock()
 	return w.s.dropWriter(w)
 }
 
