@@ -35,7 +35,10 @@ type ServerError struct {
 	Message string
 }
 
-func (e *ServerError) Error() string { return fmt.Sprintf("server: %s: %s", e.Code, e.Message) }
+// Error reads as a sentence: "server: invalid or revoked token (denied)".
+func (e *ServerError) Error() string {
+	return fmt.Sprintf("server: %s (%s)", e.Message, strings.ToLower(strings.ReplaceAll(e.Code.String(), "_", " ")))
+}
 
 // Unwrap maps the code to the sentinel callers branch on.
 func (e *ServerError) Unwrap() error {

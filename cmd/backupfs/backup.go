@@ -72,6 +72,10 @@ func runBackup(ctx context.Context, e env, o backupOptions, args []string) error
 		return err
 	}
 	fmt.Fprintf(e.stdout, "snapshot /%s/%s: %s\n", m.Group, m.Time, summary(&st, time.Since(start)))
+	if u, ok := w.(interface{ Uploads() (int64, int64) }); ok {
+		up, known := u.Uploads()
+		fmt.Fprintf(e.stdout, "uploaded %d chunks; %d were known from the previous snapshot\n", up, known)
+	}
 	if n := st.Unreadable.Load(); n > 0 {
 		return exitError{3, fmt.Errorf("snapshot made, but %d files or directories could not be read (see warnings)", n)}
 	}

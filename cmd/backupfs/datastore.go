@@ -65,8 +65,10 @@ type repo interface {
 // localRepo is the datastore as a repo.
 type localRepo struct{ *store.Store }
 
-func (l localRepo) Begin(g catalog.Group, t time.Time) (backup.Sink, error) { return l.Store.Begin(g, t) }
-func (l localRepo) Close() error                                            { return nil }
+func (l localRepo) Begin(g catalog.Group, t time.Time) (backup.Sink, error) {
+	return l.Store.Begin(g, t)
+}
+func (l localRepo) Close() error { return nil }
 
 // repoOptions say where a repository is: --datastore for the local form,
 // and the credentials for a server location.
@@ -74,12 +76,14 @@ type repoOptions struct {
 	datastore   string
 	tokenFile   string
 	fingerprint string
+	timeout     time.Duration
 }
 
 func repoFlags(fs *pflag.FlagSet, o *repoOptions) {
 	datastoreFlag(fs, &o.datastore)
 	fs.StringVar(&o.tokenFile, "token-file", "", "file holding the server token (default $BACKUPFS_TOKEN)")
 	fs.StringVar(&o.fingerprint, "fingerprint", "", "server certificate SHA-256 fingerprint (default $BACKUPFS_FINGERPRINT)")
+	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "how long a request to a server may retry before it fails (e.g. 10s, 2m)")
 }
 
 // openRepo opens the repository a location names; create says whether a

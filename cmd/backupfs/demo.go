@@ -12,7 +12,7 @@ import (
 )
 
 type demoOptions struct {
-	repoOptions
+	datastore string
 }
 
 func cmdDemo(ctx context.Context, e env, args []string) error {
@@ -22,20 +22,23 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("demo takes no arguments")
+	}
 	return runDemo(ctx, e, o)
 }
 
-// runDemo shows the main job end to end on an embedded default: it makes a
-// sample tree and disk image, backs them up into the (default) datastore as
-// host/demo, lists, verifies and restores them, and says what to try next.
+// runDemo shows the main job end to end on an embedded default: it opens
+// the default datastore, serves it on 127.0.0.1 (TLS, a demo token), makes
+// a sample tree and disk image, backs them up over the network as
+// host/demo, lists and restores them through the server, verifies the
+// datastore, and says what to try next.
 func runDemo(ctx context.Context, e env, o demoOptions) error {
-	if o.datastore == "" {
-		d, err := defaultDatastore()
-		if err != nil {
-			return err
-		}
-		o.datastore = d
+	s, err := openStore(o.datastore, true)
+	if err != nil {
+		return err
 	}
+	o.datastore = s.Dir()
 	work, err := os.MkdirTemp("", "backupfs-demo-")
 	if err != nil {
 		return err
@@ -45,28 +48,38 @@ func runDemo(ctx context.Context, e env, o demoOptions) error {
 	if err := makeSample(src, img); err != nil {
 		return fmt.Errorf("sample data: %w", err)
 	}
+	srv, err := startDemoServer(ctx, e, s)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	ro := repoOptions{tokenFile: srv.tokenFile, fingerprint: srv.fingerprint, timeout: 30 * time.Second}
+	repo := func(p string) string { return srv.addr + ":" + p }
 	step := func(args ...string) { fmt.Fprintf(e.stdout, "\n$ backupfs %s\n", strings.Join(args, " ")) }
-	step("backup", "--datastore", o.datastore, "/host/demo", "sample.tree:"+src, "disk.img:"+img)
-	if err := runBackup(ctx, e, backupOptions{repoOptions: o.repoOptions}, []string{"/host/demo", "sample.tree:" + src, "disk.img:" + img}); err != nil {
+
+	step("backup", repo("/host/demo"), "sample.tree:"+src, "disk.img:"+img)
+	if err := runBackup(ctx, e, backupOptions{repoOptions: ro}, []string{repo("/host/demo"), "sample.tree:" + src, "disk.img:" + img}); err != nil {
 		return err
 	}
 	for _, p := range []string{"/", "/host/demo", "/host/demo/latest", "/host/demo/latest/sample.tree"} {
-		step("ls", "--datastore", o.datastore, p)
-		if err := runLs(ctx, e, lsOptions{repoOptions: o.repoOptions}, []string{p}); err != nil {
+		step("ls", repo(p))
+		if err := runLs(ctx, e, lsOptions{repoOptions: ro}, []string{repo(p)}); err != nil {
 			return err
 		}
 	}
-	step("verify", "--datastore", o.datastore, "/host/demo")
-	if err := runVerify(ctx, e, verifyOptions{datastore: o.datastore}, []string{"/host/demo"}); err != nil {
+	out := filepath.Join(work, "restored")
+	step("restore", repo("/host/demo/latest/sample.tree"), out)
+	if err := runRestore(ctx, e, restoreOptions{repoOptions: ro}, []string{repo("/host/demo/latest/sample.tree"), out}); err != nil {
 		return err
 	}
-	out := filepath.Join(work, "restored")
-	step("restore", "--datastore", o.datastore, "/host/demo/latest/sample.tree", out)
-	if err := runRestore(ctx, e, restoreOptions(o), []string{"/host/demo/latest/sample.tree", out}); err != nil {
+	step("verify", "--datastore", o.datastore)
+	if err := runVerify(ctx, e, verifyOptions{datastore: o.datastore}, nil); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "\nRestored into %s; compare: diff -r %s %s\n", out, src, out)
-	fmt.Fprintf(e.stdout, "Datastore: %s. Try: backupfs ls --datastore %s /host/demo/latest/sample.tree/docs\n", o.datastore, o.datastore)
+	fmt.Fprintf(e.stdout, "The datastore is %s. To serve it yourself:\n  backupfs serve --datastore %s\n", o.datastore, o.datastore)
+	fmt.Fprintf(e.stdout, "  backupfs token create --datastore %s me --allow read:* --allow backup:*\n", o.datastore)
+	fmt.Fprintf(e.stdout, "  BACKUPFS_FINGERPRINT=%s BACKUPFS_TOKEN=<secret> backupfs ls 127.0.0.1:/host/demo/latest/sample.tree/docs\n", srv.fingerprint)
 	return nil
 }
 

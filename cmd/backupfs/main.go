@@ -37,14 +37,17 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"backup":  {"backup [--datastore DIR] /TYPE/ID NAME.tree:DIR|NAME.img:FILE ...", "make a snapshot", cmdBackup},
-		"ls":      {"ls [--datastore DIR] [--json] [/TYPE[/ID[/TIME[/ARCHIVE[/PATH]]]]]", "list groups, snapshots, archives, files", cmdLs},
-		"restore": {"restore [--datastore DIR] /TYPE/ID/TIME/ARCHIVE[/PATH] TARGET", "restore an archive or a path in it", cmdRestore},
-		"verify":  {"verify [--datastore DIR] [/TYPE/ID[/TIME]]", "check every chunk of the snapshots", cmdVerify},
-		"prune":   {"prune [--datastore DIR] [/TYPE/ID] --keep-last N --keep-daily N ...", "forget snapshots a keep policy does not keep", cmdPrune},
-		"gc":      {"gc [--datastore DIR] [--grace DURATION] [--dry-run]", "remove chunks no snapshot references", cmdGC},
-		"forget":  {"forget [--datastore DIR] /TYPE/ID/TIME", "remove one snapshot", cmdForget},
-		"demo":    {"demo [--datastore DIR]", "back up a sample tree and image, list, verify and restore them", cmdDemo},
+		"backup":      {"backup [--datastore DIR] /TYPE/ID NAME.tree:DIR|NAME.img:FILE ...", "make a snapshot", cmdBackup},
+		"ls":          {"ls [--datastore DIR] [--json] [/TYPE[/ID[/TIME[/ARCHIVE[/PATH]]]]]", "list groups, snapshots, archives, files", cmdLs},
+		"restore":     {"restore [--datastore DIR] /TYPE/ID/TIME/ARCHIVE[/PATH] TARGET", "restore an archive or a path in it", cmdRestore},
+		"verify":      {"verify [--datastore DIR] [/TYPE/ID[/TIME]]", "check every chunk of the snapshots", cmdVerify},
+		"prune":       {"prune [--datastore DIR] [/TYPE/ID] --keep-last N --keep-daily N ...", "forget snapshots a keep policy does not keep", cmdPrune},
+		"gc":          {"gc [--datastore DIR] [--grace DURATION] [--dry-run]", "remove chunks no snapshot references", cmdGC},
+		"forget":      {"forget [--datastore DIR] /TYPE/ID/TIME", "remove one snapshot", cmdForget},
+		"demo":        {"demo [--datastore DIR]", "back up a sample tree and image, list, verify and restore them", cmdDemo},
+		"serve":       {"serve [--datastore DIR] [--listen ADDR]", "serve a datastore over the network (TLS, tokens)", cmdServe},
+		"token":       {"token [--datastore DIR] create NAME --allow read:PATTERN --allow backup:PATTERN | list | revoke NAME", "manage the server's access tokens", cmdToken},
+		"fingerprint": {"fingerprint [--datastore DIR]", "print the server certificate's SHA-256 fingerprint", cmdFingerprint},
 	}
 }
 

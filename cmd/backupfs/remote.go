@@ -1,8 +1,45 @@
 package main
 
-import "fmt"
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
 
-// dialRepo connects to a backupfs server.
+	"github.com/backupfs/backupfs/backup"
+	"github.com/backupfs/backupfs/catalog"
+	"github.com/backupfs/backupfs/remote"
+)
+
+// remoteRepo is a server as a repo.
+type remoteRepo struct{ *remote.Client }
+
+func (r remoteRepo) Begin(g catalog.Group, t time.Time) (backup.Sink, error) {
+	return r.Client.Begin(g, t)
+}
+
+// dialRepo connects to a backupfs server with the token and fingerprint
+// from the flags or the environment.
 func dialRepo(o repoOptions, addr string) (repo, error) {
-	return nil, fmt.Errorf("%s: remote repositories are not supported yet", addr)
+	token := os.Getenv("BACKUPFS_TOKEN")
+	if o.tokenFile != "" {
+		b, err := os.ReadFile(o.tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("token file: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	fp := o.fingerprint
+	if fp == "" {
+		fp = os.Getenv("BACKUPFS_FINGERPRINT")
+	}
+	if token == "" || fp == "" {
+		return nil, fmt.Errorf("%s: need a token (BACKUPFS_TOKEN or --token-file) and the server fingerprint (BACKUPFS_FINGERPRINT or --fingerprint; backupfs fingerprint on the server prints it)", addr)
+	}
+	c, err := remote.Dial(context.Background(), remote.ClientConfig{Addr: addr, Token: token, Fingerprint: fp, Timeout: o.timeout})
+	if err != nil {
+		return nil, err
+	}
+	return remoteRepo{c}, nil
 }

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/backupfs/backupfs/remote"
+	"github.com/backupfs/backupfs/remote/auth"
+)
+
+type serveOptions struct {
+	datastore string
+	listen    string
+	verbose   bool
+}
+
+func cmdServe(ctx context.Context, e env, args []string) error {
+	o := serveOptions{}
+	fs := flags(e, "serve")
+	datastoreFlag(fs, &o.datastore)
+	fs.StringVar(&o.listen, "listen", fmt.Sprintf("127.0.0.1:%d", DefaultPort), "address to listen on")
+	fs.BoolVarP(&o.verbose, "verbose", "v", false, "log every request")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("serve takes no arguments")
+	}
+	return runServe(ctx, e, o)
+}
+
+// runServe serves a datastore until ctx ends (SIGINT, SIGTERM), then
+// shuts down gracefully: answers in flight finish, open backups abort.
+func runServe(ctx context.Context, e env, o serveOptions) error {
+	s, err := openStore(o.datastore, true)
+	if err != nil {
+		return err
+	}
+	toks, err := auth.OpenTokens(s.Dir())
+	if err != nil {
+		return err
+	}
+	cert, err := auth.LoadOrCreateCert(s.Dir())
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if o.verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	srv, err := remote.NewServer(remote.ServerConfig{Store: s, Tokens: toks, TLS: auth.ServerConfig(cert), Log: log})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return err
+	}
+	log.Info("serving", "datastore", s.Dir(), "listen", ln.Addr().String(), "fingerprint", auth.Fingerprint(cert))
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	return <-errc
+}

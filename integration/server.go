@@ -1,0 +1,125 @@
+package integration
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Server is a real `backupfs serve` process on 127.0.0.1.
+type Server struct {
+	t           testing.TB
+	Datastore   string
+	Addr        string // 127.0.0.1:PORT
+	Fingerprint string
+	cmd         *exec.Cmd
+	exited      chan struct{}
+}
+
+var listenRE = regexp.MustCompile(`listen=(127\.0\.0\.1:\d+)`)
+
+// StartServer starts backupfs serve on a free port of 127.0.0.1 and waits
+// until it listens; the server is killed when the test ends.
+func StartServer(t testing.TB, datastore string) *Server {
+	t.Helper()
+	s := &Server{t: t, Datastore: datastore}
+	s.Fingerprint = strings.TrimSpace(MustRun(t, "fingerprint", "--datastore", datastore))
+	s.start("127.0.0.1:0")
+	t.Cleanup(func() { s.Kill() })
+	return s
+}
+
+func (s *Server) start(listen string) {
+	s.t.Helper()
+	cmd := exec.Command(Binary(s.t), "serve", "--datastore", s.Datastore, "--listen", listen)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.cmd, s.exited = cmd, make(chan struct{})
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := listenRE.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case addr <- m[1]:
+				default:
+				}
+			}
+			if testing.Verbose() {
+				s.t.Log("server: " + sc.Text())
+			}
+		}
+	}()
+	go func() { cmd.Wait(); close(s.exited) }()
+	select {
+	case a := <-addr:
+		s.Addr = a
+	case <-s.exited:
+		s.t.Fatal("backupfs serve exited before listening")
+	case <-time.After(20 * time.Second):
+		s.t.Fatal("backupfs serve did not report its address within 20 s")
+	}
+}
+
+// Kill ends the server with SIGKILL (no clean shutdown) and waits.
+func (s *Server) Kill() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		s.cmd.Process.Signal(syscall.SIGKILL)
+		<-s.exited
+	}
+}
+
+// Stop ends the server with SIGTERM (graceful shutdown) and waits.
+func (s *Server) Stop() {
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	<-s.exited
+}
+
+// Restart starts the server again on the same address.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.start(s.Addr)
+}
+
+// Token creates a token with the given --allow rules and returns its secret.
+func (s *Server) Token(name string, allow ...string) string {
+	s.t.Helper()
+	args := []string{"token", "--datastore", s.Datastore, "create", name}
+	for _, a := range allow {
+		args = append(args, "--allow", a)
+	}
+	out := strings.TrimSpace(MustRun(s.t, args...))
+	lines := strings.Split(out, "\n")
+	return lines[len(lines)-1]
+}
+
+// Client runs the backupfs binary as a client of this server with token.
+func (s *Server) Client(token string, args ...string) Result {
+	s.t.Helper()
+	cmd := exec.Command(Binary(s.t), args...)
+	cmd.Env = append(os.Environ(), "BACKUPFS_TOKEN="+token, "BACKUPFS_FINGERPRINT="+s.Fingerprint)
+	return RunCmd(s.t, cmd)
+}
+
+// MustClient is Client that fails the test unless the command exits 0.
+func (s *Server) MustClient(token string, args ...string) string {
+	s.t.Helper()
+	r := s.Client(token, args...)
+	if r.Code != 0 {
+		s.t.Fatalf("backupfs %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.Code, r.Stdout, r.Stderr)
+	}
+	return r.Stdout
+}
+
+// Repo is the server's repository path prefix: "127.0.0.1:PORT:" + path.
+func (s *Server) Repo(path string) string { return s.Addr + ":" + path }
