@@ -133,4 +133,3 @@ func BenchmarkUpload(b *testing.B) {
 		}
 	}
 }
-
