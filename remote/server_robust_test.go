@@ -183,3 +183,21 @@ func TestServerShutdown(t *testing.T) {
 	}
 	srvTmpEmpty(t, e)
 }
+
+// A revoked token's open connection is refused at its next request
+// (checked at most once a second) and closed.
+func TestServerRevokedTokenClosed(t *testing.T) {
+	e := srvStart(t, Limits{})
+	c := e.dial(e.token("gone", "read:*"))
+	if f := c.call(wire.TListGroups, 1, nil); f.Type != wire.TGroups {
+		t.Fatalf("before revoke: %v", f.Type)
+	}
+	must(t, e.toks.Revoke("gone"))
+	time.Sleep(srvValidEvery + 50*time.Millisecond)
+	c.send(wire.Frame{Type: wire.TListGroups, ID: 2})
+	fs := c.waitClosed()
+	if len(fs) != 1 {
+		t.Fatalf("got %d frames", len(fs))
+	}
+	wantError(t, fs[0], wire.CodeDenied, `token "gone" was revoked`)
+}
