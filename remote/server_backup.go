@@ -30,12 +30,6 @@ type srvUpload struct {
 	asm   *wire.FileAssembler
 }
 
-// srvBlobPutter is a snapshot writer that stores blobs as received and
-// records the activity; the store's writer may grow one (see putBlob).
-type srvBlobPutter interface {
-	PutBlob(d catalog.Digest, blob []byte) (bool, error)
-}
-
 // backupBegin answers BACKUP_BEGIN (inline).
 func (c *srvConn) backupBegin(r *srvReq, m wire.BackupBegin) {
 	if !c.grant.Allows(auth.PermBackup, m.Group) {
@@ -135,17 +129,11 @@ func (c *srvConn) uploadChunk(r *srvReq, m wire.UploadChunk) {
 	}()
 }
 
-// putBlob verifies a blob against d and stores it as received. The
-// store's SnapshotWriter has only PutChunk (plain bytes, which it would
-// compress again); Store.PutBlob decodes and checks the blob, writes it
-// unchanged and touches a chunk it already has, which is what an upload
-// needs. It does not record activity on the writer, so if the writer
-// gains a PutBlob that does, it is used instead.
+// putBlob verifies a blob against d and stores it as received (never
+// recompressed), touching a chunk the store already has; the writer
+// records the activity so GC does not take a long upload for abandoned.
 func (c *srvConn) putBlob(b *srvBackup, d catalog.Digest, blob []byte) (bool, error) {
-	if p, ok := any(b.w).(srvBlobPutter); ok {
-		return p.PutBlob(d, blob)
-	}
-	return c.s.cfg.Store.PutBlob(d, blob)
+	return b.w.PutBlob(d, blob)
 }
 
 // closeBackup marks the session closing for FINISH or ABORT, or returns nil.

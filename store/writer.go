@@ -138,6 +138,19 @@ func (w *SnapshotWriter) PutChunk(d catalog.Digest, plain []byte) (written bool,
 	return w.s.PutChunk(d, plain)
 }
 
+// PutBlob stores a chunk received as a blob (from the network) for this
+// snapshot, as Store.PutBlob does, and counts as the writer's activity so
+// a long upload is not reaped by GC as abandoned.
+func (w *SnapshotWriter) PutBlob(d catalog.Digest, blob []byte) (written bool, err error) {
+	w.mu.Lock()
+	err = w.active()
+	w.mu.Unlock()
+	if err != nil {
+		return false, err
+	}
+	return w.s.PutBlob(d, blob)
+}
+
 // WriteFile writes an index file of the snapshot (durably, atomically;
 // writing a name again replaces it). The name must be an index file name
 // of a valid archive (NAME.img.fidx, NAME.tree.meta.didx, ...).

@@ -25,7 +25,7 @@ func parseLocation(arg string) (location, error) {
 	}
 	i := strings.Index(arg, ":/")
 	if i <= 0 {
-		return location{}, fmt.Errorf("%q: want /TYPE/ID/... or HOST[:PORT]:/TYPE/ID/...", arg)
+		return location{}, fmt.Errorf("%q: want a path /TYPE/ID[/TIME...] or a server path HOST[:PORT]:/TYPE/ID[/TIME...]", arg)
 	}
 	hostport, path := arg[:i], arg[i+1:]
 	host, port := hostport, strconv.Itoa(DefaultPort)
