@@ -182,18 +182,8 @@ func TestHundredClients(t *testing.T) {
 	for i := range 100 {
 		wg.Go(func() {
 			c := srv.Dial(tok)
-			snap, err := backup.OpenSnapshot(c, f.Groups[i%2], f.Times[i%3])
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			tree, err := snap.Tree("root.tree")
-			if err != nil {
-				t.Error(err)
-				return
-			}
 			out := filepath.Join(t.TempDir(), "f")
-			if err := backup.RestoreTree(context.Background(), tree, "dir/c/d.txt", out, nil); err != nil {
+			if err := sourcetest.RestoreTree(c, f.Groups[i%2], f.Times[i%3], "dir/c/d.txt", out); err != nil {
 				t.Error(err)
 				return
 			}

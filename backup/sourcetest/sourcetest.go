@@ -159,23 +159,27 @@ func testChunks(t *testing.T, repo backup.Repository, f *Fixture) {
 	}
 }
 
+// RestoreTree restores path ("" for all) of the root.tree archive of
+// snapshot (g, at) from repo into out.
+func RestoreTree(repo backup.Repository, g catalog.Group, at time.Time, path, out string) error {
+	snap, err := backup.OpenSnapshot(repo, g, at)
+	if err != nil {
+		return err
+	}
+	tree, err := snap.Tree("root.tree")
+	if err != nil {
+		return err
+	}
+	return backup.RestoreTree(context.Background(), tree, path, out, nil)
+}
+
 // testConcurrentRestore restores the same tree from 8 goroutines at once.
 func testConcurrentRestore(t *testing.T, repo backup.Repository, f *Fixture) {
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
-			snap, err := backup.OpenSnapshot(repo, f.Groups[i%2], f.Times[i%3])
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			tree, err := snap.Tree("root.tree")
-			if err != nil {
-				t.Error(err)
-				return
-			}
 			out := filepath.Join(t.TempDir(), "out")
-			if err := backup.RestoreTree(context.Background(), tree, "", out, nil); err != nil {
+			if err := RestoreTree(repo, f.Groups[i%2], f.Times[i%3], "", out); err != nil {
 				t.Error(err)
 				return
 			}
