@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/backupfs/backupfs/remote/auth"
 
 	"github.com/backupfs/backupfs/backup"
 	"github.com/backupfs/backupfs/catalog"
@@ -100,6 +103,31 @@ func openRepo(o repoOptions, loc location, create bool) (repo, error) {
 		return nil, fmt.Errorf("--datastore is for local paths; %s names a server", loc.addr)
 	}
 	return dialRepo(o, loc.addr)
+}
+
+// serverState is a datastore with the server's tokens and certificate.
+type serverState struct {
+	store  *store.Store
+	tokens *auth.Tokens
+	cert   tls.Certificate
+}
+
+// openServerState opens (or creates) the datastore first, then its .auth:
+// the store refuses a new directory that already holds something.
+func openServerState(datastore string) (*serverState, error) {
+	s, err := openStore(datastore, true)
+	if err != nil {
+		return nil, err
+	}
+	toks, err := auth.OpenTokens(s.Dir())
+	if err != nil {
+		return nil, err
+	}
+	cert, err := auth.LoadOrCreateCert(s.Dir())
+	if err != nil {
+		return nil, err
+	}
+	return &serverState{store: s, tokens: toks, cert: cert}, nil
 }
 
 // resolveTime turns a ref's TIME (a snapshot time or "latest") into a

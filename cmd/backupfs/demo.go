@@ -34,11 +34,11 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 // host/demo, lists and restores them through the server, verifies the
 // datastore, and says what to try next.
 func runDemo(ctx context.Context, e env, o demoOptions) error {
-	s, err := openStore(o.datastore, true)
+	st, err := openServerState(o.datastore)
 	if err != nil {
 		return err
 	}
-	o.datastore = s.Dir()
+	o.datastore = st.store.Dir()
 	work, err := os.MkdirTemp("", "backupfs-demo-")
 	if err != nil {
 		return err
@@ -48,7 +48,7 @@ func runDemo(ctx context.Context, e env, o demoOptions) error {
 	if err := makeSample(src, img); err != nil {
 		return fmt.Errorf("sample data: %w", err)
 	}
-	srv, err := startDemoServer(ctx, e, s)
+	srv, err := startDemoServer(ctx, e, st)
 	if err != nil {
 		return err
 	}

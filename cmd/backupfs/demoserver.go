@@ -11,7 +11,6 @@ import (
 
 	"github.com/backupfs/backupfs/remote"
 	"github.com/backupfs/backupfs/remote/auth"
-	"github.com/backupfs/backupfs/store"
 )
 
 // demoServer is the server the demo runs in-process on 127.0.0.1.
@@ -22,15 +21,8 @@ type demoServer struct {
 
 // startDemoServer serves s on a free loopback port with a fresh demo token
 // (written to a 0600 file, revoked again by stop).
-func startDemoServer(ctx context.Context, e env, s *store.Store) (*demoServer, error) {
-	toks, err := auth.OpenTokens(s.Dir())
-	if err != nil {
-		return nil, err
-	}
-	cert, err := auth.LoadOrCreateCert(s.Dir())
-	if err != nil {
-		return nil, err
-	}
+func startDemoServer(ctx context.Context, e env, st *serverState) (*demoServer, error) {
+	s, toks, cert := st.store, st.tokens, st.cert
 	name := fmt.Sprintf("demo-%d", time.Now().Unix())
 	secret, err := toks.Create(name, []auth.Rule{{Perm: auth.PermRead, Pattern: "host/demo"}, {Perm: auth.PermBackup, Pattern: "host/demo"}})
 	if err != nil {

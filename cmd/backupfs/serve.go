@@ -35,24 +35,17 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 // runServe serves a datastore until ctx ends (SIGINT, SIGTERM), then
 // shuts down gracefully: answers in flight finish, open backups abort.
 func runServe(ctx context.Context, e env, o serveOptions) error {
-	s, err := openStore(o.datastore, true)
+	st, err := openServerState(o.datastore)
 	if err != nil {
 		return err
 	}
-	toks, err := auth.OpenTokens(s.Dir())
-	if err != nil {
-		return err
-	}
-	cert, err := auth.LoadOrCreateCert(s.Dir())
-	if err != nil {
-		return err
-	}
+	s, cert := st.store, st.cert
 	level := slog.LevelInfo
 	if o.verbose {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	srv, err := remote.NewServer(remote.ServerConfig{Store: s, Tokens: toks, TLS: auth.ServerConfig(cert), Log: log})
+	srv, err := remote.NewServer(remote.ServerConfig{Store: s, Tokens: st.tokens, TLS: auth.ServerConfig(cert), Log: log})
 	if err != nil {
 		return err
 	}

@@ -31,14 +31,11 @@ func runToken(e env, o tokenOptions, args []string) error {
 	if len(args) == 0 {
 		return fmt.Errorf("want create NAME, list, or revoke NAME")
 	}
-	s, err := openStore(o.datastore, true)
+	st, err := openServerState(o.datastore)
 	if err != nil {
 		return err
 	}
-	toks, err := auth.OpenTokens(s.Dir())
-	if err != nil {
-		return err
-	}
+	toks := st.tokens
 	switch {
 	case args[0] == "create" && len(args) == 2:
 		if len(o.allow) == 0 {
@@ -93,14 +90,10 @@ func cmdFingerprint(_ context.Context, e env, args []string) error {
 	if fs.NArg() != 0 {
 		return fmt.Errorf("fingerprint takes no arguments")
 	}
-	s, err := openStore(datastore, true)
+	st, err := openServerState(datastore)
 	if err != nil {
 		return err
 	}
-	cert, err := auth.LoadOrCreateCert(s.Dir())
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(e.stdout, auth.Fingerprint(cert))
+	fmt.Fprintln(e.stdout, auth.Fingerprint(st.cert))
 	return nil
 }
