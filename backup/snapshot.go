@@ -81,6 +81,22 @@ func (s *Snapshot) index(a *catalog.Archive, f catalog.IndexFile, kind string) (
 	return x, nil
 }
 
+// Indexes reads an archive's index files (one for an image; catalog and
+// payload for a tree), each checked against the manifest's SHA-256.
+func (s *Snapshot) Indexes(name string) (*catalog.Archive, []catalog.Index, error) {
+	a, err := s.Archive(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]catalog.Index, len(a.Files))
+	for i, f := range a.Files {
+		if out[i], err = s.index(a, f, a.Kind); err != nil {
+			return nil, nil, err
+		}
+	}
+	return a, out, nil
+}
+
 // Image opens an image archive as a stream.
 func (s *Snapshot) Image(name string) (*Stream, error) {
 	a, err := s.Archive(name)
