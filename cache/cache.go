@@ -1,0 +1,260 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/backupfs/backupfs/catalog"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"golang.org/x/sync/semaphore"
+)
+
+// Source is below the seam: the network client or the local store
+// (adapters live in cmd). Chunk returns the verified plain bytes of d;
+// demand=false means readahead (low priority). The cache keeps the returned
+// slice, so a Source must not reuse it.
+type Source interface {
+	Chunk(ctx context.Context, d catalog.Digest, demand bool) ([]byte, error)
+}
+
+// Options configure a Cache. Zero values mean the defaults.
+type Options struct {
+	Size      int64  // bytes of plain chunks kept in memory; 0 = 256 MiB
+	Readahead int64  // maximum readahead window in bytes; 0 = 32 MiB; <0 disables
+	Dir       string // persistent disk tier; "" = none
+	DirSize   int64  // bound of the disk tier; 0 = 1 GiB
+	Log       *slog.Logger
+}
+
+// Defaults for zero Options.
+const (
+	DefaultSize      = 256 << 20
+	DefaultReadahead = 32 << 20
+	DefaultDirSize   = 1 << 30
+)
+
+// ErrSize reports a chunk whose length does not match its index entry.
+var ErrSize = errors.New("cache: chunk length does not match the index")
+
+// maxEntries caps the LRU's entry count far above anything the byte bound
+// allows, so only bytes decide eviction.
+const maxEntries = 1 << 30
+
+// Cache is a byte-bounded chunk cache with single-flight fetches. It is
+// safe for concurrent use.
+type Cache struct {
+	src  Source
+	opt  Options
+	log  *slog.Logger
+	disk *diskTier // nil without Options.Dir
+
+	ctx    context.Context // fetches run under it, not under callers'
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // fetches, readahead, disk writes
+
+	raBytes *semaphore.Weighted // readahead bytes in flight
+	raSlots chan struct{}       // readahead fetches in flight
+
+	mu      sync.Mutex
+	lru     *simplelru.LRU[catalog.Digest, *entry]
+	bytes   int64
+	flights map[catalog.Digest]*flight
+
+	st counters
+}
+
+// entry is one cached chunk.
+type entry struct {
+	data []byte
+	ra   bool // fetched by readahead and not read yet
+}
+
+// flight is one fetch in progress.
+type flight struct {
+	done   chan struct{}
+	data   []byte
+	err    error
+	demand bool // started by a demand read
+	used   bool // a demand read waited for this readahead fetch
+}
+
+// New returns a cache over src.
+func New(src Source, opt Options) (*Cache, error) {
+	if src == nil {
+		return nil, errors.New("cache: nil source")
+	}
+	if opt.Size <= 0 {
+		opt.Size = DefaultSize
+	}
+	if opt.Readahead == 0 {
+		opt.Readahead = DefaultReadahead
+	}
+	if opt.DirSize <= 0 {
+		opt.DirSize = DefaultDirSize
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	c := &Cache{src: src, opt: opt, log: opt.Log, flights: map[catalog.Digest]*flight{}}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	lru, err := simplelru.NewLRU(maxEntries, c.onEvict)
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	c.lru = lru
+	if opt.Readahead > 0 {
+		c.raBytes = semaphore.NewWeighted(max(opt.Readahead, catalog.MaxChunkSize))
+		c.raSlots = make(chan struct{}, raConcurrency)
+	}
+	if opt.Dir != "" {
+		if c.disk, err = openDisk(opt.Dir, opt.DirSize, c.log); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Close cancels fetches in flight and waits for background work (readahead,
+// disk writes) to end. Reads after Close fail with context.Canceled.
+func (c *Cache) Close() error {
+	c.cancel()
+	c.wg.Wait()
+	return nil
+}
+
+// zeroBuf is the shared read-only buffer all-zero chunks are served from.
+var zeroBuf = sync.OnceValue(func() []byte { return make([]byte, catalog.MaxChunkSize) })
+
+// Chunk returns the plain bytes of chunk d, whose length is size: from
+// memory, from the disk tier (verified), or from one fetch shared by every
+// caller that wants d. An all-zero chunk is returned without fetching. The
+// bytes are read-only. If ctx ends first, Chunk returns ctx.Err() to this
+// caller only; the fetch goes on for the others and fills the cache.
+func (c *Cache) Chunk(ctx context.Context, d catalog.Digest, size int, demand bool) ([]byte, error) {
+	if catalog.IsZeroChunk(d, size) {
+		c.st.zeroHits.Add(1)
+		return zeroBuf()[:size:size], nil
+	}
+	if size < 0 || size > catalog.MaxChunkSize {
+		return nil, fmt.Errorf("%w: size %d", ErrSize, size)
+	}
+	c.mu.Lock()
+	if e, ok := c.lru.Get(d); ok {
+		if demand {
+			c.st.hits.Add(1)
+			if e.ra {
+				e.ra = false
+				c.st.readaheadUsed.Add(1)
+			}
+		}
+		c.mu.Unlock()
+		return e.data, nil
+	}
+	if demand {
+		c.st.misses.Add(1)
+	}
+	f := c.join(d, size, demand)
+	c.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.data, f.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// join returns the flight for d, starting one if none is in progress.
+// c.mu is held.
+func (c *Cache) join(d catalog.Digest, size int, demand bool) *flight {
+	if f := c.flights[d]; f != nil {
+		if demand && !f.demand && !f.used {
+			f.used = true
+			c.st.readaheadUsed.Add(1)
+		}
+		return f
+	}
+	f := &flight{done: make(chan struct{}), demand: demand}
+	c.flights[d] = f
+	c.wg.Add(1)
+	go c.run(f, d, size)
+	return f
+}
+
+// run performs one fetch and publishes its result to the flight's waiters
+// and the cache, then writes the chunk to the disk tier.
+func (c *Cache) run(f *flight, d catalog.Digest, size int) {
+	defer c.wg.Done()
+	data, fromDisk, err := c.load(d, size, f.demand)
+	c.mu.Lock()
+	delete(c.flights, d)
+	if err == nil {
+		c.add(d, &entry{data: data, ra: !f.demand && !f.used})
+	}
+	f.data, f.err = data, err
+	c.mu.Unlock()
+	close(f.done)
+	if err == nil && !fromDisk && c.disk != nil {
+		c.disk.put(d, data)
+	}
+}
+
+// load reads d from the disk tier or the source.
+func (c *Cache) load(d catalog.Digest, size int, demand bool) (data []byte, fromDisk bool, err error) {
+	if c.disk != nil {
+		if data, ok := c.disk.get(d, size); ok {
+			c.st.diskHits.Add(1)
+			return data, true, nil
+		}
+	}
+	c.st.fetches.Add(1)
+	data, err = c.src.Chunk(c.ctx, d, demand)
+	if err == nil && len(data) != size {
+		err = fmt.Errorf("%w: got %d bytes, want %d", ErrSize, len(data), size)
+	}
+	if err != nil {
+		c.st.fetchErrors.Add(1)
+		return nil, false, err
+	}
+	c.st.bytesFetched.Add(int64(len(data)))
+	return data, false, nil
+}
+
+// add puts e into the LRU and evicts down to the byte bound. A chunk
+// larger than the whole bound is not kept. c.mu is held.
+func (c *Cache) add(d catalog.Digest, e *entry) {
+	n := int64(len(e.data))
+	if n > c.opt.Size || c.lru.Contains(d) {
+		return
+	}
+	c.lru.Add(d, e)
+	c.bytes += n
+	for c.bytes > c.opt.Size {
+		if _, _, ok := c.lru.RemoveOldest(); !ok {
+			break
+		}
+	}
+}
+
+// onEvict keeps the byte count; called by the LRU with c.mu held.
+func (c *Cache) onEvict(_ catalog.Digest, e *entry) {
+	c.bytes -= int64(len(e.data))
+	c.st.evictions.Add(1)
+}
+
+// cached reports whether d is in memory or being fetched, without
+// touching its recency.
+func (c *Cache) cached(d catalog.Digest) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Contains(d) || c.flights[d] != nil
+}
+
+// counters are the statistics, updated without c.mu.
+type counters struct {
+	hits, misses, diskHits, zeroHits, fetches, fetchErrors  atomic.Int64
+	bytesFetched, readaheadIssued, readaheadUsed, evictions atomic.Int64
+}

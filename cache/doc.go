@@ -1,0 +1,57 @@
+// Package cache is the mount's chunk cache. It sits between the FUSE layer
+// and a chunk Source (the network client or a local store) and turns
+// "bytes [off, off+n) of an archive stream" into verified plain bytes.
+//
+// # Contract
+//
+//   - Memory: verified plain chunks are kept in a least-recently-used cache
+//     bounded by the sum of chunk lengths (Options.Size), built on
+//     golang-lru/v2's simplelru with byte accounting done here. Readahead
+//     fetches in flight are bounded too (Options.Readahead bytes), so the
+//     memory held is at most Size + Readahead + the chunks of demand reads
+//     in flight.
+//   - Single flight: however many readers want a chunk, it is fetched once.
+//     Fetches run detached from their callers: a caller whose context is
+//     cancelled gets ctx.Err() at once, and the fetch goes on for the
+//     others and still fills the cache. Failed fetches are not cached; the
+//     next read tries again.
+//   - All-zero chunks (recognised by digest and size with
+//     catalog.IsZeroChunk) are never fetched: they are served from one
+//     shared read-only zero buffer.
+//   - Bytes returned by Cache.Chunk are shared and read-only. Callers copy
+//     out of them and never write to them.
+//   - The Source returns verified bytes (it checks the SHA-256); the cache
+//     checks the length against the index and does not hash again on a hit.
+//
+// # Readahead
+//
+// Stream.ReadAt reads by offset only: no seek position, no lock held across
+// I/O. A ReadState (one per open file, optional) sees when one handle reads
+// forward; the Stream itself sees when successive reads from any handle
+// walk the stream forward (cp -a of many small files reads a tree archive's
+// payload in order). Either starts readahead: the next chunks are fetched in
+// the background with demand=false (low priority at the Source), in a
+// window that starts at 256 KiB or two chunks and doubles, at most once per
+// chunk consumed, up to Options.Readahead. Reads that land a little behind
+// or ahead of the previous end (the kernel issues async reads out of order)
+// still count as sequential; anything else is random access and resets the
+// window. Readahead never blocks a read: it runs in its own goroutines, and
+// a demand read of a chunk being read ahead waits for that same fetch.
+//
+// # Disk tier
+//
+// With Options.Dir, fetched chunks are also written to Dir/<2 hex>/<64 hex>
+// (plain bytes; the name is the digest). A read checks the length and the
+// SHA-256 before trusting a file; a bad file is deleted and the chunk
+// fetched again. Writes are best effort (temporary file, then rename): a
+// failure (read-only or full disk) is logged once and never fails a read.
+// When the tier exceeds Options.DirSize the least recently used files (by
+// modification time, refreshed on each hit) are removed. A new Cache on the
+// same Dir uses what an earlier one left.
+//
+// # What it must not do
+//
+// It never returns bytes that do not match the requested chunk, never
+// substitutes zeros for data, never lets one caller's cancellation fail
+// another caller, and never fails a read because the disk tier failed.
+package cache
