@@ -1,0 +1,61 @@
+// Package fs is backupfs's FUSE file system (go-fuse v2): a read-only view
+// of a repository's groups, snapshots and archives, read through the chunk
+// cache (package cache).
+//
+// # What it shows
+//
+// The root depends on Options.Ref: the group types that have groups (vm/,
+// ct/, host/), one type's group ids, one group's snapshots (plus a "latest"
+// symlink to the newest), or one snapshot. A snapshot directory holds its
+// archives: NAME.img is a regular file of the image's size (loop-mountable),
+// NAME.tree is a directory named NAME (NAME.tree if NAME is taken by an
+// image). Inside a tree every catalog entry appears with its mode, owner,
+// size, mtime (also used as atime and ctime), st_blocks, symlink target,
+// device numbers and xattrs. Hardlinks share one inode number.
+//
+// # Inode numbers
+//
+// Stable across mounts: a 64-bit FNV-1a hash of (group, snapshot, archive,
+// entry position in the catalog stream); a hardlink uses the position of
+// its first link, found once by LookupPath and remembered per archive. The
+// synthetic directories hash their names. Directories report nlink 2 plus
+// their subdirectories; a file reports 2 once a hardlink to it was seen
+// (the catalog has no link count), else 1.
+//
+// # Laziness and caching
+//
+// Nothing proportional to the repository happens at mount time: Root reads
+// at most one snapshot list and one manifest. Group and snapshot lists are
+// fetched on first use and refreshed when older than Options.Refresh (and
+// at most once a second when a snapshot name is missing), so new snapshots
+// appear and "latest" moves without remounting; entries above snapshots get
+// one-second kernel timeouts. A snapshot's manifest loads on first access,
+// an archive's index files on first lookup or open, a tree directory's
+// table on first lookup, getattr or readdir (one table read, kept with the
+// node; lookups are binary searches in it, readdir is the sorted table).
+// Inside snapshots nothing ever changes, so entries, attributes and
+// negative lookups are cached by the kernel for an hour, directory
+// listings with FOPEN_CACHE_DIR and file pages with FOPEN_KEEP_CACHE.
+//
+// # Reads
+//
+// Reads use the offset only: each open file handle owns a
+// cache.ReadState (for the cache's readahead) and holds no lock across
+// I/O and no position. A tree file reads its archive's payload stream at
+// PayloadOffset, bounded by its size; a stream that ends early is an error,
+// never zeros.
+//
+// # Errors
+//
+// Errors become errno in one place (errno.go): a missing name is ENOENT, a
+// cancelled request (the kernel's interrupt) EINTR, and anything else EIO
+// with one log line naming the operation, the archive and the error (the
+// cache's error names the offset and digest). Every write operation fails
+// with EROFS.
+//
+// # What it must not do
+//
+// It never writes to the repository, never reads a chunk except through
+// the cache, never returns bytes it has not read from a verified chunk, and
+// never loads more of a catalog than the directories being looked at.
+package fs

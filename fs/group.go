@@ -1,0 +1,141 @@
+package fs
+
+import (
+	"context"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/backupfs/backupfs/catalog"
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// groupNode is a group's directory: one directory per snapshot, named by
+// its time, plus "latest", a symlink to the newest.
+type groupNode struct {
+	node
+	g     catalog.Group
+	times listCache[time.Time]
+}
+
+var (
+	_ = (gofs.NodeLookuper)((*groupNode)(nil))
+	_ = (gofs.NodeReaddirer)((*groupNode)(nil))
+	_ = (gofs.NodeGetattrer)((*groupNode)(nil))
+)
+
+func newGroupNode(fsys *filesys, g catalog.Group) *groupNode {
+	return &groupNode{node: node{fsys: fsys}, g: g}
+}
+
+func (n *groupNode) snapshots(maxAge time.Duration) ([]time.Time, syscall.Errno) {
+	ts, err := n.times.get(n.fsys, maxAge, n.g.String(), func() ([]time.Time, error) {
+		return n.fsys.repo.Snapshots(n.g)
+	})
+	return ts, n.fsys.errno("list snapshots", n.g.String(), err)
+}
+
+func (n *groupNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	mtime := n.fsys.mounted
+	if ts, en := n.snapshots(n.fsys.refresh); en == 0 && len(ts) > 0 {
+		mtime = ts[len(ts)-1]
+	}
+	n.fsys.synthAttr(&out.Attr, mtime)
+	out.SetTimeout(shortTimeout)
+	return 0
+}
+
+func (n *groupNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	ts, en := n.snapshots(n.fsys.refresh)
+	if en != 0 {
+		return nil, en
+	}
+	list := make([]fuse.DirEntry, 0, len(ts)+1)
+	for _, t := range ts {
+		name := catalog.FormatTime(t)
+		list = append(list, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR, Ino: snapshotIno(n.g, name)})
+	}
+	if len(ts) > 0 {
+		target := catalog.FormatTime(ts[len(ts)-1])
+		list = append(list, fuse.DirEntry{Name: catalog.Latest, Mode: syscall.S_IFLNK, Ino: latestIno(n.g, target)})
+	}
+	return gofs.NewListDirStream(list), 0 // times sort as strings, "latest" after digits
+}
+
+func snapshotIno(g catalog.Group, name string) uint64 { return inoOf("snapshot", g.String(), name) }
+
+func latestIno(g catalog.Group, target string) uint64 { return inoOf("latest", g.String(), target) }
+
+func (n *groupNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	shortEntry(out)
+	var t time.Time
+	if name != catalog.Latest {
+		var err error
+		if t, err = catalog.ParseTime(name); err != nil {
+			return nil, syscall.ENOENT
+		}
+	}
+	ts, en := n.snapshots(n.fsys.refresh)
+	if en == 0 && !has(ts, t, name) {
+		ts, en = n.snapshots(missRefresh)
+	}
+	if en != 0 {
+		return nil, en
+	}
+	if !has(ts, t, name) {
+		return nil, syscall.ENOENT
+	}
+	if name == catalog.Latest {
+		return n.latest(ctx, ts[len(ts)-1], out), 0
+	}
+	n.fsys.synthAttr(&out.Attr, t)
+	child := newSnapshotNode(n.fsys, n.g, t)
+	return n.NewInode(ctx, child, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: snapshotIno(n.g, name)}), 0
+}
+
+// has reports whether ts holds t, or any time if name is "latest".
+func has(ts []time.Time, t time.Time, name string) bool {
+	if name == catalog.Latest {
+		return len(ts) > 0
+	}
+	return slices.ContainsFunc(ts, t.Equal)
+}
+
+// latest returns the "latest" symlink pointing at newest. Its inode number
+// includes the target, so a new snapshot gives a new inode.
+func (n *groupNode) latest(ctx context.Context, newest time.Time, out *fuse.EntryOut) *gofs.Inode {
+	target := catalog.FormatTime(newest)
+	l := &symlinkNode{node: node{fsys: n.fsys}, target: target, mtime: newest}
+	l.fill(&out.Attr)
+	return n.NewInode(ctx, l, gofs.StableAttr{Mode: syscall.S_IFLNK, Ino: latestIno(n.g, target)})
+}
+
+// symlinkNode is a synthetic symlink ("latest").
+type symlinkNode struct {
+	node
+	target string
+	mtime  time.Time
+}
+
+var (
+	_ = (gofs.NodeReadlinker)((*symlinkNode)(nil))
+	_ = (gofs.NodeGetattrer)((*symlinkNode)(nil))
+)
+
+func (l *symlinkNode) fill(a *fuse.Attr) {
+	a.Mode = syscall.S_IFLNK | 0o777
+	a.Nlink = 1
+	a.Size = uint64(len(l.target))
+	setTimes(a, l.mtime.UnixNano())
+}
+
+func (l *symlinkNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	l.fill(&out.Attr)
+	out.SetTimeout(shortTimeout)
+	return 0
+}
+
+func (l *symlinkNode) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	return []byte(l.target), 0
+}

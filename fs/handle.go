@@ -1,0 +1,93 @@
+package fs
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"syscall"
+
+	"github.com/backupfs/backupfs/cache"
+	"github.com/backupfs/backupfs/catalog"
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// fileHandle is one open file: a window [base, base+size) of a stream and
+// the handle's own readahead state. Reads use the offset only; nothing
+// here is locked across I/O (ReadState is safe for concurrent reads).
+type fileHandle struct {
+	fsys   *filesys
+	stream *cache.Stream
+	base   int64 // where the file starts in the stream
+	size   int64
+	where  string // archive (and path) for log lines
+	rs     cache.ReadState
+}
+
+var _ = (gofs.FileReader)((*fileHandle)(nil))
+
+// Read reads at off. A stream ending before the file does is an error
+// (EIO), never a short read or zeros.
+func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if off < 0 {
+		return nil, syscall.EINVAL
+	}
+	if off >= h.size {
+		return fuse.ReadResultData(nil), 0
+	}
+	want := int(min(int64(len(dest)), h.size-off))
+	n, err := h.stream.ReadAt(ctx, dest[:want], h.base+off, &h.rs)
+	if n == want {
+		return fuse.ReadResultData(dest[:n]), 0
+	}
+	if err == nil || err == io.EOF {
+		err = fmt.Errorf("%w: stream ends at %d, before the file's end at %d", catalog.ErrFormat, h.base+off+int64(n), h.base+h.size)
+	}
+	return nil, h.fsys.errno("read", fmt.Sprintf("%s at offset %d", h.where, off), err)
+}
+
+// readHandle serves a node's Read through its handle.
+func readHandle(ctx context.Context, fh gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	h, ok := fh.(*fileHandle)
+	if !ok {
+		return nil, syscall.EBADF
+	}
+	return h.Read(ctx, dest, off)
+}
+
+// dirHandle lists a directory whose entries never change, so the kernel
+// may cache the listing (FOPEN_CACHE_DIR).
+type dirHandle struct {
+	mu   sync.Mutex
+	list []fuse.DirEntry
+	pos  int
+}
+
+var (
+	_ = (gofs.FileReaddirenter)((*dirHandle)(nil))
+	_ = (gofs.FileSeekdirer)((*dirHandle)(nil))
+)
+
+func newDirHandle(list []fuse.DirEntry) *dirHandle { return &dirHandle{list: list} }
+
+// Readdirent returns the next entry, or nil at the end.
+func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.pos >= len(d.list) {
+		return nil, 0
+	}
+	e := d.list[d.pos]
+	d.pos++
+	e.Off = uint64(d.pos)
+	return &e, 0
+}
+
+// Seekdir moves to the entry after offset off (offsets count entries).
+func (d *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.pos = int(min(off, uint64(len(d.list))))
+	return 0
+}

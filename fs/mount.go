@@ -1,0 +1,153 @@
+package fs
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// Mount parameters: reads of up to 1 MiB, 1 MiB kernel readahead (the
+// cache reads further ahead), and many requests in flight so the cache's
+// concurrency is used.
+const (
+	maxRead       = 1 << 20
+	maxBackground = 64
+)
+
+// Mount checks that mountpoint is an empty directory that is not already
+// mounted, then mounts the file system read-only and serves it. The caller
+// calls Wait or Unmount on the server. As root it mounts with mount(2)
+// directly; otherwise through fusermount3.
+func Mount(mountpoint string, o Options) (*fuse.Server, error) {
+	if err := checkMountpoint(mountpoint); err != nil {
+		return nil, err
+	}
+	root, err := Root(o)
+	if err != nil {
+		return nil, err
+	}
+	long := longTimeout
+	opts := &gofs.Options{
+		EntryTimeout:    &long,
+		AttrTimeout:     &long,
+		NegativeTimeout: &long,
+		NullPermissions: true, // mode 0 stays 0
+		MountOptions: fuse.MountOptions{
+			FsName:        "backupfs",
+			Name:          "backupfs",
+			Options:       []string{"ro", "default_permissions"},
+			AllowOther:    o.AllowOther,
+			MaxReadAhead:  maxRead,
+			MaxWrite:      maxRead, // go-fuse sets max_read and max_pages from it
+			MaxBackground: maxBackground,
+			DirectMount:   os.Geteuid() == 0,
+			Debug:         o.Debug,
+		},
+	}
+	if o.Log != nil {
+		opts.Logger = log.New(&slogWriter{o: o}, "", 0)
+	}
+	srv, err := gofs.Mount(mountpoint, root, opts)
+	if err != nil {
+		return nil, fmt.Errorf("fs: mount %s: %w", mountpoint, err)
+	}
+	return srv, nil
+}
+
+// slogWriter sends go-fuse's log lines to the slog logger.
+type slogWriter struct{ o Options }
+
+func (w *slogWriter) Write(p []byte) (int, error) {
+	w.o.Log.Info("fuse: " + strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// checkMountpoint refuses a mountpoint that is missing, not a directory,
+// not empty, or already mounted (including a dead FUSE mount).
+func checkMountpoint(dir string) error {
+	fi, err := os.Stat(dir)
+	if errors.Is(err, syscall.ENOTCONN) {
+		return fmt.Errorf("fs: mountpoint %s: a dead FUSE mount is there (fusermount3 -u %s)", dir, dir)
+	}
+	if err != nil {
+		return fmt.Errorf("fs: mountpoint: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("fs: mountpoint %s is not a directory", dir)
+	}
+	if mounted, err := isMounted(dir); err != nil {
+		return err
+	} else if mounted {
+		return fmt.Errorf("fs: mountpoint %s is already mounted (umount it first)", dir)
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("fs: mountpoint: %w", err)
+	}
+	defer f.Close()
+	if names, err := f.Readdirnames(1); len(names) > 0 {
+		return fmt.Errorf("fs: mountpoint %s is not empty", dir)
+	} else if err != nil && err != io.EOF {
+		return fmt.Errorf("fs: mountpoint: %w", err)
+	}
+	return nil
+}
+
+// isMounted reports whether dir is a mount point: listed in
+// /proc/self/mountinfo, or on another device than its parent.
+func isMounted(dir string) (bool, error) {
+	abs, err := filepath.Abs(dir)
+	if err == nil {
+		abs, err = filepath.EvalSymlinks(abs)
+	}
+	if err != nil {
+		return false, fmt.Errorf("fs: mountpoint: %w", err)
+	}
+	if f, err := os.Open("/proc/self/mountinfo"); err == nil {
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			if fields := strings.Fields(sc.Text()); len(fields) > 4 && unescapeMountinfo(fields[4]) == abs {
+				return true, nil
+			}
+		}
+	}
+	var st, pst syscall.Stat_t
+	if syscall.Stat(abs, &st) != nil || syscall.Stat(filepath.Dir(abs), &pst) != nil {
+		return false, nil
+	}
+	return abs != "/" && st.Dev != pst.Dev, nil
+}
+
+// unescapeMountinfo undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMountinfo(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1:i+4]) {
+			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
+			i += 3
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isOctal(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '7' {
+			return false
+		}
+	}
+	return len(s) == 3
+}

@@ -1,0 +1,163 @@
+package fs
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/backupfs/backupfs/backup"
+	"github.com/backupfs/backupfs/catalog"
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// snapshotNode is one snapshot's directory: its archives. The manifest is
+// read on first use; a failed read is retried on the next.
+type snapshotNode struct {
+	node
+	g  catalog.Group
+	t  time.Time
+	id string // "type/id/time", for inode numbers and log lines
+
+	mu    sync.Mutex
+	snap  *backup.Snapshot
+	names []archiveName     // sorted by shown name
+	trees map[string]*tree  // opened tree archives, by archive name
+	imgs  map[string]*image // image archives, by archive name
+}
+
+// archiveName is an archive and the name it is shown under.
+type archiveName struct {
+	shown string
+	a     *catalog.Archive
+}
+
+var (
+	_ = (gofs.NodeLookuper)((*snapshotNode)(nil))
+	_ = (gofs.NodeOpendirHandler)((*snapshotNode)(nil))
+	_ = (gofs.NodeGetattrer)((*snapshotNode)(nil))
+)
+
+func newSnapshotNode(fsys *filesys, g catalog.Group, t time.Time) *snapshotNode {
+	return &snapshotNode{node: node{fsys: fsys}, g: g, t: t,
+		id:    g.String() + "/" + catalog.FormatTime(t),
+		trees: map[string]*tree{}, imgs: map[string]*image{}}
+}
+
+// snapshot opens the snapshot (its manifest) once.
+func (n *snapshotNode) snapshot() (*backup.Snapshot, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.snap != nil {
+		return n.snap, nil
+	}
+	s, err := backup.OpenSnapshot(source{n.fsys.repo}, n.g, n.t)
+	if err != nil {
+		return nil, err
+	}
+	n.names = shownNames(s.Manifest)
+	n.snap = s
+	return s, nil
+}
+
+// shownNames names the archives: NAME.img as is, NAME.tree as NAME unless
+// an image already has that name. Sorted.
+func shownNames(m *catalog.Manifest) []archiveName {
+	taken := map[string]bool{}
+	for _, a := range m.Archives {
+		if a.Kind == catalog.KindImage {
+			taken[a.Name] = true
+		}
+	}
+	var out []archiveName
+	for i := range m.Archives {
+		a := &m.Archives[i]
+		shown := a.Name
+		if base, ok := strings.CutSuffix(a.Name, "."+catalog.KindTree); ok && a.Kind == catalog.KindTree && !taken[base] {
+			shown = base
+		}
+		out = append(out, archiveName{shown: shown, a: a})
+	}
+	slicesSortByShown(out)
+	return out
+}
+
+func (n *snapshotNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	n.fsys.synthAttr(&out.Attr, n.t)
+	return 0
+}
+
+func (n *snapshotNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if _, err := n.snapshot(); err != nil {
+		return nil, 0, n.fsys.errno("open snapshot", n.id, err)
+	}
+	list := make([]fuse.DirEntry, len(n.names))
+	for i, an := range n.names {
+		mode := uint32(syscall.S_IFREG)
+		if an.a.Kind == catalog.KindTree {
+			mode = syscall.S_IFDIR
+		}
+		list[i] = fuse.DirEntry{Name: an.shown, Mode: mode, Ino: n.archiveIno(an.a.Name)}
+	}
+	return newDirHandle(list), fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
+}
+
+func (n *snapshotNode) archiveIno(name string) uint64 { return inoOf("archive", n.id, name) }
+
+func (n *snapshotNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if _, err := n.snapshot(); err != nil {
+		return nil, n.fsys.errno("open snapshot", n.id, err)
+	}
+	i, ok := findShown(n.names, name)
+	if !ok {
+		return nil, syscall.ENOENT
+	}
+	a := n.names[i].a
+	if a.Kind == catalog.KindImage {
+		img := n.image(a)
+		img.fill(&out.Attr)
+		return n.NewInode(ctx, &imageNode{node: node{fsys: n.fsys}, img: img},
+			gofs.StableAttr{Mode: syscall.S_IFREG, Ino: img.ino}), 0
+	}
+	t, err := n.tree(a)
+	if err != nil {
+		return nil, n.fsys.errno("open tree", n.id+"/"+a.Name, err)
+	}
+	tn := t.newNode(t.cat.Root(), t.rootIno)
+	if en := tn.fill(&out.Attr); en != 0 {
+		return nil, en
+	}
+	return n.NewInode(ctx, tn, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: t.rootIno}), 0
+}
+
+// image returns the image archive a, made once.
+func (n *snapshotNode) image(a *catalog.Archive) *image {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	img := n.imgs[a.Name]
+	if img == nil {
+		img = &image{fsys: n.fsys, snap: n.snap, a: a, where: n.id + "/" + a.Name,
+			ino: n.archiveIno(a.Name), mtime: n.t}
+		n.imgs[a.Name] = img
+	}
+	return img
+}
+
+// tree opens the tree archive a once (its index files and catalog trailer).
+func (n *snapshotNode) tree(a *catalog.Archive) (*tree, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if t := n.trees[a.Name]; t != nil {
+		return t, nil
+	}
+	t, err := openTree(n.fsys, n.snap, a.Name, n.id)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", n.id, err)
+	}
+	t.rootIno = n.archiveIno(a.Name)
+	n.trees[a.Name] = t
+	return t, nil
+}
