@@ -1,0 +1,53 @@
+package fs
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/backupfs/backupfs/catalog"
+)
+
+// TestMount mounts for real (as root, with /dev/fuse) to check Mount's
+// refusals and one read through the kernel. Without root it skips; as root
+// a missing /dev/fuse fails the test.
+func TestMount(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a direct mount")
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Fatalf("running as root but FUSE is missing: %v", err)
+	}
+	f := newFixture(t)
+	o := Options{Repo: f.store, Cache: f.cache, Ref: catalog.Ref{}}
+	dir := t.TempDir()
+	full := t.TempDir()
+	write(t, filepath.Join(full, "x"), nil)
+	for _, tc := range []struct{ dir, want string }{
+		{full, "not empty"},
+		{filepath.Join(full, "x"), "not a directory"},
+		{filepath.Join(dir, "missing"), "no such file"},
+	} {
+		if _, err := Mount(tc.dir, o); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Mount(%s): %v, want %q", tc.dir, err, tc.want)
+		}
+	}
+	srv, err := Mount(dir, o)
+	if err != nil {
+		t.Fatalf("Mount: %v", err)
+	}
+	t.Cleanup(func() { srv.Unmount() })
+	if _, err := Mount(dir, o); err == nil || !strings.Contains(err.Error(), "already mounted") {
+		t.Errorf("second Mount: %v, want already mounted", err)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "vm/100/latest/root/files/fg"))
+	want, _ := os.ReadFile(filepath.Join(f.src, "files/fg"))
+	if err != nil || string(got) != string(want) {
+		t.Errorf("read through the mount: %v, %d bytes of %d", err, len(got), len(want))
+	}
+	if err := os.WriteFile(filepath.Join(dir, "vm/x"), nil, 0o644); err == nil {
+		t.Error("a write through the mount succeeded")
+	}
+	must(t, srv.Unmount())
+}
