@@ -87,8 +87,12 @@ func (t *tree) linkPos(target string) (uint64, error) {
 	return e.Pos, nil
 }
 
-// nlink reports a file's link count as far as the archive knows it.
+// nlink reports a file's link count: as recorded at backup time, or, in
+// catalogs without it, as far as the archive shows.
 func (t *tree) nlink(e *catalog.Entry) uint32 {
+	if e.Nlink > 0 {
+		return e.Nlink
+	}
 	if e.Type == catalog.TypeHardlink {
 		return 2
 	}
