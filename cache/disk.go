@@ -173,26 +173,38 @@ func (t *diskTier) scan(clean bool) ([]diskFile, error) {
 }
 
 // evict removes the least recently used entries until the tier is at 90%
-// of its bound. One eviction runs at a time; it recounts from the
-// directory, so other mounts sharing it are accounted for.
+// of its bound. One pass runs at a time; a write that lands during a pass
+// is seen by the re-check after it. Passes are bounded, so a directory
+// whose files cannot be removed does not make it spin.
 func (t *diskTier) evict() {
-	if !t.evicting.CompareAndSwap(false, true) {
-		return
+	for range 4 {
+		if t.used.Load() <= t.max || !t.evicting.CompareAndSwap(false, true) {
+			return
+		}
+		t.evictPass()
+		t.evicting.Store(false)
 	}
-	defer t.evicting.Store(false)
+}
+
+// evictPass recounts the tier from the directory (so other mounts sharing
+// it are accounted for), removes the oldest entries by modification time,
+// and corrects the byte count, keeping the writes made since the scan.
+func (t *diskTier) evictPass() {
+	before := t.used.Load()
 	files, _ := t.scan(false)
 	slices.SortFunc(files, func(a, b diskFile) int { return a.mtime.Compare(b.mtime) })
 	var used int64
 	for _, f := range files {
 		used += f.size
 	}
+	removed := int64(0)
 	for _, f := range files {
-		if used <= t.max/10*9 {
+		if used-removed <= t.max/10*9 {
 			break
 		}
 		if os.Remove(f.name) == nil {
-			used -= f.size
+			removed += f.size
 		}
 	}
-	t.used.Store(used)
+	t.used.Add(used - removed - before)
 }
