@@ -28,6 +28,7 @@ func statEntry(name string, st *unix.Stat_t) (catalog.Entry, error) {
 	case unix.S_IFREG:
 		e.Type = catalog.TypeFile
 		e.Size = uint64(st.Size)
+		e.Nlink = uint32(st.Nlink)
 	case unix.S_IFDIR:
 		e.Type = catalog.TypeDir
 	case unix.S_IFLNK:

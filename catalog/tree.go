@@ -51,7 +51,7 @@ import (
 //	8       4     mode (permission, setuid, setgid, sticky: mask 07777)
 //	12      4     uid
 //	16      4     gid
-//	20      4     reserved, zero
+//	20      4     link count at backup time (st_nlink of files; 0 = not recorded)
 //	24      8     mtime, unix nanoseconds (signed)
 //	32      8     size
 //	40      8     blocks (512-byte units)
@@ -140,6 +140,7 @@ type Entry struct {
 	MtimeNs       int64     // unix nanoseconds
 	Size          uint64    // file: content length; symlink: len(Symlink)
 	Blocks        uint64    // 512-byte blocks allocated at backup time (st_blocks)
+	Nlink         uint32    // files and hardlinks: st_nlink at backup time (0: not recorded)
 	PayloadOffset uint64    // file and hardlink: start of the content in the payload stream
 	Symlink       string    // TypeSymlink: target
 	Hardlink      string    // TypeHardlink: archive path of the first link
@@ -208,6 +209,9 @@ func (e *Entry) check() error {
 	isDev := e.Type == TypeCharDev || e.Type == TypeBlockDev
 	if e.Rdev != 0 && !isDev {
 		return fmt.Errorf("%w: entry %q: rdev on a %v", ErrFormat, printable(e.Name), e.Type)
+	}
+	if e.Nlink != 0 && e.Type != TypeFile && e.Type != TypeHardlink {
+		return fmt.Errorf("%w: entry %q: link count on a %v", ErrFormat, printable(e.Name), e.Type)
 	}
 	if e.Type != TypeDir && e.Dir != (DirRef{}) {
 		return fmt.Errorf("%w: entry %q: DirRef on a %v", ErrFormat, printable(e.Name), e.Type)

@@ -181,7 +181,7 @@ func TestTreeReaderMalformed(t *testing.T) {
 		{"type 8", oneDir(mutated(f("a"), func(e *Entry) { e.Type = 8 })), ErrFormat},
 		{"mode bits", oneDir(mutated(f("a"), func(e *Entry) { e.Mode = 0o10644 })), ErrFormat},
 		{"reserved entry byte", oneDir(patch(rawEntry(f("a")), 1, 1)), ErrFormat},
-		{"reserved entry word", oneDir(patch(rawEntry(f("a")), 20, 1)), ErrFormat},
+		{"nlink on a symlink", oneDir(patch(rawEntry(Entry{Name: "s", Type: TypeSymlink, Symlink: "abc", Size: 3}), 20, 1)), ErrFormat},
 		{"entry trailing byte", oneDir(append(rawEntry(f("a")), 0)), ErrFormat},
 		{"name past entry", oneDir(patch(rawEntry(f("a")), 2, 2)), ErrFormat},
 		{"target past entry", oneDir(patch(rawEntry(f("a")), 4, 9)), ErrFormat},

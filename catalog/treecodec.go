@@ -17,6 +17,7 @@ func appendEntry(b []byte, e *Entry) []byte {
 	le.PutUint32(h[8:], e.Mode)
 	le.PutUint32(h[12:], e.UID)
 	le.PutUint32(h[16:], e.GID)
+	le.PutUint32(h[20:], e.Nlink)
 	le.PutUint64(h[24:], uint64(e.MtimeNs))
 	le.PutUint64(h[32:], e.Size)
 	le.PutUint64(h[40:], e.Blocks)
@@ -65,6 +66,7 @@ func decodeEntry(b []byte, limit uint64) (Entry, error) {
 		Mode:          le.Uint32(b[8:]),
 		UID:           le.Uint32(b[12:]),
 		GID:           le.Uint32(b[16:]),
+		Nlink:         le.Uint32(b[20:]),
 		MtimeNs:       int64(le.Uint64(b[24:])),
 		Size:          le.Uint64(b[32:]),
 		Blocks:        le.Uint64(b[40:]),
@@ -72,7 +74,7 @@ func decodeEntry(b []byte, limit uint64) (Entry, error) {
 		Rdev:          le.Uint64(b[56:]),
 		Dir:           DirRef{Off: le.Uint64(b[64:]), Len: le.Uint64(b[72:])},
 	}
-	if b[1] != 0 || le.Uint32(b[20:]) != 0 {
+	if b[1] != 0 {
 		return Entry{}, fmt.Errorf("%w: catalog entry %q: reserved fields not zero", ErrFormat, printable(e.Name))
 	}
 	rest := b[entryFixedSize+len(name):]

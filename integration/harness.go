@@ -127,6 +127,9 @@ func Metadata(t testing.TB, root string) []string {
 	dirs := Sh(t, "find", root, "-mindepth", "1", "-type", "d", "-printf", "%P %y %m %U %G %T@\n")
 	rest := Sh(t, "find", root, "-mindepth", "1", "!", "-type", "d", "-printf", "%P %y %m %U %G %T@ %s %l\n")
 	lines := strings.Split(strings.TrimSpace(dirs+rest), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " ") // %l is empty but for symlinks
+	}
 	sort.Strings(lines)
 	return lines
 }

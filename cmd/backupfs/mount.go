@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/backupfs/backupfs/cache"
+	"github.com/backupfs/backupfs/catalog"
+	"github.com/backupfs/backupfs/fs"
+	"github.com/backupfs/backupfs/remote"
+	"github.com/backupfs/backupfs/store"
+)
+
+type mountOptions struct {
+	repoOptions
+	cacheSize    sizeValue
+	cacheDir     string
+	cacheDirSize sizeValue
+	readahead    sizeValue
+	allowOther   bool
+	debug        bool
+}
+
+func cmdMount(ctx context.Context, e env, args []string) error {
+	o := mountOptions{cacheSize: 256 << 20, cacheDirSize: 1 << 30, readahead: 32 << 20}
+	f := flags(e, "mount")
+	repoFlags(f, &o.repoOptions)
+	f.Var(&o.cacheSize, "cache-size", "memory for cached chunks (e.g. 256MiB)")
+	f.StringVar(&o.cacheDir, "cache-dir", "", "persistent chunk cache directory that survives remounts (default: none)")
+	f.Var(&o.cacheDirSize, "cache-dir-size", "bound of --cache-dir (e.g. 10GiB)")
+	f.Var(&o.readahead, "readahead", "largest readahead window for sequential reads (e.g. 32MiB; 0 disables)")
+	f.BoolVar(&o.allowOther, "allow-other", false, "let other users in (kernel permission checks apply)")
+	f.BoolVar(&o.debug, "debug", false, "log every FUSE request")
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	return runMount(ctx, e, o, f.Args())
+}
+
+// runMount mounts a repository location read-only and serves it in the
+// foreground until SIGINT/SIGTERM (or an external unmount); SIGUSR1
+// prints cache statistics.
+func runMount(ctx context.Context, e env, o mountOptions, args []string) error {
+	if len(args) != 2 {
+		return fmt.Errorf("want a repository path (HOST[:PORT]:/..., or /... with --datastore) and a mountpoint")
+	}
+	loc, err := parseLocation(args[0])
+	if err != nil {
+		return err
+	}
+	ref, err := parseRef(loc.path, "", "time")
+	if err != nil {
+		return err
+	}
+	r, err := openRepo(o.repoOptions, loc, false)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	ra := int64(o.readahead)
+	if ra == 0 {
+		ra = -1 // the flag's 0 means off; the cache's 0 means its default
+	}
+	src, err := chunkSource(r)
+	if err != nil {
+		return err
+	}
+	c, err := cache.New(src, cache.Options{Size: int64(o.cacheSize), Readahead: ra,
+		Dir: o.cacheDir, DirSize: int64(o.cacheDirSize), Log: log})
+	if err != nil {
+		return err
+	}
+	srv, err := fs.Mount(args[1], fs.Options{Repo: r, Cache: c, Ref: ref, Log: log, AllowOther: o.allowOther, Debug: o.debug})
+	if err != nil {
+		return err
+	}
+	log.Info("mounted", "repository", args[0], "mountpoint", args[1])
+	return serveMount(ctx, e, srv, c, log)
+}
+
+// serveMount waits for the end (a signal or an external unmount) and
+// prints statistics on SIGUSR1.
+func serveMount(ctx context.Context, e env, srv interface {
+	Wait()
+	Unmount() error
+}, c *cache.Cache, log *slog.Logger) error {
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	done := make(chan struct{})
+	go func() { srv.Wait(); close(done) }()
+	for {
+		select {
+		case <-usr1:
+			fmt.Fprintf(e.stderr, "cache: %s\n", c.Stats())
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			log.Info("unmounting")
+			var err error
+			for range 20 { // busy: a reader still has it open; retry briefly
+				if err = srv.Unmount(); err == nil {
+					<-done
+					return nil
+				}
+				time.Sleep(250 * time.Millisecond)
+			}
+			return fmt.Errorf("unmount: %w (is something still using the mountpoint?)", err)
+		}
+	}
+}
+
+// chunkSource adapts a repository to the cache's chunk source: the network
+// client fetches with a priority and a context; the local store reads from
+// disk.
+func chunkSource(r repo) (cache.Source, error) {
+	switch v := r.(type) {
+	case remoteRepo:
+		return remoteChunks{v.Client}, nil
+	case localRepo:
+		return localChunks{v.Store}, nil
+	}
+	return nil, fmt.Errorf("repository %T cannot be mounted", r)
+}
+
+type remoteChunks struct{ c *remote.Client }
+
+func (r remoteChunks) Chunk(ctx context.Context, d catalog.Digest, demand bool) ([]byte, error) {
+	return r.c.ChunkContext(ctx, d, demand)
+}
+
+type localChunks struct{ s *store.Store }
+
+func (l localChunks) Chunk(ctx context.Context, d catalog.Digest, _ bool) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return l.s.Chunk(d)
+}
