@@ -13,12 +13,14 @@ import (
 
 type demoOptions struct {
 	datastore string
+	noWait    bool
 }
 
 func cmdDemo(ctx context.Context, e env, args []string) error {
 	var o demoOptions
 	fs := flags(e, "demo")
 	datastoreFlag(fs, &o.datastore)
+	fs.BoolVar(&o.noWait, "no-wait", false, "unmount and exit at once instead of waiting for Ctrl-C")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -32,7 +34,8 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 // the default datastore, serves it on 127.0.0.1 (TLS, a demo token), makes
 // a sample tree and disk image, backs them up over the network as
 // host/demo, lists and restores them through the server, verifies the
-// datastore, and says what to try next.
+// datastore, then mounts the backups with FUSE and waits (Ctrl-C
+// unmounts), saying where to look.
 func runDemo(ctx context.Context, e env, o demoOptions) error {
 	st, err := openServerState(o.datastore)
 	if err != nil {
@@ -80,7 +83,36 @@ func runDemo(ctx context.Context, e env, o demoOptions) error {
 	fmt.Fprintf(e.stdout, "The datastore is %s. To serve it yourself:\n  backupfs serve --datastore %s\n", o.datastore, o.datastore)
 	fmt.Fprintf(e.stdout, "  backupfs token create --datastore %s me --allow read:* --allow backup:*\n", o.datastore)
 	fmt.Fprintf(e.stdout, "  BACKUPFS_FINGERPRINT=%s BACKUPFS_TOKEN=<secret> backupfs ls 127.0.0.1:/host/demo/latest/sample.tree/docs\n", srv.fingerprint)
-	return nil
+	mp := filepath.Join(work, "mnt")
+	step("mount", repo("/host/demo"), mp)
+	return demoMount(ctx, e, o, ro, repo("/host/demo"), mp)
+}
+
+// demoMount mounts the demo group and waits for Ctrl-C (or, with
+// --no-wait, lists the mount and unmounts at once).
+func demoMount(ctx context.Context, e env, o demoOptions, ro repoOptions, repo, mp string) error {
+	if err := os.Mkdir(mp, 0o755); err != nil {
+		return err
+	}
+	if o.noWait {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			for i := 0; i < 200 && ctx.Err() == nil; i++ {
+				if names, err := os.ReadDir(filepath.Join(mp, "latest", "sample")); err == nil && len(names) > 0 {
+					fmt.Fprintf(e.stdout, "%s/latest/sample holds %d entries\n", mp, len(names))
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			cancel()
+		}()
+	} else {
+		fmt.Fprintf(e.stdout, "\nBrowse the backups: ls %s/latest/sample; cp -a %s/latest/sample ~/restored;\n"+
+			"mount -o loop,ro %s/latest/disk.img /mnt would mount the image. Press Ctrl-C here to unmount and stop.\n", mp, mp, mp)
+	}
+	return runMount(ctx, e, mountOptions{repoOptions: ro, cacheSize: 64 << 20, readahead: 8 << 20}, []string{repo, mp})
 }
 
 // makeSample writes a small tree with every kind of entry a backup keeps,

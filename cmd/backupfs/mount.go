@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -75,6 +76,13 @@ func runMount(ctx context.Context, e env, o mountOptions, args []string) error {
 		Dir: o.cacheDir, DirSize: int64(o.cacheDirSize), Log: log})
 	if err != nil {
 		return err
+	}
+	defer c.Close() // after the unmount: stops readahead and flushes the disk tier
+	// The cache holds at most --cache-size plus the readahead window; a
+	// soft limit makes the GC keep the heap near that instead of letting
+	// it grow to twice the live bytes, so RSS stays within cache + 64 MiB.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(o.cacheSize) + max(ra, 0) + 16<<20)
 	}
 	srv, err := fs.Mount(args[1], fs.Options{Repo: r, Cache: c, Ref: ref, Log: log, AllowOther: o.allowOther, Debug: o.debug})
 	if err != nil {
