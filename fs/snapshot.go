@@ -127,7 +127,7 @@ func (n *snapshotNode) Lookup(ctx context.Context, name string, out *fuse.EntryO
 		return nil, n.fsys.errno("open tree", n.id+"/"+a.Name, err)
 	}
 	tn := t.newNode(t.cat.Root(), t.rootIno)
-	if en := tn.fill(&out.Attr); en != 0 {
+	if en := tn.fill(ctx, &out.Attr); en != 0 {
 		return nil, en
 	}
 	return n.NewInode(ctx, tn, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: t.rootIno}), 0

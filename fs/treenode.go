@@ -23,9 +23,11 @@ type treeNode struct {
 	e   catalog.Entry
 	ino uint64
 
-	mu     sync.Mutex
-	kids   []catalog.Entry // directories, once loaded
-	loaded bool
+	mu      sync.Mutex
+	kids    []catalog.Entry // directories, once loaded
+	loaded  bool
+	loading chan struct{} // closed when the load in progress ends
+	loadErr error         // the last load's failure
 }
 
 var (
@@ -47,31 +49,59 @@ func (n *treeNode) where() string {
 	return n.t.where + ": " + n.e.Name
 }
 
-// children loads the directory's table once (a failure is retried).
-func (n *treeNode) children() ([]catalog.Entry, syscall.Errno) {
+// children loads the directory's table once (a failure is retried). The
+// load runs in the background, shared by every caller waiting for it: a
+// caller whose request is interrupted (Ctrl-C) returns EINTR at once,
+// while the load goes on for the others and fills the node.
+func (n *treeNode) children(ctx context.Context) ([]catalog.Entry, syscall.Errno) {
+	n.mu.Lock()
+	if n.loaded {
+		n.mu.Unlock()
+		return n.kids, 0
+	}
+	ch := n.loading
+	if ch == nil {
+		ch = make(chan struct{})
+		n.loading = ch
+		go n.load(ch)
+	}
+	n.mu.Unlock()
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		return nil, n.fsys.errno("read directory", n.where(), ctx.Err())
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.loaded {
 		return n.kids, 0
 	}
+	return nil, n.fsys.errno("read directory", n.where(), n.loadErr)
+}
+
+// load reads the directory's table (the catalog reader has no context:
+// its fetches are bounded by the source's timeout) and closes ch.
+func (n *treeNode) load(ch chan struct{}) {
 	kids, err := n.t.cat.ReadDir(n.e)
-	if err != nil {
-		return nil, n.fsys.errno("read directory", n.where(), err)
+	n.mu.Lock()
+	if err == nil {
+		n.kids, n.loaded = kids, true
 	}
-	n.kids, n.loaded = kids, true
-	return kids, 0
+	n.loadErr, n.loading = err, nil
+	n.mu.Unlock()
+	close(ch)
 }
 
 func (n *treeNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	return n.fill(&out.Attr)
+	return n.fill(ctx, &out.Attr)
 }
 
 // fill sets the node's attributes; a directory's nlink needs its table.
-func (n *treeNode) fill(a *fuse.Attr) syscall.Errno {
+func (n *treeNode) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
 	nlink := uint32(1)
 	switch n.e.Type {
 	case catalog.TypeDir:
-		kids, en := n.children()
+		kids, en := n.children(ctx)
 		if en != 0 {
 			return en
 		}
@@ -89,7 +119,7 @@ func (n *treeNode) fill(a *fuse.Attr) syscall.Errno {
 }
 
 func (n *treeNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	kids, en := n.children()
+	kids, en := n.children(ctx)
 	if en != 0 {
 		return nil, en
 	}
@@ -105,14 +135,14 @@ func (n *treeNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 		return nil, n.fsys.errno("lookup", n.where(), err)
 	}
 	child := n.t.newNode(e, ino)
-	if en := child.fill(&out.Attr); en != 0 {
+	if en := child.fill(ctx, &out.Attr); en != 0 {
 		return nil, en
 	}
 	return n.NewInode(ctx, child, gofs.StableAttr{Mode: out.Attr.Mode &^ 0o7777, Ino: ino}), 0
 }
 
 func (n *treeNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	kids, en := n.children()
+	kids, en := n.children(ctx)
 	if en != 0 {
 		return nil, 0, en
 	}
