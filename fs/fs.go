@@ -37,6 +37,9 @@ type Options struct {
 	AllowOther bool          // Mount: let other users in
 	Refresh    time.Duration // how often snapshot lists refresh; 0 = 30 s
 	Debug      bool          // Mount: log every FUSE request
+	// Background is how many asynchronous requests (readahead, parallel
+	// reads) the kernel keeps in flight; 0 = 64 (go-fuse's default is 12).
+	Background int
 }
 
 // Kernel cache timeouts: long inside snapshots (they never change), short

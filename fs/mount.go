@@ -2,6 +2,7 @@ package fs
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -48,7 +49,7 @@ func Mount(mountpoint string, o Options) (*fuse.Server, error) {
 			AllowOther:    o.AllowOther,
 			MaxReadAhead:  maxRead,
 			MaxWrite:      maxRead, // go-fuse sets max_read and max_pages from it
-			MaxBackground: maxBackground,
+			MaxBackground: cmp.Or(o.Background, maxBackground),
 			DirectMount:   os.Geteuid() == 0,
 			Debug:         o.Debug,
 		},

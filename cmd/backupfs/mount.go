@@ -25,6 +25,7 @@ type mountOptions struct {
 	readahead    sizeValue
 	allowOther   bool
 	debug        bool
+	background   int
 }
 
 func cmdMount(ctx context.Context, e env, args []string) error {
@@ -37,6 +38,7 @@ func cmdMount(ctx context.Context, e env, args []string) error {
 	f.Var(&o.readahead, "readahead", "largest readahead window for sequential reads (e.g. 32MiB; 0 disables)")
 	f.BoolVar(&o.allowOther, "allow-other", false, "let other users in (kernel permission checks apply)")
 	f.BoolVar(&o.debug, "debug", false, "log every FUSE request")
+	f.IntVar(&o.background, "fuse-background", 64, "asynchronous FUSE requests in flight (go-fuse's default is 12)")
 	if err := f.Parse(args); err != nil {
 		return err
 	}
@@ -84,7 +86,7 @@ func runMount(ctx context.Context, e env, o mountOptions, args []string) error {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(int64(o.cacheSize) + max(ra, 0) + 16<<20)
 	}
-	srv, err := fs.Mount(args[1], fs.Options{Repo: r, Cache: c, Ref: ref, Log: log, AllowOther: o.allowOther, Debug: o.debug})
+	srv, err := fs.Mount(args[1], fs.Options{Repo: r, Cache: c, Ref: ref, Log: log, AllowOther: o.allowOther, Debug: o.debug, Background: o.background})
 	if err != nil {
 		return err
 	}
