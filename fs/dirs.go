@@ -91,15 +91,8 @@ func (n *rootNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 	if catalog.ValidType(name) != nil {
 		return nil, syscall.ENOENT
 	}
-	ts, en := n.types(n.fsys.refresh)
-	if en == 0 && !slices.Contains(ts, name) {
-		ts, en = n.types(missRefresh)
-	}
-	if en != 0 {
+	if en := findListed(n.types, n.fsys.refresh, name); en != 0 {
 		return nil, en
-	}
-	if !slices.Contains(ts, name) {
-		return nil, syscall.ENOENT
 	}
 	n.fsys.synthAttr(&out.Attr, n.fsys.mounted)
 	child := &typeNode{node: node{fsys: n.fsys}, typ: name}
@@ -142,17 +135,27 @@ func (n *typeNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 	if catalog.ValidID(name) != nil {
 		return nil, syscall.ENOENT
 	}
-	ids, en := n.ids(n.fsys.refresh)
-	if en == 0 && !slices.Contains(ids, name) {
-		ids, en = n.ids(missRefresh)
-	}
-	if en != 0 {
+	if en := findListed(n.ids, n.fsys.refresh, name); en != 0 {
 		return nil, en
-	}
-	if !slices.Contains(ids, name) {
-		return nil, syscall.ENOENT
 	}
 	g := catalog.Group{Type: n.typ, ID: name}
 	n.fsys.synthAttr(&out.Attr, n.fsys.mounted)
 	return n.NewInode(ctx, newGroupNode(n.fsys, g), gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: inoOf("group", g.String())}), 0
+}
+
+// findListed looks name up in a listing no older than refresh, and on a
+// miss once more in a fresh one (at most missRefresh old), so a new type
+// or group is found at once; ENOENT if it is not there.
+func findListed(list func(maxAge time.Duration) ([]string, syscall.Errno), refresh time.Duration, name string) syscall.Errno {
+	xs, en := list(refresh)
+	if en == 0 && !slices.Contains(xs, name) {
+		xs, en = list(missRefresh)
+	}
+	if en != 0 {
+		return en
+	}
+	if !slices.Contains(xs, name) {
+		return syscall.ENOENT
+	}
+	return 0
 }
