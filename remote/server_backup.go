@@ -50,6 +50,12 @@ func (c *srvConn) backupBegin(r *srvReq, m wire.BackupBegin) {
 		return
 	}
 	t := time.Unix(m.Time, 0).UTC()
+	if _, err := catalog.ParseTime(catalog.FormatTime(t)); err != nil {
+		// A time outside years 0..9999 has no canonical name: its snapshot
+		// directory could never be listed or read back.
+		c.fail(r, wire.CodeBadRequest, "snapshot time %d: %v", m.Time, err)
+		return
+	}
 	prev, err := c.previous(g, t)
 	if err != nil {
 		c.failErr(r, "begin backup", err)
