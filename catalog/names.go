@@ -31,7 +31,7 @@ func (g Group) Validate() error {
 func ParseGroup(s string) (Group, error) {
 	t, id, ok := strings.Cut(strings.TrimPrefix(s, "/"), "/")
 	if !ok {
-		return Group{}, fmt.Errorf("%w: group %q: want TYPE/ID", ErrName, s)
+		return Group{}, fmt.Errorf("%w: group %q: want TYPE/ID", ErrName, printable(s))
 	}
 	g := Group{Type: t, ID: id}
 	return g, g.Validate()
@@ -44,7 +44,7 @@ func ValidType(t string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: group type %q: want one of %s", ErrName, t, strings.Join(GroupTypes, ", "))
+	return fmt.Errorf("%w: group type %q: want one of %s", ErrName, printable(t), strings.Join(GroupTypes, ", "))
 }
 
 // MaxIDLen bounds a group id.
@@ -53,14 +53,14 @@ const MaxIDLen = 128
 // ValidID checks a group id: [A-Za-z0-9_][A-Za-z0-9._-]*, at most MaxIDLen bytes.
 func ValidID(id string) error {
 	if id == "" || len(id) > MaxIDLen {
-		return fmt.Errorf("%w: id %q: want 1 to %d characters", ErrName, id, MaxIDLen)
+		return fmt.Errorf("%w: id %q: want 1 to %d characters", ErrName, printable(id), MaxIDLen)
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]
 		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' ||
 			i > 0 && (c == '.' || c == '-')
 		if !ok {
-			return fmt.Errorf("%w: id %q: character %q at %d not allowed", ErrName, id, c, i)
+			return fmt.Errorf("%w: id %q: character %q at %d not allowed", ErrName, printable(id), c, i)
 		}
 	}
 	return nil
@@ -77,7 +77,7 @@ func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
 func ParseTime(s string) (time.Time, error) {
 	t, err := time.Parse(TimeLayout, s)
 	if err != nil || FormatTime(t) != s {
-		return time.Time{}, fmt.Errorf("%w: snapshot time %q: want e.g. 2026-11-21T10:00:00Z", ErrName, s)
+		return time.Time{}, fmt.Errorf("%w: snapshot time %q: want e.g. 2026-11-21T10:00:00Z", ErrName, printable(s))
 	}
 	return t, nil
 }
@@ -96,10 +96,10 @@ const MaxArchiveNameLen = 128
 func ArchiveKind(name string) (string, error) {
 	base, kind, ok := cutLast(name, ".")
 	if !ok || (kind != KindImage && kind != KindTree) {
-		return "", fmt.Errorf("%w: archive %q: want NAME.img or NAME.tree", ErrName, name)
+		return "", fmt.Errorf("%w: archive %q: want NAME.img or NAME.tree", ErrName, printable(name))
 	}
 	if len(name) > MaxArchiveNameLen || ValidID(base) != nil {
-		return "", fmt.Errorf("%w: archive %q: NAME must match [A-Za-z0-9_][A-Za-z0-9._-]*", ErrName, name)
+		return "", fmt.Errorf("%w: archive %q: NAME must match [A-Za-z0-9_][A-Za-z0-9._-]*", ErrName, printable(name))
 	}
 	return kind, nil
 }

@@ -33,6 +33,11 @@ func ParseRef(s string) (Ref, error) {
 	parts := strings.SplitN(s, "/", 5)
 	dst := []*string{&r.Type, &r.ID, &r.Time, &r.Archive, &r.Path}
 	for i, p := range parts {
+		if p == "" {
+			// "/vm/100/TIME//x" must not read as /vm/100/TIME: a forget
+			// of it would remove that snapshot.
+			return Ref{}, fmt.Errorf("%w: %q: empty element", ErrName, printable("/"+s))
+		}
 		*dst[i] = p
 	}
 	return r, r.validate()
