@@ -89,6 +89,14 @@ func backupTree(ctx context.Context, dd *dedup, warn func(error), name, root str
 	werr := w.walkRoot(root, &st)
 	pidx, perr := payload.finish(now)
 	midx, merr := meta.finish(now)
+	// A stream's error is sticky: finish returns the one the walk already
+	// got (and wrapped) from a write; name it once, not on two lines.
+	if werr != nil && perr != nil && errors.Is(werr, perr) {
+		perr = nil
+	}
+	if werr != nil && merr != nil && errors.Is(werr, merr) {
+		merr = nil
+	}
 	if err := errors.Join(werr, perr, merr); err != nil {
 		return nil, fmt.Errorf("tree %s: %w", name, err)
 	}
