@@ -11,6 +11,7 @@ import (
 
 	"github.com/backupfs/backupfs/catalog"
 	"github.com/backupfs/backupfs/remote/auth"
+	"github.com/backupfs/backupfs/remote/wire"
 )
 
 // ClientConfig says how to reach a server.
@@ -149,6 +150,11 @@ func (c *Client) do(ctx context.Context, what string, op func(context.Context, *
 		}
 		var ce errConn
 		if err == nil || !errors.As(err, &ce) {
+			if cc != nil && (errors.Is(err, wire.ErrProtocol) || errors.Is(err, wire.ErrTooLarge)) {
+				// A server that breaks the protocol may keep sending
+				// (endless MORE frames): hang up; the next request redials.
+				cc.fail(errConn{err})
+			}
 			return err
 		}
 		if cc != nil {

@@ -17,7 +17,7 @@ import (
 // Client-side bounds on what a server may send.
 const (
 	maxFileSize  = 1 << 30 // an index of a 4 TiB image at 128 KiB chunks
-	maxGroups    = 1 << 20
+	maxGroups    = 1 << 17 // two full GROUPS frames; ~25 MiB of names at most
 	maxFileFrame = 1 << 20 // data bytes per FILE_DATA/UPLOAD_FILE frame we send
 )
 
