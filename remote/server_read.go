@@ -61,10 +61,21 @@ func (c *srvConn) listGroups(r *srvReq) {
 func (c *srvConn) readableGroup(r *srvReq, group string) (catalog.Group, bool) {
 	g, err := catalog.ParseGroup(group)
 	if err != nil || !c.grant.Allows(auth.PermRead, group) {
+		c.logDenied(err, "read", group)
 		c.notFound(r, group)
 		return g, false
 	}
 	return g, true
+}
+
+// logDenied logs a refused group: the client sees NOT_FOUND either way,
+// the operator sees which token asked for what.
+func (c *srvConn) logDenied(parseErr error, what, group string) {
+	if parseErr != nil {
+		c.log.Warn("bad group name", "op", what, "group", group)
+		return
+	}
+	c.log.Warn("denied "+what, "group", group)
 }
 
 func (c *srvConn) notFound(r *srvReq, group string) {
@@ -108,6 +119,7 @@ func (c *srvConn) getFile(r *srvReq, m wire.GetFile) {
 	c.mu.Unlock()
 	g, err := catalog.ParseGroup(m.Group)
 	if err != nil || !(readable || prev) {
+		c.logDenied(err, "read", m.Group)
 		c.notFound(r, m.Group)
 		return
 	}
@@ -164,6 +176,7 @@ func (c *srvConn) getChunks(r *srvReq, m wire.GetChunks, demand bool) {
 	if demand {
 		slots = c.slots[1]
 	}
+	denied := 0
 	for i := range m.Digests {
 		d := &m.Digests[i]
 		if r.ctx.Err() != nil {
@@ -182,6 +195,12 @@ func (c *srvConn) getChunks(r *srvReq, m wire.GetChunks, demand bool) {
 			f = c.chunkFrame(d)
 		} else {
 			c.s.stats.missing.Add(1)
+			if denied++; denied == 1 {
+				defer func() {
+					c.log.Warn("denied chunks: no index file downloaded on this connection references them",
+						"count", denied, "first", d.String())
+				}()
+			}
 		}
 		var err error
 		if i == len(m.Digests)-1 {
