@@ -133,11 +133,14 @@ func TestGCReapsAbandoned(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := stage(t, dropped, chunkData("drop", 2), true)
-	// A writer of a previous process (unregistered here).
+	// A writer of a previous process (unregistered here) that died: the
+	// kernel dropped its lock on the directory.
 	s2, _ := Open(s.Dir(), Options{Now: c.Now})
-	if _, err := s2.Begin(vm100, epoch.Add(time.Hour)); err != nil {
+	w2, err := s2.Begin(vm100, epoch.Add(time.Hour))
+	if err != nil {
 		t.Fatal(err)
 	}
+	w2.unlock()
 	// Leftovers of an interrupted Forget and of an interrupted chunk write.
 	if err := os.MkdirAll(filepath.Join(s.dir, trashDir, "x", "y"), 0o700); err != nil {
 		t.Fatal(err)

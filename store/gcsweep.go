@@ -62,15 +62,26 @@ func (g *gcRun) reapOne(root, name string) error {
 		delete(s.writers, name)
 		return os.RemoveAll(w.dir)
 	}
-	fi, err := os.Lstat(filepath.Join(root, name))
+	path := filepath.Join(root, name)
+	fi, err := os.Lstat(path)
 	if err != nil || !g.old(fi) {
 		return nil
+	}
+	// Not this process's writer: another process may be writing it (a
+	// local backup next to the server). Its writer holds an flock on the
+	// directory; only an unlocked one belongs to a dead writer.
+	if fi.IsDir() {
+		lock, err := lockDir(path)
+		if err != nil {
+			return nil // locked: alive elsewhere
+		}
+		defer lock.Close()
 	}
 	g.st.TmpRemoved++
 	if g.opt.DryRun {
 		return nil
 	}
-	return os.RemoveAll(filepath.Join(root, name))
+	return os.RemoveAll(path)
 }
 
 // sweep removes chunk files that are unmarked and older than the cut-off.

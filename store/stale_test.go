@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -59,5 +60,39 @@ func TestBeginReclaimsDeadWritersDir(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); err != nil {
 		t.Fatalf("a live writer's directory was removed: %v", err)
+	}
+}
+
+// TestGCSparesWriterOfAnotherProcess: GC does not reap an old tmp
+// snapshot directory that another process's writer holds locked, and
+// does reap one whose writer is gone.
+func TestGCSparesWriterOfAnotherProcess(t *testing.T) {
+	s, clk := newStore(t)
+	g := catalog.Group{Type: "vm", ID: "1"}
+	live := filepath.Join(s.dir, tmpDir, tmpName(g, time.Unix(1e9, 0)))
+	dead := filepath.Join(s.dir, tmpDir, tmpName(g, time.Unix(2e9, 0)))
+	for _, d := range []string{live, dead} {
+		if err := os.Mkdir(d, dirPerm); err != nil {
+			t.Fatal(err)
+		}
+		old := clk.Now().Add(-48 * time.Hour)
+		os.Chtimes(d, old, old)
+	}
+	other, err := os.Open(live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := unix.Flock(int(other.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GC(context.Background(), GCOptions{Grace: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Fatalf("GC removed a directory another process is writing: %v", err)
+	}
+	if _, err := os.Stat(dead); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("GC kept an abandoned directory: %v", err)
 	}
 }
