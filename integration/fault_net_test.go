@@ -22,8 +22,8 @@ const (
 )
 
 // readWithin reads a whole file in a goroutine; the test fails if it takes
-// longer than d (the mount hangs). It returns the bytes, error and time.
-func readWithin(t *testing.T, path string, d time.Duration) ([]byte, error, time.Duration) {
+// longer than d (the mount hangs). It returns the bytes, time and error.
+func readWithin(t *testing.T, path string, d time.Duration) ([]byte, time.Duration, error) {
 	t.Helper()
 	type res struct {
 		b   []byte
@@ -37,10 +37,10 @@ func readWithin(t *testing.T, path string, d time.Duration) ([]byte, error, time
 	}()
 	select {
 	case r := <-done:
-		return r.b, r.err, time.Since(start)
+		return r.b, time.Since(start), r.err
 	case <-time.After(d):
 		t.Fatalf("reading %s did not end within %s: the mount hangs", path, d)
-		return nil, nil, 0
+		return nil, 0, nil
 	}
 }
 
@@ -116,7 +116,7 @@ func TestMountNetworkFaults(t *testing.T) {
 		return filepath.Join(root, name), filepath.Join(src, name)
 	}
 	m0, s0 := f(0)
-	b, err, _ := readWithin(t, m0, 30*time.Second)
+	b, _, err := readWithin(t, m0, 30*time.Second)
 	mustMatch(t, "read with no fault", s0, b, err)
 
 	healed := []struct {
@@ -150,20 +150,20 @@ func TestMountNetworkFaults(t *testing.T) {
 	for i, c := range lasting {
 		mf, sf := f(4 + i)
 		px.SetMode(c.mode)
-		b, err, took := readWithin(t, mf, netFaultEIO)
+		b, took, err := readWithin(t, mf, netFaultEIO)
 		listWithin(t, root, entries, 3*time.Second)
 		px.SetMode(ProxyPass)
 		t.Logf("%s: the read failed after %s: %v", c.name, took.Round(10*time.Millisecond), err)
 		if !errors.Is(err, syscall.EIO) {
 			t.Fatalf("%s: read gave %d bytes, %v; want EIO", c.name, len(b), err)
 		}
-		b, err, _ = readWithin(t, mf, 30*time.Second)
+		b, _, err = readWithin(t, mf, 30*time.Second)
 		mustMatch(t, c.name+": read after healing", sf, b, err)
 	}
 
 	m7, s7 := f(7)
 	px.SetSlow(1 << 20)
-	b, err, took := readWithin(t, m7, 60*time.Second)
+	b, took, err := readWithin(t, m7, 60*time.Second)
 	px.SetMode(ProxyPass)
 	t.Logf("slow (1 MiB/s): 4 MiB read in %s", took.Round(10*time.Millisecond))
 	mustMatch(t, "read through a slow link", s7, b, err)
