@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/backupfs/backupfs/catalog"
 	"github.com/hashicorp/golang-lru/v2/simplelru"
@@ -63,6 +64,7 @@ type Cache struct {
 	lru     *simplelru.LRU[catalog.Digest, *entry]
 	bytes   int64
 	flights map[catalog.Digest]*flight
+	failed  map[catalog.Digest]failure // fetches that just failed
 
 	st counters
 }
@@ -99,7 +101,8 @@ func New(src Source, opt Options) (*Cache, error) {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	c := &Cache{src: src, opt: opt, log: opt.Log, flights: map[catalog.Digest]*flight{}}
+	c := &Cache{src: src, opt: opt, log: opt.Log, flights: map[catalog.Digest]*flight{},
+		failed: map[catalog.Digest]failure{}}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	lru, err := simplelru.NewLRU(maxEntries, c.onEvict)
 	if err != nil {
@@ -154,6 +157,13 @@ func (c *Cache) Chunk(ctx context.Context, d catalog.Digest, size int, demand bo
 		c.mu.Unlock()
 		return e.data, nil
 	}
+	if fl, ok := c.failed[d]; ok {
+		if time.Now().Before(fl.until) {
+			c.mu.Unlock()
+			return nil, fl.err // the kernel's retries of a failed read fail at once
+		}
+		delete(c.failed, d)
+	}
 	if demand {
 		c.st.misses.Add(1)
 	}
@@ -193,12 +203,43 @@ func (c *Cache) run(f *flight, d catalog.Digest, size int) {
 	delete(c.flights, d)
 	if err == nil {
 		c.add(d, &entry{data: data, ra: !f.demand && !f.used})
+	} else if c.ctx.Err() == nil {
+		c.remember(d, err)
 	}
 	f.data, f.err = data, err
 	c.mu.Unlock()
 	close(f.done)
 	if err == nil && !fromDisk && c.disk != nil {
 		c.disk.put(d, data)
+	}
+}
+
+// failMemory is how long a failed fetch is remembered. After a read fails
+// (the source timed out, a chunk is corrupt) the kernel asks for the same
+// pages again at once; without this each retry would wait the source's
+// whole timeout again, so a read would fail after several timeouts
+// instead of one. It is short, so a server that comes back is used at once.
+var failMemory = time.Second
+
+// failure is a remembered failed fetch.
+type failure struct {
+	err   error
+	until time.Time
+}
+
+// remember records a failed fetch of d; c.mu is held. Expired entries are
+// dropped when the table grows, so it stays small.
+func (c *Cache) remember(d catalog.Digest, err error) {
+	now := time.Now()
+	if len(c.failed) >= 1024 {
+		for k, fl := range c.failed {
+			if now.After(fl.until) {
+				delete(c.failed, k)
+			}
+		}
+	}
+	if len(c.failed) < 4096 {
+		c.failed[d] = failure{err: err, until: now.Add(failMemory)}
 	}
 }
 

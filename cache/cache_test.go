@@ -161,6 +161,9 @@ func TestChunkErrors(t *testing.T) {
 		}
 		return nil
 	}
+	old := failMemory
+	failMemory = 0 // failed fetches are not kept as data; the short failure memory is TestFailedFetchRemembered's
+	defer func() { failMemory = old }()
 	c := newTest(t, src, Options{})
 	ctx := context.Background()
 	tests := []struct {

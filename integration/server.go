@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ type Server struct {
 	Datastore   string
 	Addr        string // 127.0.0.1:PORT
 	Fingerprint string
+	mu          sync.Mutex // guards cmd and exited: a fault proxy's hook may Kill from its goroutine
 	cmd         *exec.Cmd
 	exited      chan struct{}
 }
@@ -44,7 +46,10 @@ func (s *Server) start(listen string) {
 	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
-	s.cmd, s.exited = cmd, make(chan struct{})
+	exited := make(chan struct{})
+	s.mu.Lock()
+	s.cmd, s.exited = cmd, exited
+	s.mu.Unlock()
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -60,11 +65,13 @@ func (s *Server) start(listen string) {
 			}
 		}
 	}()
-	go func() { cmd.Wait(); close(s.exited) }()
+	go func() { cmd.Wait(); close(exited) }()
 	select {
 	case a := <-addr:
-		s.Addr = a
-	case <-s.exited:
+		if s.Addr != a { // a restart keeps the address; don't race the proxy's reads
+			s.Addr = a
+		}
+	case <-exited:
 		s.t.Fatal("backupfs serve exited before listening")
 	case <-time.After(20 * time.Second):
 		s.t.Fatal("backupfs serve did not report its address within 20 s")
@@ -73,16 +80,22 @@ func (s *Server) start(listen string) {
 
 // Kill ends the server with SIGKILL (no clean shutdown) and waits.
 func (s *Server) Kill() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		s.cmd.Process.Signal(syscall.SIGKILL)
-		<-s.exited
+	s.mu.Lock()
+	cmd, exited := s.cmd, s.exited
+	s.mu.Unlock()
+	if cmd != nil && cmd.Process != nil {
+		cmd.Process.Signal(syscall.SIGKILL)
+		<-exited
 	}
 }
 
 // Stop ends the server with SIGTERM (graceful shutdown) and waits.
 func (s *Server) Stop() {
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	<-s.exited
+	s.mu.Lock()
+	cmd, exited := s.cmd, s.exited
+	s.mu.Unlock()
+	cmd.Process.Signal(syscall.SIGTERM)
+	<-exited
 }
 
 // Restart starts the server again on the same address.
