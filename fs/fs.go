@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -62,6 +63,9 @@ type filesys struct {
 	now     func() time.Time
 	mounted time.Time // mtime of the synthetic directories
 	groups  listCache[catalog.Group]
+	// noOpen: the kernel does zero-message opens (it said so at INIT),
+	// so a file's Open answers ENOSYS and reads come without a handle.
+	noOpen atomic.Bool
 }
 
 // Root returns the root node for o.Ref. It checks the ref and, for a group
@@ -71,6 +75,11 @@ func Root(o Options) (gofs.InodeEmbedder, error) {
 	if err != nil {
 		return nil, err
 	}
+	return fsys.root(o)
+}
+
+// root returns the root node for o.Ref (see Root).
+func (fsys *filesys) root(o Options) (gofs.InodeEmbedder, error) {
 	r := o.Ref
 	switch {
 	case r.Archive != "":

@@ -47,15 +47,6 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 	return nil, h.fsys.errno("read", fmt.Sprintf("%s at offset %d", h.where, off), err)
 }
 
-// readHandle serves a node's Read through its handle.
-func readHandle(ctx context.Context, fh gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	h, ok := fh.(*fileHandle)
-	if !ok {
-		return nil, syscall.EBADF
-	}
-	return h.Read(ctx, dest, off)
-}
-
 // dirHandle lists a directory whose entries never change, so the kernel
 // may cache the listing (FOPEN_CACHE_DIR).
 type dirHandle struct {

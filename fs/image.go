@@ -25,6 +25,7 @@ type image struct {
 
 	mu     sync.Mutex
 	stream *cache.Stream
+	own    *fileHandle // reads without a handle (zero-message opens)
 }
 
 // open returns the image's stream, reading and checking its index once.
@@ -74,6 +75,8 @@ func (n *imageNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.A
 	return 0
 }
 
+// Open reads the image's index (once) and returns a handle, or ENOSYS
+// when the kernel does zero-message opens (see treeNode.Open).
 func (n *imageNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	if openForWrite(flags) {
 		return nil, 0, syscall.EROFS
@@ -82,11 +85,33 @@ func (n *imageNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, ui
 	if err != nil {
 		return nil, 0, n.fsys.errno("open image", n.img.where, err)
 	}
-	return &fileHandle{fsys: n.fsys, stream: s, size: int64(n.img.a.Size), where: n.img.where}, fuse.FOPEN_KEEP_CACHE, 0
+	if n.fsys.noOpen.Load() {
+		return nil, 0, syscall.ENOSYS
+	}
+	return n.img.newHandle(s), fuse.FOPEN_KEEP_CACHE, 0
 }
 
+func (img *image) newHandle(s *cache.Stream) *fileHandle {
+	return &fileHandle{fsys: img.fsys, stream: s, size: int64(img.a.Size), where: img.where}
+}
+
+// Read reads through the open's handle, or without one through the
+// image's own.
 func (n *imageNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	return readHandle(ctx, fh, dest, off)
+	if h, ok := fh.(*fileHandle); ok {
+		return h.Read(ctx, dest, off)
+	}
+	s, err := n.img.open()
+	if err != nil {
+		return nil, n.fsys.errno("open image", n.img.where, err)
+	}
+	n.img.mu.Lock()
+	if n.img.own == nil {
+		n.img.own = n.img.newHandle(s)
+	}
+	h := n.img.own
+	n.img.mu.Unlock()
+	return h.Read(ctx, dest, off)
 }
 
 func (n *imageNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {

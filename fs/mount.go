@@ -32,7 +32,11 @@ func Mount(mountpoint string, o Options) (*fuse.Server, error) {
 	if err := checkMountpoint(mountpoint); err != nil {
 		return nil, err
 	}
-	root, err := Root(o)
+	fsys, err := newFilesys(o)
+	if err != nil {
+		return nil, err
+	}
+	root, err := fsys.root(o)
 	if err != nil {
 		return nil, err
 	}
@@ -50,8 +54,11 @@ func Mount(mountpoint string, o Options) (*fuse.Server, error) {
 			MaxReadAhead:  maxRead,
 			MaxWrite:      maxRead, // go-fuse sets max_read and max_pages from it
 			MaxBackground: cmp.Or(o.Background, maxBackground),
-			DirectMount:   os.Geteuid() == 0,
-			Debug:         o.Debug,
+			// Snapshots never change: the kernel may cache symlink
+			// targets ("latest" changes inode when it moves).
+			EnableSymlinkCaching: true,
+			DirectMount:          os.Geteuid() == 0,
+			Debug:                o.Debug,
 		},
 	}
 	if o.Log != nil {
@@ -61,6 +68,7 @@ func Mount(mountpoint string, o Options) (*fuse.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fs: mount %s: %w", mountpoint, err)
 	}
+	fsys.noOpen.Store(srv.KernelSettings().Flags64()&fuse.CAP_NO_OPEN_SUPPORT != 0)
 	return srv, nil
 }
 

@@ -74,6 +74,12 @@ func (n *node) Allocate(ctx context.Context, f gofs.FileHandle, off, size uint64
 	return syscall.EROFS
 }
 
+var _ = (gofs.NodeFlusher)((*node)(nil))
+
+// Flush answers ENOSYS: nothing is ever written, so the kernel may stop
+// sending FLUSH on every close (it remembers ENOSYS for the mount).
+func (n *node) Flush(ctx context.Context, f gofs.FileHandle) syscall.Errno { return syscall.ENOSYS }
+
 // writeFlags are open flags that would modify a file.
 const writeFlags = syscall.O_WRONLY | syscall.O_RDWR | syscall.O_TRUNC | syscall.O_APPEND | syscall.O_CREAT
 

@@ -28,6 +28,7 @@ type treeNode struct {
 	loaded  bool
 	loading chan struct{} // closed when the load in progress ends
 	loadErr error         // the last load's failure
+	own     *fileHandle   // reads without a handle (zero-message opens)
 }
 
 var (
@@ -161,6 +162,9 @@ func (n *treeNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHa
 	return newDirHandle(list), fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
 }
 
+// Open checks the file and returns a handle, or, when the kernel does
+// zero-message opens, ENOSYS: the kernel then never sends OPEN, FLUSH or
+// RELEASE again and keeps the page cache (FOPEN_KEEP_CACHE is implied).
 func (n *treeNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	if openForWrite(flags) {
 		return nil, 0, syscall.EROFS
@@ -168,17 +172,47 @@ func (n *treeNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	if n.e.Type != catalog.TypeFile && n.e.Type != catalog.TypeHardlink {
 		return nil, 0, syscall.EINVAL // devices and fifos are opened by the kernel
 	}
-	if n.e.Size > math.MaxInt64/2 || n.e.PayloadOffset > math.MaxInt64/2 {
-		err := fmt.Errorf("%w: payload range [%d, +%d) out of range", catalog.ErrFormat, n.e.PayloadOffset, n.e.Size)
-		return nil, 0, n.fsys.errno("open", n.where(), err)
+	h, en := n.newHandle()
+	if en != 0 {
+		return nil, 0, en
 	}
-	h := &fileHandle{fsys: n.fsys, stream: n.t.payload, base: int64(n.e.PayloadOffset),
-		size: int64(n.e.Size), where: n.where()}
+	if n.fsys.noOpen.Load() {
+		return nil, 0, syscall.ENOSYS
+	}
 	return h, fuse.FOPEN_KEEP_CACHE, 0
 }
 
+// newHandle makes a handle reading the file's payload range.
+func (n *treeNode) newHandle() (*fileHandle, syscall.Errno) {
+	if n.e.Size > math.MaxInt64/2 || n.e.PayloadOffset > math.MaxInt64/2 {
+		err := fmt.Errorf("%w: payload range [%d, +%d) out of range", catalog.ErrFormat, n.e.PayloadOffset, n.e.Size)
+		return nil, n.fsys.errno("open", n.where(), err)
+	}
+	return &fileHandle{fsys: n.fsys, stream: n.t.payload, base: int64(n.e.PayloadOffset),
+		size: int64(n.e.Size), where: n.where()}, 0
+}
+
+// Read reads through the open's handle, or without one (zero-message
+// opens) through the node's own, made on first use.
 func (n *treeNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	return readHandle(ctx, fh, dest, off)
+	if h, ok := fh.(*fileHandle); ok {
+		return h.Read(ctx, dest, off)
+	}
+	if n.e.Type != catalog.TypeFile && n.e.Type != catalog.TypeHardlink {
+		return nil, syscall.EINVAL
+	}
+	n.mu.Lock()
+	h := n.own
+	if h == nil {
+		var en syscall.Errno
+		if h, en = n.newHandle(); en != 0 {
+			n.mu.Unlock()
+			return nil, en
+		}
+		n.own = h
+	}
+	n.mu.Unlock()
+	return h.Read(ctx, dest, off)
 }
 
 func (n *treeNode) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
