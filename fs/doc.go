@@ -30,7 +30,9 @@
 // at most once a second when a snapshot name is missing), so new snapshots
 // appear and "latest" moves without remounting; entries above snapshots get
 // one-second kernel timeouts. A snapshot's manifest loads on first access,
-// an archive's index files on first lookup or open, a tree directory's
+// an archive's index files on first lookup or open (listing a snapshot
+// with READDIRPLUS gives a tree not opened yet no attributes, so a plain
+// ls of a fresh mount reads no index: 1 ms instead of ~14 ms), a tree directory's
 // table on first lookup, getattr or readdir (one table read, kept with the
 // node; lookups are binary searches in it, readdir is the sorted table).
 // Inside snapshots nothing ever changes, so entries, attributes and

@@ -102,7 +102,35 @@ func (n *snapshotNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.Fi
 		}
 		list[i] = fuse.DirEntry{Name: an.shown, Mode: mode, Ino: n.archiveIno(an.a.Name)}
 	}
-	return newDirHandle(list), fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
+	return &snapshotDir{dirHandle: newDirHandle(list), n: n}, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
+}
+
+// snapshotDir lists a snapshot. For READDIRPLUS the kernel wants each
+// entry's attributes; a tree's need its index files and catalog read, so
+// a tree not opened yet is listed without them (the kernel looks it up
+// when it is used), and a plain ls of a snapshot reads nothing.
+type snapshotDir struct {
+	*dirHandle
+	n *snapshotNode
+}
+
+var _ = (gofs.FileLookuper)((*snapshotDir)(nil))
+
+// Lookup answers READDIRPLUS for one entry: ENOENT (no attributes, the
+// entry is still listed) for a tree not opened yet.
+func (d *snapshotDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	n := d.n
+	if i, ok := findShown(n.names, name); ok && n.names[i].a.Kind == catalog.KindTree && !n.opened(n.names[i].a) {
+		return nil, syscall.ENOENT
+	}
+	return n.Lookup(ctx, name, out)
+}
+
+// opened reports whether the tree archive a was opened.
+func (n *snapshotNode) opened(a *catalog.Archive) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.trees[a.Name] != nil
 }
 
 func (n *snapshotNode) archiveIno(name string) uint64 { return inoOf("archive", n.id, name) }
