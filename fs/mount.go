@@ -29,17 +29,34 @@ const (
 // calls Wait or Unmount on the server. As root it mounts with mount(2)
 // directly; otherwise through fusermount3.
 func Mount(mountpoint string, o Options) (*fuse.Server, error) {
+	srv, _, err := mount(mountpoint, o)
+	return srv, err
+}
+
+// mount is Mount, also returning the root node (benchmarks invalidate
+// kernel caches through it).
+func mount(mountpoint string, o Options) (*fuse.Server, gofs.InodeEmbedder, error) {
 	if err := checkMountpoint(mountpoint); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	fsys, err := newFilesys(o)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	root, err := fsys.root(o)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	srv, err := gofs.Mount(mountpoint, root, mountOptions(o))
+	if err != nil {
+		return nil, nil, fmt.Errorf("fs: mount %s: %w", mountpoint, err)
+	}
+	fsys.noOpen.Store(srv.KernelSettings().Flags64()&fuse.CAP_NO_OPEN_SUPPORT != 0)
+	return srv, root, nil
+}
+
+// mountOptions are the kernel cache timeouts and FUSE parameters.
+func mountOptions(o Options) *gofs.Options {
 	long := longTimeout
 	opts := &gofs.Options{
 		EntryTimeout:    &long,
@@ -64,12 +81,7 @@ func Mount(mountpoint string, o Options) (*fuse.Server, error) {
 	if o.Log != nil {
 		opts.Logger = log.New(&slogWriter{o: o}, "", 0)
 	}
-	srv, err := gofs.Mount(mountpoint, root, opts)
-	if err != nil {
-		return nil, fmt.Errorf("fs: mount %s: %w", mountpoint, err)
-	}
-	fsys.noOpen.Store(srv.KernelSettings().Flags64()&fuse.CAP_NO_OPEN_SUPPORT != 0)
-	return srv, nil
+	return opts
 }
 
 // slogWriter sends go-fuse's log lines to the slog logger.
