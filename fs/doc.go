@@ -50,7 +50,9 @@
 // (one per file, or per image). Flush answers ENOSYS, so close sends
 // nothing either. For cp -a of a tree that removes three of the seven
 // requests per file (the other four: READ, two LISTXATTR and a GETXATTR
-// of system.posix_acl_access, which the protocol cannot cache). A tree file reads its archive's payload stream at
+// of system.posix_acl_access, which the protocol cannot cache; with
+// Options.NoXattrs the first ENOSYS makes the kernel stop asking, at
+// the price of showing no xattrs). A tree file reads its archive's payload stream at
 // PayloadOffset, bounded by its size; a stream that ends early is an error,
 // never zeros.
 //

@@ -41,6 +41,11 @@ type Options struct {
 	// Background is how many asynchronous requests (readahead, parallel
 	// reads) the kernel keeps in flight; 0 = 64 (go-fuse's default is 12).
 	Background int
+	// NoXattrs hides extended attributes: getxattr and listxattr of a
+	// file answer ENOSYS, which the kernel remembers for the mount, so
+	// it stops asking (cp -a asks three times per file) and callers see
+	// EOPNOTSUPP, as on a file system without xattrs.
+	NoXattrs bool
 }
 
 // Kernel cache timeouts: long inside snapshots (they never change), short
@@ -65,7 +70,8 @@ type filesys struct {
 	groups  listCache[catalog.Group]
 	// noOpen: the kernel does zero-message opens (it said so at INIT),
 	// so a file's Open answers ENOSYS and reads come without a handle.
-	noOpen atomic.Bool
+	noOpen   atomic.Bool
+	noXattrs bool // Options.NoXattrs
 }
 
 // Root returns the root node for o.Ref. It checks the ref and, for a group
@@ -105,7 +111,7 @@ func newFilesys(o Options) (*filesys, error) {
 	if o.Repo == nil || o.Cache == nil {
 		return nil, errors.New("fs: Options.Repo and Options.Cache are required")
 	}
-	f := &filesys{repo: o.Repo, cache: o.Cache, log: o.Log, refresh: o.Refresh, now: time.Now}
+	f := &filesys{repo: o.Repo, cache: o.Cache, log: o.Log, refresh: o.Refresh, now: time.Now, noXattrs: o.NoXattrs}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}

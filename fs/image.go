@@ -115,9 +115,15 @@ func (n *imageNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, o
 }
 
 func (n *imageNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	if n.fsys.noXattrs {
+		return 0, syscall.ENOSYS
+	}
 	return getxattr(nil, attr, dest)
 }
 
 func (n *imageNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	if n.fsys.noXattrs {
+		return 0, syscall.ENOSYS
+	}
 	return listxattr(nil, dest)
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/backupfs/backupfs/catalog"
+	"golang.org/x/sys/unix"
 )
 
 // TestMount mounts for real (as root, with /dev/fuse) to check Mount's
@@ -50,4 +51,34 @@ func TestMount(t *testing.T) {
 		t.Error("a write through the mount succeeded")
 	}
 	must(t, srv.Unmount())
+}
+
+// TestMountXattrs reads xattrs through the kernel: shown by default,
+// EOPNOTSUPP with NoXattrs (the kernel stops asking after one ENOSYS).
+func TestMountXattrs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a direct mount")
+	}
+	f := newFixture(t)
+	if !f.xattr {
+		t.Skip("the temp file system takes no user xattrs")
+	}
+	for _, hide := range []bool{false, true} {
+		dir := t.TempDir()
+		srv, err := Mount(dir, Options{Repo: f.store, Cache: f.cache, Ref: catalog.Ref{}, NoXattrs: hide})
+		if err != nil {
+			t.Fatalf("Mount: %v", err)
+		}
+		p := filepath.Join(dir, "vm/100/latest/root/files/fc")
+		list, val := make([]byte, 64), make([]byte, 64)
+		n, lerr := unix.Listxattr(p, list)
+		m, gerr := unix.Getxattr(p, "user.note", val)
+		if hide && (lerr != unix.EOPNOTSUPP || gerr != unix.EOPNOTSUPP) {
+			t.Errorf("NoXattrs: listxattr %v, getxattr %v, want EOPNOTSUPP", lerr, gerr)
+		}
+		if !hide && (lerr != nil || gerr != nil || string(list[:n]) != "user.empty\x00user.note\x00" || string(val[:m]) != "hello") {
+			t.Errorf("listxattr %q %v; getxattr %q %v", list[:n], lerr, val[:m], gerr)
+		}
+		must(t, srv.Unmount())
+	}
 }

@@ -223,9 +223,15 @@ func (n *treeNode) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 }
 
 func (n *treeNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	if n.fsys.noXattrs {
+		return 0, syscall.ENOSYS
+	}
 	return getxattr(n.e.Xattrs, attr, dest)
 }
 
 func (n *treeNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	if n.fsys.noXattrs {
+		return 0, syscall.ENOSYS
+	}
 	return listxattr(n.e.Xattrs, dest)
 }
