@@ -82,3 +82,38 @@ func TestMountXattrs(t *testing.T) {
 		must(t, srv.Unmount())
 	}
 }
+
+// TestMountReaddirplus lists directories through the kernel (which uses
+// READDIRPLUS: entries come with their attributes) and checks each
+// entry's lstat against the source, including a snapshot's tree, which
+// is listed without attributes and looked up on use.
+func TestMountReaddirplus(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a direct mount")
+	}
+	f := newFixture(t)
+	dir := t.TempDir()
+	srv, err := Mount(dir, Options{Repo: f.store, Cache: f.cache, Ref: catalog.Ref{Type: "vm", ID: "100", Time: catalog.Latest}})
+	if err != nil {
+		t.Fatalf("Mount: %v", err)
+	}
+	defer srv.Unmount()
+	if es, err := os.ReadDir(dir); err != nil || len(es) != 2 || es[1].Name() != "root" || !es[1].IsDir() {
+		t.Fatalf("snapshot listing: %v %v", es, err)
+	}
+	for _, sub := range []string{".", "files", "a"} {
+		es, err := os.ReadDir(filepath.Join(dir, "root", sub))
+		if err != nil || len(es) == 0 {
+			t.Fatalf("readdir %s: %d entries, %v", sub, len(es), err)
+		}
+		for _, e := range es {
+			var got, want unix.Stat_t
+			must(t, unix.Lstat(filepath.Join(dir, "root", sub, e.Name()), &got))
+			must(t, unix.Lstat(filepath.Join(f.src, sub, e.Name()), &want))
+			if got.Mode != want.Mode || got.Size != want.Size && want.Mode&unix.S_IFMT != unix.S_IFDIR ||
+				got.Mtim != want.Mtim || got.Uid != want.Uid {
+				t.Errorf("%s/%s: mode %o size %d mtime %v, want %o %d %v", sub, e.Name(), got.Mode, got.Size, got.Mtim, want.Mode, want.Size, want.Mtim)
+			}
+		}
+	}
+}
