@@ -18,7 +18,7 @@ const benchImageSize = 64 << 20
 var benchGroup = catalog.Group{Type: "vm", ID: "1"}
 
 // benchImage writes a 64 MiB image, half pseudo-random and half text.
-func benchImage(b *testing.B) string {
+func benchImage(b testing.TB) string {
 	b.Helper()
 	data := make([]byte, benchImageSize)
 	r := rand.New(rand.NewPCG(1, 2))
@@ -37,7 +37,7 @@ func benchImage(b *testing.B) string {
 }
 
 // benchServer backs the image up into a datastore served on loopback TLS.
-func benchServer(b *testing.B) *remotetest.Server {
+func benchServer(b testing.TB) *remotetest.Server {
 	b.Helper()
 	srv := remotetest.Start(b, b.TempDir())
 	w, err := srv.Store.Begin(benchGroup, t0)

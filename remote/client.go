@@ -41,6 +41,8 @@ type Client struct {
 	cc     *clientConn
 	dialMu sync.Mutex
 	grants map[fileKey]struct{} // index files downloaded: replayed after a reconnect
+
+	ra raQueue // readahead fetches, batched (client_fetch.go)
 }
 
 type fileKey struct {
@@ -215,13 +217,13 @@ func (c *Client) Chunk(d catalog.Digest) ([]byte, error) {
 	return c.ChunkContext(c.base, d, true)
 }
 
-// ChunkContext fetches one chunk; demand says a reader is blocked on it
-// (the server serves those before readahead).
+// ChunkContext fetches one chunk and verifies its digest; demand says a
+// reader is blocked on it (the server serves those before readahead).
+// Readahead fetches are batched (see client_fetch.go). If ctx ends first,
+// ChunkContext returns ctx.Err(); a readahead fetch goes on.
 func (c *Client) ChunkContext(ctx context.Context, d catalog.Digest, demand bool) ([]byte, error) {
-	var out []byte
-	err := c.do(ctx, "chunk "+d.String(), func(ctx context.Context, cc *clientConn) (err error) {
-		out, err = cc.getChunk(ctx, d, demand)
-		return err
-	})
-	return out, err
+	if demand {
+		return c.demand(ctx, d)
+	}
+	return c.readahead(ctx, d)
 }
