@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/backupfs/backupfs/backup"
@@ -107,6 +108,43 @@ func BenchmarkChunkRoundTrip(b *testing.B) {
 			b.Fatal(err)
 		}
 		i++
+	}
+}
+
+// BenchmarkReadaheadFetch reads every chunk of the 64 MiB image as the
+// mount's readahead does: 64 low-priority fetches in flight at a time,
+// which the client batches into GET_CHUNKS of several digests.
+func BenchmarkReadaheadFetch(b *testing.B) {
+	srv := benchServer(b)
+	c := srv.Dial(srv.Token("r", "read:*"))
+	snap, err := backup.OpenSnapshot(c, benchGroup, t0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	img, err := snap.Image("d.img")
+	if err != nil {
+		b.Fatal(err)
+	}
+	idx := img.Index()
+	b.SetBytes(benchImageSize)
+	for b.Loop() {
+		next := make(chan int, idx.NumChunks())
+		for i := range idx.NumChunks() {
+			next <- i
+		}
+		close(next)
+		var wg sync.WaitGroup
+		for range 64 {
+			wg.Go(func() {
+				for i := range next {
+					_, _, d := idx.Chunk(i)
+					if _, err := c.ChunkContext(context.Background(), d, false); err != nil {
+						b.Error(err)
+					}
+				}
+			})
+		}
+		wg.Wait()
 	}
 }
 
