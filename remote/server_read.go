@@ -207,6 +207,11 @@ func (c *srvConn) getChunks(r *srvReq, m wire.GetChunks, demand bool) {
 		case <-r.ctx.Done():
 			continue // ends the loop
 		}
+		if i == len(m.Digests)-1 { // the last (or only) one: no goroutine to hand it to
+			a.put(c.chunkFrame(d))
+			<-slots
+			break
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
