@@ -200,11 +200,17 @@ func (c *Cache) join(d catalog.Digest, size int, demand bool) (f *flight, promot
 		}
 		return f, false
 	}
-	f = &flight{done: make(chan struct{}), demand: demand}
-	c.flights[d] = f
-	c.wg.Add(1)
+	f = c.newFlight(d, demand)
 	go c.run(f, d, size)
 	return f, false
+}
+
+// newFlight registers a fetch of d for run; c.mu is held.
+func (c *Cache) newFlight(d catalog.Digest, demand bool) *flight {
+	f := &flight{done: make(chan struct{}), demand: demand}
+	c.flights[d] = f
+	c.wg.Add(1)
+	return f
 }
 
 // run performs one fetch and publishes its result to the flight's waiters

@@ -124,9 +124,15 @@ func (c *Cache) prefetch(d catalog.Digest, size int) {
 			return
 		}
 		defer func() { <-c.raSlots }()
-		if f := c.start(d, size, false); f != nil {
-			<-f.done
+		c.mu.Lock()
+		if c.lru.Contains(d) || c.flights[d] != nil {
+			c.mu.Unlock()
+			return
 		}
+		c.st.readaheadIssued.Add(1)
+		f := c.newFlight(d, false)
+		c.mu.Unlock()
+		c.run(f, d, size) // here, holding the slot: no second goroutine to wake
 	}()
 }
 
