@@ -29,7 +29,10 @@ type ClientConfig struct {
 // multiplexed connection. Reads are idempotent: when the connection
 // breaks, the client reconnects with backoff, downloads again the index
 // files it had (the server grants chunks per connection) and re-issues
-// what was in flight, until the request's timeout.
+// what was in flight, until the request's timeout. Readahead fetches are
+// batched into GET_CHUNKS of several digests; a demand fetch goes alone
+// at high priority and promotes a queued readahead fetch of its digest
+// (client_fetch.go).
 type Client struct {
 	cfg  ClientConfig
 	tls  *tls.Config
@@ -117,7 +120,11 @@ func (c *Client) conn(ctx context.Context) (*clientConn, error) {
 	c.mu.Lock()
 	c.cc = cc
 	c.mu.Unlock()
-	c.log.Debug("connected", "server", c.cfg.Addr, "name", cc.name)
+	suite := ""
+	if tc, ok := cc.nc.(*tls.Conn); ok {
+		suite = tls.CipherSuiteName(tc.ConnectionState().CipherSuite) // TLS_AES_128_GCM_SHA256 with AES-NI
+	}
+	c.log.Debug("connected", "server", c.cfg.Addr, "name", cc.name, "tls", suite)
 	return cc, nil
 }
 
