@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/backupfs/backupfs/catalog"
 	"github.com/backupfs/backupfs/remote/wire"
@@ -34,6 +35,7 @@ var errNoAnswer = fmt.Errorf("%w: no answer for a chunk asked for", wire.ErrProt
 // raFetch is one readahead digest, queued or sent.
 type raFetch struct {
 	d    catalog.Digest
+	at   time.Time // when first asked: the fetch's timeout counts from here
 	done chan struct{}
 	data []byte
 	err  error
@@ -64,7 +66,7 @@ func (q *raQueue) add(d catalog.Digest) (f *raFetch, startSender bool) {
 	if q.all == nil {
 		q.all = map[catalog.Digest]*raFetch{}
 	}
-	f = &raFetch{d: d, done: make(chan struct{})}
+	f = &raFetch{d: d, at: time.Now(), done: make(chan struct{})}
 	q.all[d] = f
 	q.queue = append(q.queue, f)
 	if q.senders < raSenders {
@@ -129,11 +131,22 @@ func (c *Client) readahead(ctx context.Context, d catalog.Digest) ([]byte, error
 	if start {
 		go c.sendReadahead()
 	}
+	return c.wait(ctx, f)
+}
+
+// wait waits for f, at most the request timeout: a fetch queued behind
+// batches that retry a broken connection fails in time like any request
+// (its batch, when sent, gives up at f.at + Timeout too).
+func (c *Client) wait(ctx context.Context, f *raFetch) ([]byte, error) {
+	t := time.NewTimer(c.cfg.Timeout)
+	defer t.Stop()
 	select {
 	case <-f.done:
 		return f.data, f.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-t.C:
+		return nil, fmt.Errorf("%s: chunk %s: gave up after %s: %w", c.cfg.Addr, f.d, c.cfg.Timeout, context.DeadlineExceeded)
 	}
 }
 
@@ -178,23 +191,25 @@ func (c *Client) demand(ctx context.Context, d catalog.Digest) ([]byte, error) {
 	case queued:
 		go c.fetchPromoted(f)
 	}
-	select {
-	case <-f.done:
-		return f.data, f.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return c.wait(ctx, f)
 }
 
 // fetchBatch fetches the chunks of fs in one GET_CHUNKS (again on a new
 // connection for those not answered when one breaks) and finishes each.
+// It gives up at the first fetch's deadline (asked + Timeout).
 func (c *Client) fetchBatch(fs []*raFetch, demand bool) {
 	left := make(map[catalog.Digest]*raFetch, len(fs))
+	first := fs[0].at
 	for _, f := range fs {
 		left[f.d] = f
+		if f.at.Before(first) {
+			first = f.at
+		}
 	}
+	ctx, cancel := context.WithDeadline(c.base, first.Add(c.cfg.Timeout))
+	defer cancel()
 	what := fmt.Sprintf("%d chunks", len(fs))
-	err := c.do(c.base, what, func(ctx context.Context, cc *clientConn) error {
+	err := c.do(ctx, what, func(ctx context.Context, cc *clientConn) error {
 		ds := make([]catalog.Digest, 0, len(left))
 		for d := range left {
 			ds = append(ds, d)
