@@ -22,6 +22,13 @@ type Source interface {
 	Chunk(ctx context.Context, d catalog.Digest, demand bool) ([]byte, error)
 }
 
+// Promoter is implemented by a Source that can raise the priority of a
+// readahead fetch in progress. When a demand read joins a readahead fetch
+// of d, the cache calls Promote(d) once; it must not block.
+type Promoter interface {
+	Promote(d catalog.Digest)
+}
+
 // Options configure a Cache. Zero values mean the defaults.
 type Options struct {
 	Size      int64  // bytes of plain chunks kept in memory; 0 = 256 MiB
@@ -167,8 +174,11 @@ func (c *Cache) Chunk(ctx context.Context, d catalog.Digest, size int, demand bo
 	if demand {
 		c.st.misses.Add(1)
 	}
-	f := c.join(d, size, demand)
+	f, promote := c.join(d, size, demand)
 	c.mu.Unlock()
+	if p, ok := c.src.(Promoter); ok && promote {
+		p.Promote(d)
+	}
 	select {
 	case <-f.done:
 		return f.data, f.err
@@ -177,20 +187,29 @@ func (c *Cache) Chunk(ctx context.Context, d catalog.Digest, size int, demand bo
 	}
 }
 
-// join returns the flight for d, starting one if none is in progress.
-// c.mu is held.
-func (c *Cache) join(d catalog.Digest, size int, demand bool) *flight {
-	if f := c.flights[d]; f != nil {
+// join returns the flight for d, starting one if none is in progress;
+// promote reports the first demand read joining a readahead flight. c.mu
+// is held.
+func (c *Cache) join(d catalog.Digest, size int, demand bool) (f *flight, promote bool) {
+	if f = c.flights[d]; f != nil {
 		if demand && !f.demand && !f.used {
 			f.used = true
 			c.st.readaheadUsed.Add(1)
+			c.st.promoted.Add(1)
+			return f, true
 		}
-		return f
+		return f, false
 	}
+	f = c.newFlight(d, demand)
+	go c.run(f, d, size)
+	return f, false
+}
+
+// newFlight registers a fetch of d for run; c.mu is held.
+func (c *Cache) newFlight(d catalog.Digest, demand bool) *flight {
 	f := &flight{done: make(chan struct{}), demand: demand}
 	c.flights[d] = f
 	c.wg.Add(1)
-	go c.run(f, d, size)
 	return f
 }
 
@@ -298,4 +317,5 @@ func (c *Cache) cached(d catalog.Digest) bool {
 type counters struct {
 	hits, misses, diskHits, zeroHits, fetches, fetchErrors  atomic.Int64
 	bytesFetched, readaheadIssued, readaheadUsed, evictions atomic.Int64
+	promoted                                                atomic.Int64
 }

@@ -35,8 +35,14 @@
 // chunk consumed, up to Options.Readahead. Reads that land a little behind
 // or ahead of the previous end (the kernel issues async reads out of order)
 // still count as sequential; anything else is random access and resets the
-// window. Readahead never blocks a read: it runs in its own goroutines, and
-// a demand read of a chunk being read ahead waits for that same fetch.
+// window. A run is sequential from its third read: random reads that land
+// near each other by chance (two in a row) do not read ahead. Up to 64
+// readahead fetches are in flight (and at most Options.Readahead bytes), so
+// a Source that batches them (remote.Client) fills its batches. Readahead
+// never blocks a read: it runs in its own goroutines, and a demand read of
+// a chunk being read ahead waits for that same fetch; the first such read
+// tells a Source that implements Promoter, which may then raise the
+// fetch's priority.
 //
 // # Disk tier
 //

@@ -4,9 +4,17 @@ import "github.com/backupfs/backupfs/catalog"
 
 // Readahead tuning.
 const (
-	initWindow    = 256 << 10 // the first window, or two chunks if larger
-	reorderSlack  = 1 << 20   // how far a read may land from the previous end and still be sequential
-	raConcurrency = 8         // readahead fetches in flight per cache
+	initWindow   = 256 << 10 // the first window, or two chunks if larger
+	reorderSlack = 1 << 20   // how far a read may land from the previous end and still be sequential
+	// seqReads is the length of a run (reads, each continuing the one
+	// before) from which it is sequential. Two would let random reads
+	// that land near each other by chance (1 in 500 for 4 KiB reads of a
+	// 1 GiB image) read ahead; three makes that 1 in 250,000.
+	seqReads = 3
+	// raConcurrency is readahead fetches in flight per cache: enough for
+	// a Source that batches them (remote.Client sends 4 GET_CHUNKS of up
+	// to 16 digests) to fill its batches. Bytes are bounded separately.
+	raConcurrency = 64
 )
 
 // seqState tells sequential from random access and keeps the readahead
@@ -20,15 +28,16 @@ type seqState struct {
 	grown  int   // chunk at which the window last doubled
 }
 
-// observe records a read of [off, end) and reports whether it continues
-// a sequential run. A read that starts within reorderSlack of the run's
-// end (before or after it: the kernel's async reads arrive out of order)
-// continues it; any other starts a new run and resets the window.
+// observe records a read of [off, end) and reports whether it belongs to
+// a sequential run of at least seqReads reads. A read that starts within
+// reorderSlack of the run's end (before or after it: the kernel's async
+// reads arrive out of order) continues it; any other starts a new run and
+// resets the window.
 func (q *seqState) observe(off, end int64) bool {
 	if q.reads > 0 && off >= q.hi-reorderSlack && off <= q.hi+reorderSlack {
 		q.reads++
 		q.hi = max(q.hi, end)
-		return true
+		return q.reads >= seqReads
 	}
 	*q = seqState{hi: end, reads: 1}
 	return false
@@ -115,9 +124,15 @@ func (c *Cache) prefetch(d catalog.Digest, size int) {
 			return
 		}
 		defer func() { <-c.raSlots }()
-		if f := c.start(d, size, false); f != nil {
-			<-f.done
+		c.mu.Lock()
+		if c.lru.Contains(d) || c.flights[d] != nil {
+			c.mu.Unlock()
+			return
 		}
+		c.st.readaheadIssued.Add(1)
+		f := c.newFlight(d, false)
+		c.mu.Unlock()
+		c.run(f, d, size) // here, holding the slot: no second goroutine to wake
 	}()
 }
 
@@ -135,7 +150,8 @@ func (c *Cache) start(d catalog.Digest, size int, demand bool) *flight {
 	if !demand {
 		c.st.readaheadIssued.Add(1)
 	}
-	return c.join(d, size, demand)
+	f, _ := c.join(d, size, demand)
+	return f
 }
 
 // valid reports whether d of size needs a fetch at all: not an all-zero

@@ -12,7 +12,8 @@ type Stats struct {
 	FetchErrors     int64 // Source calls that failed (or returned a wrong length)
 	BytesFetched    int64 // plain bytes returned by the Source
 	ReadaheadIssued int64 // fetches started by readahead
-	ReadaheadUsed   int64 // readahead chunks a demand read then used
+	ReadaheadUsed   int64 // readahead chunks a demand read then used (from memory, the disk tier or in flight)
+	Promoted        int64 // readahead fetches in flight a demand read joined (Promoter told)
 	Evictions       int64 // chunks dropped from memory
 	Bytes           int64 // plain bytes in memory now
 }
@@ -32,6 +33,7 @@ func (c *Cache) Stats() Stats {
 		BytesFetched:    c.st.bytesFetched.Load(),
 		ReadaheadIssued: c.st.readaheadIssued.Load(),
 		ReadaheadUsed:   c.st.readaheadUsed.Load(),
+		Promoted:        c.st.promoted.Load(),
 		Evictions:       c.st.evictions.Load(),
 		Bytes:           b,
 	}
@@ -40,9 +42,9 @@ func (c *Cache) Stats() Stats {
 // String formats the statistics on one line (for SIGUSR1).
 func (s Stats) String() string {
 	return fmt.Sprintf("hits=%d misses=%d disk_hits=%d zero_hits=%d fetches=%d fetch_errors=%d "+
-		"bytes_fetched=%s readahead_issued=%d readahead_used=%d evictions=%d in_memory=%s",
+		"bytes_fetched=%s readahead_issued=%d readahead_used=%d promoted=%d evictions=%d in_memory=%s",
 		s.Hits, s.Misses, s.DiskHits, s.ZeroHits, s.Fetches, s.FetchErrors,
-		human(s.BytesFetched), s.ReadaheadIssued, s.ReadaheadUsed, s.Evictions, human(s.Bytes))
+		human(s.BytesFetched), s.ReadaheadIssued, s.ReadaheadUsed, s.Promoted, s.Evictions, human(s.Bytes))
 }
 
 // human formats a byte count in binary units.

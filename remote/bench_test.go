@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/backupfs/backupfs/backup"
@@ -18,7 +19,7 @@ const benchImageSize = 64 << 20
 var benchGroup = catalog.Group{Type: "vm", ID: "1"}
 
 // benchImage writes a 64 MiB image, half pseudo-random and half text.
-func benchImage(b *testing.B) string {
+func benchImage(b testing.TB) string {
 	b.Helper()
 	data := make([]byte, benchImageSize)
 	r := rand.New(rand.NewPCG(1, 2))
@@ -37,7 +38,7 @@ func benchImage(b *testing.B) string {
 }
 
 // benchServer backs the image up into a datastore served on loopback TLS.
-func benchServer(b *testing.B) *remotetest.Server {
+func benchServer(b testing.TB) *remotetest.Server {
 	b.Helper()
 	srv := remotetest.Start(b, b.TempDir())
 	w, err := srv.Store.Begin(benchGroup, t0)
@@ -107,6 +108,43 @@ func BenchmarkChunkRoundTrip(b *testing.B) {
 			b.Fatal(err)
 		}
 		i++
+	}
+}
+
+// BenchmarkReadaheadFetch reads every chunk of the 64 MiB image as the
+// mount's readahead does: 64 low-priority fetches in flight at a time,
+// which the client batches into GET_CHUNKS of several digests.
+func BenchmarkReadaheadFetch(b *testing.B) {
+	srv := benchServer(b)
+	c := srv.Dial(srv.Token("r", "read:*"))
+	snap, err := backup.OpenSnapshot(c, benchGroup, t0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	img, err := snap.Image("d.img")
+	if err != nil {
+		b.Fatal(err)
+	}
+	idx := img.Index()
+	b.SetBytes(benchImageSize)
+	for b.Loop() {
+		next := make(chan int, idx.NumChunks())
+		for i := range idx.NumChunks() {
+			next <- i
+		}
+		close(next)
+		var wg sync.WaitGroup
+		for range 64 {
+			wg.Go(func() {
+				for i := range next {
+					_, _, d := idx.Chunk(i)
+					if _, err := c.ChunkContext(context.Background(), d, false); err != nil {
+						b.Error(err)
+					}
+				}
+			})
+		}
+		wg.Wait()
 	}
 }
 

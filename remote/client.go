@@ -29,7 +29,10 @@ type ClientConfig struct {
 // multiplexed connection. Reads are idempotent: when the connection
 // breaks, the client reconnects with backoff, downloads again the index
 // files it had (the server grants chunks per connection) and re-issues
-// what was in flight, until the request's timeout.
+// what was in flight, until the request's timeout. Readahead fetches are
+// batched into GET_CHUNKS of several digests; a demand fetch goes alone
+// at high priority and promotes a queued readahead fetch of its digest
+// (client_fetch.go).
 type Client struct {
 	cfg  ClientConfig
 	tls  *tls.Config
@@ -41,6 +44,8 @@ type Client struct {
 	cc     *clientConn
 	dialMu sync.Mutex
 	grants map[fileKey]struct{} // index files downloaded: replayed after a reconnect
+
+	ra raQueue // readahead fetches, batched (client_fetch.go)
 }
 
 type fileKey struct {
@@ -115,7 +120,11 @@ func (c *Client) conn(ctx context.Context) (*clientConn, error) {
 	c.mu.Lock()
 	c.cc = cc
 	c.mu.Unlock()
-	c.log.Debug("connected", "server", c.cfg.Addr, "name", cc.name)
+	suite := ""
+	if tc, ok := cc.nc.(*tls.Conn); ok {
+		suite = tls.CipherSuiteName(tc.ConnectionState().CipherSuite) // TLS_AES_128_GCM_SHA256 with AES-NI
+	}
+	c.log.Debug("connected", "server", c.cfg.Addr, "name", cc.name, "tls", suite)
 	return cc, nil
 }
 
@@ -215,13 +224,13 @@ func (c *Client) Chunk(d catalog.Digest) ([]byte, error) {
 	return c.ChunkContext(c.base, d, true)
 }
 
-// ChunkContext fetches one chunk; demand says a reader is blocked on it
-// (the server serves those before readahead).
+// ChunkContext fetches one chunk and verifies its digest; demand says a
+// reader is blocked on it (the server serves those before readahead).
+// Readahead fetches are batched (see client_fetch.go). If ctx ends first,
+// ChunkContext returns ctx.Err(); a readahead fetch goes on.
 func (c *Client) ChunkContext(ctx context.Context, d catalog.Digest, demand bool) ([]byte, error) {
-	var out []byte
-	err := c.do(ctx, "chunk "+d.String(), func(ctx context.Context, cc *clientConn) (err error) {
-		out, err = cc.getChunk(ctx, d, demand)
-		return err
-	})
-	return out, err
+	if demand {
+		return c.demand(ctx, d)
+	}
+	return c.readahead(ctx, d)
 }

@@ -202,41 +202,13 @@ func (cc *clientConn) getFile(ctx context.Context, k fileKey) ([]byte, error) {
 
 // getChunk fetches and verifies one chunk.
 func (cc *clientConn) getChunk(ctx context.Context, d catalog.Digest, demand bool) ([]byte, error) {
-	req := wire.GetChunks{Digests: []catalog.Digest{d}}
-	fl := wire.Flags(0)
-	if demand {
-		fl = wire.FlagDemand
-	}
-	c, id, err := cc.start(wire.Frame{Type: wire.TGetChunks, Flags: fl, Payload: req.Append(nil)})
+	var out []byte
+	var derr error
+	err := cc.getChunks(ctx, []catalog.Digest{d}, demand, func(_ catalog.Digest, data []byte, err error) {
+		out, derr = data, err
+	})
 	if err != nil {
 		return nil, err
 	}
-	f, err := c.next(ctx)
-	if err != nil {
-		cc.cancel(id)
-		return nil, err
-	}
-	cc.forget(id)
-	switch f.Type {
-	case wire.TChunk:
-		m, err := wire.DecodeChunk(f.Payload)
-		if err != nil {
-			return nil, err
-		}
-		if m.Digest != d {
-			return nil, fmt.Errorf("%w: asked for chunk %s, got %s", wire.ErrProtocol, d, m.Digest)
-		}
-		plain, err := store.DecodeBlob(m.Blob, d)
-		if err != nil {
-			return nil, fmt.Errorf("chunk %s from the server: %w", d, err)
-		}
-		return plain, nil
-	case wire.TMissing:
-		m, err := wire.DecodeMissing(f.Payload)
-		if err != nil {
-			return nil, err
-		}
-		return nil, fmt.Errorf("chunk %s: %w", d, &ServerError{Code: m.Code, Message: "missing"})
-	}
-	return nil, answerError(f, wire.TChunk)
+	return out, derr
 }

@@ -71,7 +71,7 @@ func (s *Server) newConn(nc net.Conn) *srvConn {
 		q:        srvNewQueue(s.lim.FrameTimeout),
 		inflight: make(map[uint32]*srvReq),
 		rejected: make(map[uint32]struct{}),
-		slots:    [2]chan struct{}{make(chan struct{}, srvBlobSlots), make(chan struct{}, srvBlobSlots)},
+		slots:    [2]chan struct{}{make(chan struct{}, srvBlobSlots[0]), make(chan struct{}, srvBlobSlots[1])},
 	}
 }
 

@@ -3,6 +3,7 @@ package remote
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/backupfs/backupfs/catalog"
@@ -11,10 +12,13 @@ import (
 	"github.com/backupfs/backupfs/store"
 )
 
-// srvBlobSlots is how many blobs one connection reads from disk at a time
-// per priority: it bounds the memory a connection's GET_CHUNKS hold while
-// their answers wait in the queue.
-const srvBlobSlots = 4
+// srvBlobSlots is how many blobs one connection reads from disk at a time,
+// for readahead and for demand reads: it bounds the memory a connection's
+// GET_CHUNKS hold while their answers wait in the queue (slots x blob
+// size: 3 MiB at 128 KiB chunks, 192 MiB for the largest chunks). A cold
+// disk needs many reads in flight: reading this datastore's 7937 blob files
+// cold took 2.09 s 4 at a time, 1.01 s 16 at a time, 0.81 s 64 at a time.
+var srvBlobSlots = [2]int{16, 8}
 
 // srvCode maps a store or catalog error to an error code.
 func srvCode(err error) wire.Code {
@@ -167,33 +171,27 @@ func (c *srvConn) grantIndex(key srvFileKey, b []byte) {
 	c.mu.Unlock()
 }
 
-// getChunks answers GET_CHUNKS: one CHUNK or MISSING per digest. Blobs
-// are read holding one of the connection's slots of the request's priority
-// until the frame is queued.
+// getChunks answers GET_CHUNKS: one CHUNK or MISSING per digest, each
+// queued as soon as its blob is read, so in any order. The blobs of one
+// request are read concurrently, each holding one of the connection's
+// slots of the request's priority until its frame is queued: a batch of
+// readahead digests keeps the disk busy (a cold disk here reads 16 blob
+// files at a time twice as fast as 4) and the memory held stays bounded.
 func (c *srvConn) getChunks(r *srvReq, m wire.GetChunks, demand bool) {
+	a := &srvAnswer{c: c, r: r, high: demand, left: len(m.Digests)}
 	ck := c.checker()
 	slots := c.slots[0]
 	if demand {
 		slots = c.slots[1]
 	}
+	var wg sync.WaitGroup
 	denied := 0
 	for i := range m.Digests {
 		d := &m.Digests[i]
-		if r.ctx.Err() != nil {
-			c.done(r, wire.Frame{}, demand)
-			return
+		if r.ctx.Err() != nil || a.stopped() {
+			break
 		}
-		f, held := srvMissing(d, wire.CodeDenied), false
-		if ck.allows(d) {
-			select {
-			case slots <- struct{}{}:
-				held = true
-			case <-r.ctx.Done():
-				c.done(r, wire.Frame{}, demand)
-				return
-			}
-			f = c.chunkFrame(d)
-		} else {
+		if !ck.allows(d) {
 			c.s.stats.missing.Add(1)
 			if denied++; denied == 1 {
 				defer func() {
@@ -201,19 +199,73 @@ func (c *srvConn) getChunks(r *srvReq, m wire.GetChunks, demand bool) {
 						"count", denied, "first", d.String())
 				}()
 			}
+			a.put(srvMissing(d, wire.CodeDenied))
+			continue
 		}
-		var err error
-		if i == len(m.Digests)-1 {
-			c.done(r, f, demand)
-		} else {
-			err = c.send(r, f, demand)
+		select {
+		case slots <- struct{}{}:
+		case <-r.ctx.Done():
+			continue // ends the loop
 		}
-		if held {
+		if i == len(m.Digests)-1 { // the last (or only) one: no goroutine to hand it to
+			a.put(c.chunkFrame(d))
 			<-slots
+			break
 		}
-		if err != nil {
-			return
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.put(c.chunkFrame(d))
+			<-slots
+		}()
+	}
+	wg.Wait()
+	a.end()
+}
+
+// srvAnswer queues the answer frames of one GET_CHUNKS from the
+// goroutines reading its blobs: the last one ends the request.
+type srvAnswer struct {
+	c    *srvConn
+	r    *srvReq
+	high bool
+
+	mu    sync.Mutex
+	left  int  // digests not answered yet
+	ended bool // the request ended (or its queue closed)
+}
+
+// put queues one digest's answer; the last one ends the request.
+func (a *srvAnswer) put(f wire.Frame) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ended {
+		return
+	}
+	if a.left--; a.left == 0 {
+		a.ended = true
+		a.c.done(a.r, f, a.high)
+		return
+	}
+	if a.c.send(a.r, f, a.high) != nil {
+		a.ended = true // the connection is closing
+	}
+}
+
+func (a *srvAnswer) stopped() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.ended
+}
+
+// end ends a request canceled before every digest was answered: done
+// turns the empty frame into ERROR CANCELED.
+func (a *srvAnswer) end() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.ended {
+		a.ended = true
+		a.c.done(a.r, wire.Frame{}, a.high)
 	}
 }
 
