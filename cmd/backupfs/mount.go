@@ -164,6 +164,10 @@ func (r remoteChunks) Chunk(ctx context.Context, d catalog.Digest, demand bool) 
 	return r.c.ChunkContext(ctx, d, demand)
 }
 
+// Promote lets a demand read that joins a queued readahead fetch send it
+// at once, at demand priority.
+func (r remoteChunks) Promote(d catalog.Digest) { r.c.Promote(d) }
+
 type localChunks struct{ s *store.Store }
 
 func (l localChunks) Chunk(ctx context.Context, d catalog.Digest, _ bool) ([]byte, error) {
