@@ -113,8 +113,10 @@ func num(v *float64) string {
 		return strconv.FormatFloat(*v, 'f', 0, 64)
 	case math.Abs(*v) >= 10:
 		return strconv.FormatFloat(*v, 'f', 1, 64)
+	case math.Abs(*v) >= 0.1:
+		return strconv.FormatFloat(*v, 'f', 2, 64)
 	}
-	return strconv.FormatFloat(*v, 'f', 2, 64)
+	return strconv.FormatFloat(*v, 'f', 3, 64) // page-cache latencies
 }
 
 func okText(ok *bool) string {
