@@ -1,0 +1,155 @@
+# bench/lib/measure.sh, sourced by bench/run: the mount (cold restarts,
+# perf) and the measurements, each local then through the mount.
+
+# ---- the mount -------------------------------------------------------------------
+# start_mount: cold page cache, a fresh mount process (its cache empty).
+start_mount() {
+	stop_mount
+	cold
+	local what=${FUNCNAME[1]}${1:+-$1}
+	echo "=== bench/run: $what $mount_opts" >>"$work/mount.log"
+	# shellcheck disable=SC2086 # mount_opts is split on purpose
+	"$b" mount $mount_opts "127.0.0.1:$port:/" "$mnt" 2>>"$work/mount.log" &
+	mpid=$!
+	for _ in $(seq 500); do
+		if mountpoint -q "$mnt"; then
+			start_perf "$what"
+			return
+		fi
+		kill -0 "$mpid" 2>/dev/null || die "mount exited: $(tail -5 "$work/mount.log")"
+		sleep 0.01
+	done
+	die "mount did not come up"
+}
+
+# start_perf NAME: with --profile, sample the mount and the server (999 Hz,
+# call graphs) until stop_mount, into perf-NAME-RUN.data; stop_perf writes
+# the flat profiles (dso, symbol over 0.5%) of each next to it as .txt.
+start_perf() {
+	[ "$profile" = 1 ] || return 0
+	perf record -F 999 -g -p "$mpid,$spid" -o "$work/perf-$1-$i.data" >/dev/null 2>&1 &
+	perfpid=$!
+	perfname=$work/perf-$1-$i
+	sleep 0.2 # perf attaches
+}
+
+stop_perf() {
+	[ -n "${perfpid:-}" ] || return 0
+	kill -INT "$perfpid" 2>/dev/null || true
+	wait "$perfpid" 2>/dev/null || true
+	local who pid
+	for who in mount:$mpid server:$spid; do
+		pid=${who#*:}
+		echo "== ${who%:*} (pid $pid); % of all samples of both processes" >>"$perfname.txt"
+		perf report -i "$perfname.data" --pid "$pid" --stdio --no-children -g none --sort dso,symbol \
+			--percent-limit 0.5 2>/dev/null | grep -v -e '^#' -e '^$' | cut -c1-120 >>"$perfname.txt" || true
+	done
+	perfpid=""
+}
+
+stop_mount() {
+	stop_perf
+	[ -n "${mpid:-}" ] || return 0
+	kill -USR1 "$mpid" 2>/dev/null && sleep 0.1 # cache stats into mount.log
+	stop_pid "$mpid"
+	mpid=""
+	if mountpoint -q "$mnt"; then umount -l "$mnt"; fi
+}
+
+# stop_pid PID: SIGTERM, and SIGKILL if it is still there after 5 s (a
+# mount being tuned may hang on exit; the run must not).
+stop_pid() {
+	kill "$1" 2>/dev/null || true
+	for _ in $(seq 50); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$1" 2>/dev/null && log "pid $1 did not stop on SIGTERM: killed"
+	wait "$1" 2>/dev/null || true
+}
+
+hwm() { awk '/^VmHWM/ {print $2}' "/proc/$mpid/status"; }
+
+# ---- measurements ----------------------------------------------------------------
+measure_seq() { # KEY LOCAL MOUNTED [RSS_KEY]
+	log "$1: dd bs=1M, local then mount"
+	rec_once "${1}_bytes" "$(stat -c %s "$2")"
+	timed "${1}_local_s" dd if="$2" of=/dev/null bs=1M
+	start_mount "$1"
+	timed "${1}_mount_s" dd if="$3" of=/dev/null bs=1M
+	if [ -n "${4:-}" ]; then rec "$4" "$(hwm)"; fi
+}
+
+measure_cp() {
+	log "cp -a of the tree, local then mount"
+	timed cp_local_s cp -a "$tree" "$work/copy-local"
+	start_mount
+	timed cp_mount_s cp -a "$mtree" "$work/copy-mount"
+	rec rss_cp_kib "$(hwm)"
+	if [ -z "${cp_checked:-}" ]; then
+		cp_checked=1
+		if diff -r --no-dereference "$tree" "$work/copy-mount" >"$work/diff.log" 2>&1; then
+			rec cp_equal 1
+		else
+			rec cp_equal 0
+			echo "note cp -a from the mount DIFFERS from the source: $(head -3 "$work/diff.log" | tr '\n' ' ')" >>"$raw"
+		fi
+	fi
+	rm -rf "$work/copy-local" "$work/copy-mount"
+}
+
+measure_find() {
+	log "find | wc -l of the tree, local then mount"
+	local t0 nl nm
+	cold
+	t0=$(now)
+	nl=$(find "$tree" | wc -l)
+	rec find_local_s "$(since "$t0")"
+	start_mount
+	t0=$(now)
+	nm=$(find "$mtree" | wc -l)
+	rec find_mount_s "$(since "$t0")"
+	if [ "$nl" = "$nm" ]; then rec find_equal 1; else
+		rec find_equal 0
+		echo "note find counts differ: local $nl, mount $nm" >>"$raw"
+	fi
+}
+
+measure_fio() { # JOBS
+	log "fio randread 4k, $1 job(s), ${fio_runtime}s, local then mount"
+	local args=(--readonly --rw=randread --bs=4k --ioengine=psync --iodepth=1 --direct=0 --invalidate=1
+		--runtime="$fio_runtime" --time_based --numjobs="$1" --group_reporting --output-format=json)
+	cold
+	fio --name=local "${args[@]}" --filename="$data/disk.img" >"$work/fio$1-local.json" 2>>"$work/cmd.log" ||
+		die "fio failed (see $work/cmd.log)"
+	start_mount "$1"
+	fio --name=mount "${args[@]}" --filename="$mimg" >"$work/fio$1-mount.json" 2>>"$work/cmd.log" ||
+		die "fio on the mount failed (see $work/cmd.log)"
+	local where iops p50 p99
+	for where in local mount; do
+		read -r iops p50 p99 < <("$work/report" fio "$work/fio$1-$where.json") || die "fio $1 $where: no result"
+		rec "fio$1_${where}_iops" "$iops"
+		rec "fio$1_${where}_p50" "$p50"
+		rec "fio$1_${where}_p99" "$p99"
+	done
+}
+
+# measure_ls: from starting the mount process to the first ls that lists
+# "host", polled in a tight loop; 5 cold starts, the table takes the median.
+measure_ls() {
+	log "mount to first ls, 5 cold starts"
+	local t0 i
+	for i in 1 2 3 4 5; do
+		stop_mount
+		cold
+		echo "=== bench/run: measure_ls $mount_opts" >>"$work/mount.log"
+		t0=$(now)
+		# shellcheck disable=SC2086
+		"$b" mount $mount_opts "127.0.0.1:$port:/" "$mnt" 2>>"$work/mount.log" &
+		mpid=$!
+		until ls "$mnt" 2>/dev/null | grep -qx host; do
+			kill -0 "$mpid" 2>/dev/null || die "mount exited: $(tail -5 "$work/mount.log")"
+		done
+		rec ls_ms "$(awk -v a="$t0" -v b="$(now)" 'BEGIN {printf "%.1f", (b - a) / 1e6}')"
+	done
+}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+)
+
+func TestParseFio(t *testing.T) {
+	good := `fio: some warning
+{"jobs":[{"read":{"iops":961.5,"clat_ns":{"percentile":{"50.000000":717000,"99.000000":9765000}}}}]}`
+	tests := []struct {
+		name    string
+		in      string
+		want    fioResult
+		wantErr error
+	}{
+		{"warning before json", good, fioResult{IOPS: 961.5, P50ms: 0.717, P99ms: 9.765}, nil},
+		{"no jobs", `{"jobs":[]}`, fioResult{}, errNoJob},
+		{"no percentiles", `{"jobs":[{"read":{"iops":5}}]}`, fioResult{}, errNoJob},
+		{"no reads", `{"jobs":[{"read":{"iops":0,"clat_ns":{"percentile":{"50.000000":1,"99.000000":2}}}}]}`, fioResult{}, errNoJob},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseFio([]byte(tt.in))
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if math.Abs(got.IOPS-tt.want.IOPS) > 1e-9 || math.Abs(got.P50ms-tt.want.P50ms) > 1e-9 || math.Abs(got.P99ms-tt.want.P99ms) > 1e-9 {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	if _, err := parseFio([]byte("not json")); err == nil {
+		t.Error("parseFio accepted text that is not JSON")
+	}
+}
+
+func TestMedian(t *testing.T) {
+	r, err := parseRaw(strings.NewReader("a 3\na 1\na 2\nb 4\nb 1\nnote hello world\n\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]float64{"a": 2, "b": 2.5} {
+		if got, ok := r.med(key); !ok || got != want {
+			t.Errorf("med(%s) = %v, %v; want %v", key, got, ok, want)
+		}
+	}
+	if _, ok := r.med("c"); ok {
+		t.Error("med of a missing key reported a value")
+	}
+	if len(r.notes) != 1 || r.notes[0] != "hello world" {
+		t.Errorf("notes = %q", r.notes)
+	}
+	if _, err := parseRaw(strings.NewReader("a x\n")); err == nil {
+		t.Error("parseRaw accepted a value that is not a number")
+	}
+}
+
+// TestRows checks the ratios and the ok column against the issue's targets.
+func TestRows(t *testing.T) {
+	in := `seq_file_bytes 1000000000
+seq_file_local_s 2
+seq_file_mount_s 4
+cp_local_s 10
+cp_mount_s 15
+find_local_s 1
+find_mount_s 1.5
+find_equal 0
+ls_ms 40
+ls_ms 70
+ls_ms 45
+rss_cp_kib 204800
+cache_mib 64
+tree_bytes 300000000
+backup1_s 1.5
+backup2_s 0.25
+`
+	r, err := parseRaw(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]row{}
+	for _, x := range buildRows(r) {
+		got[x.Op] = x
+	}
+	tests := []struct {
+		op       string
+		backupfs float64
+		ratio    float64 // NaN: no ratio
+		ok       bool
+	}{
+		{"seq read of a 128 MiB file, dd bs=1M", 250, 0.5, false},
+		{"cp -a of the tree", 15, 1.5, true},
+		{"find | wc -l of the tree", 1.5, 1.5, false}, // counts differ
+		{"mount to first ls answering, median of 5", 45, math.NaN(), true},
+		{"peak RSS of the mount after cp -a", 200, math.NaN(), false}, // 64 MiB cache: <= 128
+		{"first backup of the tree over TLS", 200, math.NaN(), true},
+		{"second backup, 1% changed (local = first)", 0.25, 6, true},
+	}
+	for _, tt := range tests {
+		x, found := got[tt.op]
+		if !found {
+			t.Errorf("%s: no row", tt.op)
+			continue
+		}
+		if math.Abs(x.Backupfs-tt.backupfs) > 1e-9 {
+			t.Errorf("%s: backupfs = %v, want %v", tt.op, x.Backupfs, tt.backupfs)
+		}
+		if (x.Ratio == nil) != math.IsNaN(tt.ratio) || x.Ratio != nil && math.Abs(*x.Ratio-tt.ratio) > 1e-9 {
+			t.Errorf("%s: ratio = %v, want %v", tt.op, num(x.Ratio), tt.ratio)
+		}
+		if x.OK == nil || *x.OK != tt.ok {
+			t.Errorf("%s: ok = %s, want %v", tt.op, okText(x.OK), tt.ok)
+		}
+	}
+	if _, found := got["seq read of the 1 GiB image, dd bs=1M"]; found {
+		t.Error("a row without measurements was printed")
+	}
+}
