@@ -49,25 +49,77 @@ func ParseDigest(s string) (Digest, error) {
 	return d, nil
 }
 
-var zeroDigests sync.Map // int -> Digest
+// zeroMemo holds the digests of zero runs of the sizes asked for. A tree's
+// content-defined chunks come in every size, so it is bounded: once full,
+// sizes not in it are hashed on every call to ZeroDigest and not recognised
+// by IsZeroChunk.
+var zeroMemo struct {
+	sync.RWMutex
+	m map[int]Digest
+}
 
-// ZeroDigest returns the digest of n zero bytes, 0 <= n <= MaxChunkSize.
-// Results are memoised, so asking for the few chunk sizes an archive uses
-// is cheap.
+// maxZeroMemo bounds zeroMemo: every power of two plus the odd last chunks
+// of a few thousand streams.
+const maxZeroMemo = 4096
+
+// zeroDigest returns the memoised digest of n zero bytes, computing and
+// keeping it if there is room; ok is false if it is not (and will not be)
+// memoised.
+func zeroDigest(n int) (d Digest, ok bool) {
+	zeroMemo.RLock()
+	d, ok = zeroMemo.m[n]
+	zeroMemo.RUnlock()
+	if ok {
+		return d, true
+	}
+	zeroMemo.Lock()
+	defer zeroMemo.Unlock()
+	if d, ok = zeroMemo.m[n]; ok {
+		return d, true
+	}
+	if zeroMemo.m == nil {
+		zeroMemo.m = make(map[int]Digest)
+	}
+	if len(zeroMemo.m) >= maxZeroMemo {
+		return Digest{}, false
+	}
+	d = Sum(make([]byte, n))
+	zeroMemo.m[n] = d
+	return d, true
+}
+
+// ZeroDigest returns the digest of n zero bytes, 0 <= n <= MaxChunkSize
+// (the zero Digest otherwise). Results are memoised, so asking for the few
+// chunk sizes an archive uses is cheap.
 func ZeroDigest(n int) Digest {
 	if n < 0 || n > MaxChunkSize {
 		return Digest{}
 	}
-	if v, ok := zeroDigests.Load(n); ok {
-		return v.(Digest)
+	if d, ok := zeroDigest(n); ok {
+		return d
 	}
-	d := Sum(make([]byte, n))
-	zeroDigests.Store(n, d)
-	return d
+	return Sum(make([]byte, n))
 }
 
 // IsZeroChunk reports whether d is the digest of n zero bytes, so a reader
-// can produce such a chunk without fetching it.
+// can produce such a chunk without fetching it. It recognises sizes that
+// are powers of two (fixed-size chunks, and content-defined chunks of zero
+// runs, which are cut at Min or Max) and sizes already memoised; hashing
+// zeros for every size of content-defined chunk would cost as much as
+// verifying them. A zero chunk it does not recognise costs a fetch, never a
+// wrong byte: backups store zero chunks like any other.
 func IsZeroChunk(d Digest, n int) bool {
-	return n >= 0 && n <= MaxChunkSize && d == ZeroDigest(n)
+	if n <= 0 || n > MaxChunkSize {
+		return n == 0 && d == ZeroDigest(0)
+	}
+	var z Digest
+	var ok bool
+	if n&(n-1) == 0 {
+		z, ok = zeroDigest(n)
+	} else {
+		zeroMemo.RLock()
+		z, ok = zeroMemo.m[n]
+		zeroMemo.RUnlock()
+	}
+	return ok && d == z
 }
