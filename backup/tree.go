@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -23,8 +22,10 @@ type treeWalker struct {
 	ctx     context.Context
 	stats   *Stats
 	warn    func(error)
-	payload io.Writer // chunker feeding the payload pipe
-	off     uint64    // payload bytes written so far
+	payload *stream // file contents
+	off     uint64  // payload bytes so far (written or reused)
+	prev    *prevTree
+	run     reuseRun
 	tree    *catalog.TreeWriter
 	links   map[devIno]catalog.Entry // first link of each multiply-linked file
 	buf     []byte
@@ -67,7 +68,8 @@ func (s *stream) finish(now time.Time) ([]byte, error) {
 }
 
 // backupTree writes a tree archive of the directory at root.
-func backupTree(ctx context.Context, dd *dedup, warn func(error), name, root string, params chunker.Params, now time.Time) (*archiveOut, error) {
+func backupTree(ctx context.Context, dd *dedup, opt *Options, name, root string, now time.Time) (*archiveOut, error) {
+	params, warn := opt.Params, opt.Warn
 	var st unix.Stat_t
 	if err := unix.Stat(root, &st); err != nil {
 		return nil, fmt.Errorf("tree %s: %s: %w", name, root, err)
@@ -84,9 +86,11 @@ func backupTree(ctx context.Context, dd *dedup, warn func(error), name, root str
 		meta.finish(now)
 		return nil, fmt.Errorf("tree %s: %w", name, err)
 	}
-	w := &treeWalker{ctx: ctx, stats: dd.stats, warn: warn, payload: payload.cw,
-		tree: catalog.NewTreeWriter(meta.cw), links: map[devIno]catalog.Entry{}, buf: make([]byte, 1<<20)}
+	w := &treeWalker{ctx: ctx, stats: dd.stats, warn: warn, payload: payload,
+		tree: catalog.NewTreeWriter(meta.cw), links: map[devIno]catalog.Entry{}, buf: make([]byte, 1<<20),
+		prev: openPrevTree(opt.Previous, name, warn)}
 	werr := w.walkRoot(root, &st)
+	dd.stats.Padding.Add(int64(w.run.padding()))
 	pidx, perr := payload.finish(now)
 	midx, merr := meta.finish(now)
 	// A stream's error is sticky: finish returns the one the walk already
@@ -113,7 +117,7 @@ func (w *treeWalker) walkRoot(root string, st *unix.Stat_t) error {
 		w.warn(fmt.Errorf("%s: %w", root, err))
 	}
 	e.Xattrs = xa
-	ref, err := w.dir(root, "")
+	ref, err := w.dir(root, "", w.prev.root())
 	if err != nil {
 		return err
 	}
@@ -123,19 +127,21 @@ func (w *treeWalker) walkRoot(root string, st *unix.Stat_t) error {
 }
 
 // dir writes the table of the directory at path (archive path rel) after
-// the tables of its subdirectories. Unreadable entries are reported and
-// left out; only errors writing the archive end the walk.
-func (w *treeWalker) dir(path, rel string) (catalog.DirRef, error) {
+// the tables of its subdirectories; prev is its previous entry, if any.
+// Unreadable entries are reported and left out; only errors writing the
+// archive end the walk.
+func (w *treeWalker) dir(path, rel string, prev *catalog.Entry) (catalog.DirRef, error) {
 	names, err := readDirNames(path)
 	if err != nil {
 		return catalog.DirRef{}, err
 	}
+	prevEnts := w.prev.dir(prev)
 	entries := make([]catalog.Entry, 0, len(names))
 	for _, n := range names {
 		if err := w.ctx.Err(); err != nil {
 			return catalog.DirRef{}, err
 		}
-		e, ok, err := w.entry(filepath.Join(path, n), joinRel(rel, n), n)
+		e, ok, err := w.entry(filepath.Join(path, n), joinRel(rel, n), n, findEntry(prevEnts, n))
 		if err != nil {
 			return catalog.DirRef{}, err
 		}
@@ -172,8 +178,9 @@ func joinRel(rel, name string) string {
 }
 
 // entry builds one entry, writing a file's contents or a directory's
-// subtree. ok is false for entries left out (unreadable, sockets).
-func (w *treeWalker) entry(path, rel, name string) (e catalog.Entry, ok bool, err error) {
+// subtree; prev is the previous entry of the same name, if any. ok is
+// false for entries left out (unreadable, sockets).
+func (w *treeWalker) entry(path, rel, name string, prev *catalog.Entry) (e catalog.Entry, ok bool, err error) {
 	var st unix.Stat_t
 	if err := unix.Lstat(path, &st); err != nil {
 		return w.unreadable(path, err)
@@ -192,7 +199,7 @@ func (w *treeWalker) entry(path, rel, name string) (e catalog.Entry, ok bool, er
 	}
 	switch e.Type {
 	case catalog.TypeDir:
-		ref, err := w.dir(path, rel)
+		ref, err := w.dir(path, rel, prev)
 		if isWriteErr(err) {
 			return e, false, err
 		} else if err != nil {
@@ -207,7 +214,7 @@ func (w *treeWalker) entry(path, rel, name string) (e catalog.Entry, ok bool, er
 		}
 		e.Symlink, e.Size = target, uint64(len(target))
 	case catalog.TypeFile:
-		return w.file(path, rel, e, &st)
+		return w.file(path, rel, e, &st, prev)
 	}
 	return e, true, nil
 }

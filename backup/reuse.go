@@ -1,0 +1,119 @@
+package backup
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/backupfs/backupfs/catalog"
+)
+
+// Change detection. With Options.Previous, a tree backup reads the
+// previous snapshot's table of each directory once, when the walk enters
+// it, and takes a regular file as unchanged when the previous entry of the
+// same name is a regular file with the same size, mtime (ns), mode, uid
+// and gid. An unchanged file is not opened: the previous payload chunks
+// covering its bytes are appended to the new payload index by digest
+// (neither read, hashed nor uploaded: the previous snapshot holds them, and
+// Commit checks that every referenced chunk exists). Everything else of
+// the entry (xattrs, nlink, blocks) comes from the new lstat, as always.
+//
+// The trade-off is borg's and restic's: a change that keeps the size and
+// puts the mtime back (touch -r, some editors, clock games) is missed; a
+// backup without Options.Previous (backupfs backup --full-read) reads
+// every file and catches it. ctime is not compared: it is not in the catalog, and a
+// restore or a copy sets it anew on every file.
+//
+// Consecutive unchanged files share chunks, so a "run" remembers which
+// previous chunks were appended last; a file that starts in one of them,
+// or in the next one, continues the run instead of appending a chunk
+// twice. Fresh bytes in between end the run (the chunker is flushed
+// before reused chunks follow fresh ones, package chunker's Writer.Flush).
+//
+// Reused chunks carry bytes that no new entry references (parts of
+// changed or deleted files: the padding, counted in Stats.Padding). Reads
+// address entries by offset, so padding costs only space. It is bounded:
+// a file that would start a run dragging in more unreferenced bytes than
+// its own size is read instead once the padding passes maxPaddingPercent
+// of the payload, so repeated backups do not let it grow without limit.
+const maxPaddingPercent = 10
+
+// prevCatalogKeep is how many chunks of the previous catalog stay in
+// memory (~64 MiB at the default 128 KiB average: a whole catalog of some
+// 700,000 entries). The walk visits directory tables in an order that
+// comes back to the same chunks, so each is fetched about once.
+const prevCatalogKeep = 512
+
+// prevTree is the previous snapshot's version of the tree being written.
+type prevTree struct {
+	cat  *catalog.TreeReader
+	pidx catalog.Index
+	warn func(error)
+	name string
+	off  bool // a read of the previous catalog failed: no more reuse
+}
+
+// openPrevTree opens archive name of snap, or returns nil (and warns)
+// when it cannot be used: the backup then reads every file. The previous
+// snapshot never fails a backup.
+func openPrevTree(snap *Snapshot, name string, warn func(error)) *prevTree {
+	if snap == nil {
+		return nil
+	}
+	label := fmt.Sprintf("previous snapshot %s/%s", snap.Group, catalog.FormatTime(snap.Time))
+	a, ok := snap.Manifest.Archive(name)
+	if !ok {
+		warn(fmt.Errorf("%s has no archive %s: reading every file", label, name))
+		return nil
+	}
+	t, err := snap.tree(name, prevCatalogKeep)
+	if err != nil {
+		warn(fmt.Errorf("%s unusable, reading every file: %w", label, err))
+		return nil
+	}
+	if idx := t.Payload.Index(); idx.Size() != a.Size {
+		warn(fmt.Errorf("%s unusable, reading every file: %s: payload index size %d, manifest says %d", label, name, idx.Size(), a.Size))
+		return nil
+	}
+	return &prevTree{cat: t.Catalog, pidx: t.Payload.Index(), warn: warn, name: label + " " + name}
+}
+
+// root returns the previous root entry, or nil.
+func (p *prevTree) root() *catalog.Entry {
+	if p == nil {
+		return nil
+	}
+	r := p.cat.Root()
+	return &r
+}
+
+// dir returns the previous table of a directory (sorted by name), given
+// its previous entry; nil when there is none or it cannot be read.
+func (p *prevTree) dir(e *catalog.Entry) []catalog.Entry {
+	if p == nil || p.off || e == nil || e.Type != catalog.TypeDir {
+		return nil
+	}
+	ents, err := p.cat.ReadDir(*e)
+	if err != nil {
+		p.off = true
+		p.warn(fmt.Errorf("%s: catalog unreadable, reading every file from here on: %w", p.name, err))
+		return nil
+	}
+	return ents
+}
+
+// findEntry returns the entry called name in the sorted table ents, or nil.
+func findEntry(ents []catalog.Entry, name string) *catalog.Entry {
+	i := sort.Search(len(ents), func(i int) bool { return ents[i].Name >= name })
+	if i < len(ents) && ents[i].Name == name {
+		return &ents[i]
+	}
+	return nil
+}
+
+// unchanged reports whether regular file e may take the contents of its
+// previous entry pe.
+func unchanged(e, pe *catalog.Entry) bool {
+	return pe != nil && pe.Type == catalog.TypeFile && e.Type == catalog.TypeFile &&
+		pe.Size == e.Size && pe.MtimeNs == e.MtimeNs && pe.Mode == e.Mode &&
+		pe.UID == e.UID && pe.GID == e.GID
+}
