@@ -32,9 +32,10 @@ import (
 // Reused chunks carry bytes that no new entry references (parts of
 // changed or deleted files: the padding, counted in Stats.Padding). Reads
 // address entries by offset, so padding costs only space. It is bounded:
-// a file that would start a run dragging in more unreferenced bytes than
-// its own size is read instead once the padding passes maxPaddingPercent
-// of the payload, so repeated backups do not let it grow without limit.
+// a file that would start a run with more unreferenced bytes (the part of
+// its first chunk before it) than its own size is read instead once the
+// padding passes maxPaddingPercent of the payload, so repeated backups do
+// not let it grow without limit.
 const maxPaddingPercent = 10
 
 // prevCatalogKeep is how many chunks of the previous catalog stay in

@@ -43,7 +43,7 @@ func (w *treeWalker) reuse(e, pe *catalog.Entry) (bool, error) {
 	first, last := idx.Find(old), idx.Find(end-1)
 	r := &w.run
 	if !r.live || w.off != r.end || first < r.lo || first > r.hi+1 {
-		if w.tooMuchPadding(idx, first, last, old, end) {
+		if w.tooMuchPadding(idx, first, old, end) {
 			return false, nil
 		}
 		if err := w.payload.cw.Flush(); err != nil {
@@ -74,18 +74,19 @@ func (w *treeWalker) reused(n uint64) {
 	w.stats.ReusedBytes.Add(int64(n))
 }
 
-// tooMuchPadding reports whether starting a run for the file at previous
-// [old, end) would drag in more unreferenced bytes than the file's size
-// while the tree's padding already exceeds maxPaddingPercent.
-func (w *treeWalker) tooMuchPadding(idx catalog.Index, first, last int, old, end uint64) bool {
+// tooMuchPadding reports whether a run started for the file at previous
+// [old, end) would begin with more unreferenced bytes (the start of its
+// first chunk, before the file) than the file's size while the tree's
+// padding already exceeds maxPaddingPercent. Only the head counts: the
+// rest of the last chunk usually belongs to the next file, unchanged too.
+// When a run starts, the padding of the runs before it is final.
+func (w *treeWalker) tooMuchPadding(idx catalog.Index, first int, old, end uint64) bool {
 	start, _, _ := idx.Chunk(first)
-	_, stop, _ := idx.Chunk(last)
-	waste := (old - start) + (stop - end)
-	if waste <= end-old {
+	head := old - start
+	if head <= end-old {
 		return false
 	}
-	padding := w.run.padding() + waste
-	return padding*100 > (w.off+end-old)*maxPaddingPercent
+	return (w.run.padding()+head)*100 > (w.off+end-old)*maxPaddingPercent
 }
 
 // padding is the tree's bytes of reused chunks that no entry references.
