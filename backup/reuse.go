@@ -31,12 +31,19 @@ import (
 //
 // Reused chunks carry bytes that no new entry references (parts of
 // changed or deleted files: the padding, counted in Stats.Padding). Reads
-// address entries by offset, so padding costs only space. It is bounded:
-// a file that would start a run with more unreferenced bytes (the part of
-// its first chunk before it) than its own size is read instead once the
-// padding passes maxPaddingPercent of the payload, so repeated backups do
-// not let it grow without limit.
-const maxPaddingPercent = 10
+// address entries by offset, so padding costs space and read-ahead, not
+// correctness. Two rules bound it. A run never starts with more
+// unreferenced bytes (the part of its first chunk before the file) than
+// the file's own size: such a file is read, and so are the next ones until
+// one starts near a previous chunk boundary (fresh content-defined cuts
+// fall back on the previous ones there, so those chunks dedup anyway).
+// Without this rule every change appended the chunk holding the changed
+// file's old bytes a second time: 1% of GOROOT/src's files changed gave
+// 13 MiB of padding in a 123 MiB payload. And while the padding exceeds
+// maxPaddingPercent of the payload so far, no run starts: files are read
+// and re-chunked until the share falls back, so padding inherited from
+// backup to backup stays bounded (PBS re-encodes on a threshold too).
+const maxPaddingPercent = 20
 
 // prevCatalogKeep is how many chunks of the previous catalog stay in
 // memory (~64 MiB at the default 128 KiB average: a whole catalog of some

@@ -8,10 +8,12 @@ import (
 
 // reuseRun is the stretch of previous payload chunks lo..hi appended last,
 // back to back, to the new payload: previous offset o in it is new offset
-// o - oldLo + newLo. It is live while nothing else was written after it
+// o - oldLo + newLo. A file wholly inside it is reused without appending
+// anything, even after fresh bytes followed it; the run grows (appends
+// chunks hi+1...) only while it is live: nothing was written after it
 // (the new stream ends at end).
 type reuseRun struct {
-	live   bool
+	valid  bool
 	lo, hi int
 	oldLo  uint64 // previous offset of chunk lo
 	newLo  uint64 // new offset of chunk lo
@@ -42,7 +44,9 @@ func (w *treeWalker) reuse(e, pe *catalog.Entry) (bool, error) {
 	}
 	first, last := idx.Find(old), idx.Find(end-1)
 	r := &w.run
-	if !r.live || w.off != r.end || first < r.lo || first > r.hi+1 {
+	inside := r.valid && first >= r.lo && last <= r.hi
+	grows := r.valid && w.off == r.end && first >= r.lo && first <= r.hi+1
+	if !inside && !grows {
 		if w.tooMuchPadding(idx, first, old, end) {
 			return false, nil
 		}
@@ -50,9 +54,9 @@ func (w *treeWalker) reuse(e, pe *catalog.Entry) (bool, error) {
 			return false, errWrite{fmt.Errorf("payload: %w", err)}
 		}
 		start, _, _ := idx.Chunk(first)
-		r.live, r.lo, r.hi, r.oldLo, r.newLo = true, first, first-1, start, w.off
+		r.valid, r.lo, r.hi, r.oldLo, r.newLo = true, first, first-1, start, w.off
 	}
-	for i := r.hi + 1; i <= last; i++ {
+	for i := r.hi + 1; !inside && i <= last; i++ {
 		s, en, d := idx.Chunk(i)
 		if err := w.payload.p.putKnown(d, int(en-s)); err != nil {
 			return false, errWrite{fmt.Errorf("payload: %w", err)}
@@ -61,7 +65,9 @@ func (w *treeWalker) reuse(e, pe *catalog.Entry) (bool, error) {
 		r.append += en - s
 		r.hi = i
 	}
-	r.end = w.off
+	if !inside {
+		r.end = w.off
+	}
 	r.refd += e.Size
 	e.PayloadOffset = old - r.oldLo + r.newLo
 	w.reused(e.Size)
@@ -69,24 +75,26 @@ func (w *treeWalker) reuse(e, pe *catalog.Entry) (bool, error) {
 }
 
 func (w *treeWalker) reused(n uint64) {
+	w.lastFresh = 0
 	w.stats.Files.Add(1)
 	w.stats.ReusedFiles.Add(1)
 	w.stats.ReusedBytes.Add(int64(n))
 }
 
-// tooMuchPadding reports whether a run started for the file at previous
-// [old, end) would begin with more unreferenced bytes (the start of its
-// first chunk, before the file) than the file's size while the tree's
-// padding already exceeds maxPaddingPercent. Only the head counts: the
-// rest of the last chunk usually belongs to the next file, unchanged too.
-// When a run starts, the padding of the runs before it is final.
+// tooMuchPadding reports whether the file at previous [old, end) should
+// be read rather than start a run. A run may start with unreferenced bytes
+// (the part of its first chunk before the file) up to the file's size plus
+// that of the file read just before it (whose old bytes they usually
+// are); and no run starts while the tree's padding exceeds
+// maxPaddingPercent of the payload so far (reading adds payload without
+// padding, so the share falls back). The tail of a run's last chunk is not
+// counted here: it usually belongs to the next file, unchanged too.
 func (w *treeWalker) tooMuchPadding(idx catalog.Index, first int, old, end uint64) bool {
 	start, _, _ := idx.Chunk(first)
-	head := old - start
-	if head <= end-old {
-		return false
+	if old-start > end-old+w.lastFresh {
+		return true
 	}
-	return (w.run.padding()+head)*100 > (w.off+end-old)*maxPaddingPercent
+	return w.run.padding()*100 > w.off*maxPaddingPercent
 }
 
 // padding is the tree's bytes of reused chunks that no entry references.
