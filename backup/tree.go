@@ -120,7 +120,11 @@ func (w *treeWalker) walkRoot(root string, st *unix.Stat_t) error {
 		w.warn(fmt.Errorf("%s: %w", root, err))
 	}
 	e.Xattrs = xa
-	ref, err := w.dir(root, "", w.prev.root())
+	names, err := readDirNames(root)
+	if err != nil {
+		return err
+	}
+	ref, err := w.dir(root, "", w.prev.root(), names)
 	if err != nil {
 		return err
 	}
@@ -129,22 +133,20 @@ func (w *treeWalker) walkRoot(root string, st *unix.Stat_t) error {
 	return w.tree.Close(e)
 }
 
-// dir writes the table of the directory at path (archive path rel) after
-// the tables of its subdirectories; prev is its previous entry, if any.
+// dir writes the table of the directory at path (archive path rel), whose
+// entries are names, after the tables of its subdirectories; prev is its
+// previous entry, if any.
 // Unreadable entries are reported and left out; only errors writing the
 // archive end the walk.
-func (w *treeWalker) dir(path, rel string, prev *catalog.Entry) (catalog.DirRef, error) {
-	names, err := readDirNames(path)
-	if err != nil {
-		return catalog.DirRef{}, err
-	}
+func (w *treeWalker) dir(path, rel string, prev *catalog.Entry, names []string) (catalog.DirRef, error) {
+	ahead := startStatAhead(path, names)
 	prevEnts := w.prev.dir(prev)
 	entries := make([]catalog.Entry, 0, len(names))
-	for _, n := range names {
+	for i, n := range names {
 		if err := w.ctx.Err(); err != nil {
 			return catalog.DirRef{}, err
 		}
-		e, ok, err := w.entry(filepath.Join(path, n), joinRel(rel, n), n, findEntry(prevEnts, n))
+		e, ok, err := w.entry(filepath.Join(path, n), joinRel(rel, n), n, findEntry(prevEnts, n), ahead.get(i))
 		if err != nil {
 			return catalog.DirRef{}, err
 		}
@@ -183,12 +185,12 @@ func joinRel(rel, name string) string {
 // entry builds one entry, writing a file's contents or a directory's
 // subtree; prev is the previous entry of the same name, if any. ok is
 // false for entries left out (unreadable, sockets).
-func (w *treeWalker) entry(path, rel, name string, prev *catalog.Entry) (e catalog.Entry, ok bool, err error) {
-	var st unix.Stat_t
-	if err := unix.Lstat(path, &st); err != nil {
-		return w.unreadable(path, err)
+func (w *treeWalker) entry(path, rel, name string, prev *catalog.Entry, r *statRes) (e catalog.Entry, ok bool, err error) {
+	if r.err != nil {
+		return w.unreadable(path, r.err)
 	}
-	e, err = statEntry(name, &st)
+	st := &r.st
+	e, err = statEntry(name, st)
 	if errors.Is(err, errSocket) {
 		w.stats.Skipped.Add(1)
 		w.warn(fmt.Errorf("%s: %w", path, err))
@@ -197,12 +199,15 @@ func (w *treeWalker) entry(path, rel, name string, prev *catalog.Entry) (e catal
 	if err != nil {
 		return w.unreadable(path, err)
 	}
-	if e.Xattrs, err = readXattrs(path); err != nil {
-		w.warn(fmt.Errorf("%s: %w", path, err))
+	if e.Xattrs = r.xa; r.xerr != nil {
+		w.warn(fmt.Errorf("%s: %w", path, r.xerr))
 	}
 	switch e.Type {
 	case catalog.TypeDir:
-		ref, err := w.dir(path, rel, prev)
+		if r.nerr != nil {
+			return w.unreadable(path, r.nerr)
+		}
+		ref, err := w.dir(path, rel, prev, r.names)
 		if isWriteErr(err) {
 			return e, false, err
 		} else if err != nil {
@@ -217,7 +222,7 @@ func (w *treeWalker) entry(path, rel, name string, prev *catalog.Entry) (e catal
 		}
 		e.Symlink, e.Size = target, uint64(len(target))
 	case catalog.TypeFile:
-		return w.file(path, rel, e, &st, prev)
+		return w.file(path, rel, e, st, prev)
 	}
 	return e, true, nil
 }
