@@ -34,15 +34,15 @@ import (
 // address entries by offset, so padding costs space and read-ahead, not
 // correctness. Two rules bound it. A run never starts with more
 // unreferenced bytes (the part of its first chunk before the file) than
-// the file's own size: such a file is read, and so are the next ones until
-// one starts near a previous chunk boundary (fresh content-defined cuts
-// fall back on the previous ones there, so those chunks dedup anyway).
-// Without this rule every change appended the chunk holding the changed
-// file's old bytes a second time: 1% of GOROOT/src's files changed gave
-// 13 MiB of padding in a 123 MiB payload. And while the padding exceeds
-// maxPaddingPercent of the payload so far, no run starts: files are read
-// and re-chunked until the share falls back, so padding inherited from
-// backup to backup stays bounded (PBS re-encodes on a threshold too).
+// the file's size plus the bytes read since the last run started: such a
+// file is read too, so padding grows about as fast as the changed data,
+// not by a chunk per change. (Without this rule every change appended the
+// chunk holding the changed file's old bytes a second time: 1% of
+// GOROOT/src's files changed gave 13 MiB of padding in a 123 MiB payload.)
+// And while the padding exceeds maxPaddingPercent of the payload so far,
+// no run starts: files are read and re-chunked until the share falls
+// back, so padding inherited from backup to backup stays bounded (PBS
+// re-encodes on a threshold too).
 const maxPaddingPercent = 20
 
 // prevCatalogKeep is how many chunks of the previous catalog stay in
@@ -60,9 +60,9 @@ type prevTree struct {
 	off  bool // a read of the previous catalog failed: no more reuse
 }
 
-// openPrevTree opens archive name of snap, or returns nil (and warns)
-// when it cannot be used: the backup then reads every file. The previous
-// snapshot never fails a backup.
+// openPrevTree opens archive name of snap, or returns nil when snap has
+// no such archive, or (with a warning) when it cannot be used: the backup
+// then reads every file. The previous snapshot never fails a backup.
 func openPrevTree(snap *Snapshot, name string, warn func(error)) *prevTree {
 	if snap == nil {
 		return nil
@@ -70,8 +70,7 @@ func openPrevTree(snap *Snapshot, name string, warn func(error)) *prevTree {
 	label := fmt.Sprintf("previous snapshot %s/%s", snap.Group, catalog.FormatTime(snap.Time))
 	a, ok := snap.Manifest.Archive(name)
 	if !ok {
-		warn(fmt.Errorf("%s has no archive %s: reading every file", label, name))
-		return nil
+		return nil // a new archive: nothing to compare with, nothing to warn about
 	}
 	t, err := snap.tree(name, prevCatalogKeep)
 	if err != nil {

@@ -55,6 +55,7 @@ func (w *treeWalker) reuse(e, pe *catalog.Entry) (bool, error) {
 		}
 		start, _, _ := idx.Chunk(first)
 		r.valid, r.lo, r.hi, r.oldLo, r.newLo = true, first, first-1, start, w.off
+		w.freshSinceRun = 0
 	}
 	for i := r.hi + 1; !inside && i <= last; i++ {
 		s, en, d := idx.Chunk(i)
@@ -75,7 +76,6 @@ func (w *treeWalker) reuse(e, pe *catalog.Entry) (bool, error) {
 }
 
 func (w *treeWalker) reused(n uint64) {
-	w.lastFresh = 0
 	w.stats.Files.Add(1)
 	w.stats.ReusedFiles.Add(1)
 	w.stats.ReusedBytes.Add(int64(n))
@@ -83,15 +83,17 @@ func (w *treeWalker) reused(n uint64) {
 
 // tooMuchPadding reports whether the file at previous [old, end) should
 // be read rather than start a run. A run may start with unreferenced bytes
-// (the part of its first chunk before the file) up to the file's size plus
-// that of the file read just before it (whose old bytes they usually
-// are); and no run starts while the tree's padding exceeds
+// (the part of its first chunk before the file: usually old versions of
+// the files read since the last run, and files reused from an earlier
+// copy of that chunk) up to the file's size plus the bytes read since the
+// last run started, so padding grows at most about as fast as what
+// changed; and no run starts while the tree's padding exceeds
 // maxPaddingPercent of the payload so far (reading adds payload without
 // padding, so the share falls back). The tail of a run's last chunk is not
 // counted here: it usually belongs to the next file, unchanged too.
 func (w *treeWalker) tooMuchPadding(idx catalog.Index, first int, old, end uint64) bool {
 	start, _, _ := idx.Chunk(first)
-	if old-start > end-old+w.lastFresh {
+	if old-start > end-old+w.freshSinceRun {
 		return true
 	}
 	return w.run.padding()*100 > w.off*maxPaddingPercent

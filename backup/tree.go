@@ -26,12 +26,12 @@ type treeWalker struct {
 	off     uint64  // payload bytes so far (written or reused)
 	prev    *prevTree
 	run     reuseRun
-	// lastFresh is the size of the previous regular file if it was read
-	// (0 if it was reused): see tooMuchPadding.
-	lastFresh uint64
-	tree      *catalog.TreeWriter
-	links     map[devIno]catalog.Entry // first link of each multiply-linked file
-	buf       []byte
+	// freshSinceRun counts the bytes of files read since the last reuse run
+	// started: see tooMuchPadding.
+	freshSinceRun uint64
+	tree          *catalog.TreeWriter
+	links         map[devIno]catalog.Entry // first link of each multiply-linked file
+	buf           []byte
 }
 
 type devIno struct{ dev, ino uint64 }

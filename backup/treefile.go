@@ -45,7 +45,7 @@ func (w *treeWalker) file(path, rel string, e catalog.Entry, st *unix.Stat_t, pr
 		return w.unreadable(path, err) // bytes already sent stay unreferenced
 	}
 	w.stats.Files.Add(1)
-	w.lastFresh = e.Size
+	w.freshSinceRun += e.Size
 	w.firstLink(key, rel, e, st)
 	return e, true, nil
 }

@@ -64,23 +64,20 @@ func runBackup(ctx context.Context, e env, o backupOptions, args []string) error
 	opt.CreatedBy = fmt.Sprintf("backupfs host=%s", host)
 	opt.Warn = func(err error) { fmt.Fprintf(e.stderr, "warning: %v\n", err) }
 	at := opt.Time.UTC().Truncate(time.Second)
+	start := time.Now()
 	if !o.fullRead {
 		opt.Previous = previousSnapshot(s, opt.Group, at, opt.Warn)
 	}
-	w, err := s.Begin(opt.Group, at)
+	note := "no previous snapshot"
+	if o.fullRead {
+		note = "--full-read"
+	}
+	m, w, st, note, err := makeSnapshot(ctx, e, s, &opt, at, note)
 	if err != nil {
 		return err
 	}
-	var st backup.Stats
-	stop := startProgress(e, &st)
-	start := time.Now()
-	m, err := backup.Run(ctx, w, opt, &st)
-	stop()
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "snapshot /%s/%s: %s\n", m.Group, m.Time, summary(&st, time.Since(start)))
-	fmt.Fprintln(e.stdout, reuseSummary(&st, opt.Previous, o.fullRead))
+	fmt.Fprintf(e.stdout, "snapshot /%s/%s: %s\n", m.Group, m.Time, summary(st, time.Since(start)))
+	fmt.Fprintln(e.stdout, reuseSummary(st, opt.Previous, note))
 	if u, ok := w.(interface{ Uploads() (int64, int64) }); ok {
 		up, known := u.Uploads()
 		fmt.Fprintf(e.stdout, "uploaded %d chunks; %d were known from the previous snapshot\n", up, known)
@@ -89,6 +86,30 @@ func runBackup(ctx context.Context, e env, o backupOptions, args []string) error
 		return exitError{3, fmt.Errorf("snapshot made, but %d files or directories could not be read (see warnings)", n)}
 	}
 	return nil
+}
+
+// makeSnapshot runs the backup into a new snapshot of s. When the commit
+// finds chunks missing that the previous snapshot references (verify
+// renamed them as bad, or a GC raced), the snapshot is made again reading
+// every file, so the backup stores them anew and repairs the datastore,
+// as a backup without change detection would. note says why nothing was
+// compared with a previous snapshot (given, and returned updated).
+func makeSnapshot(ctx context.Context, e env, s repo, opt *backup.Options, at time.Time, note string) (*catalog.Manifest, backup.Sink, *backup.Stats, string, error) {
+	for {
+		w, err := s.Begin(opt.Group, at)
+		if err != nil {
+			return nil, nil, nil, note, err
+		}
+		st := new(backup.Stats)
+		stop := startProgress(e, st)
+		m, err := backup.Run(ctx, w, *opt, st)
+		stop()
+		if err == nil || opt.Previous == nil || !errors.Is(err, store.ErrNotFound) || ctx.Err() != nil {
+			return m, w, st, note, err
+		}
+		opt.Warn(fmt.Errorf("%w; backing up again, reading every file", err))
+		opt.Previous, note = nil, "the previous snapshot lacks chunks"
+	}
 }
 
 // previousSnapshot opens the group's latest snapshot before at, the one
@@ -117,14 +138,12 @@ func previousSnapshot(s backup.Repository, g catalog.Group, at time.Time, warn f
 	return nil
 }
 
-// reuseSummary says how many files change detection took unread.
-func reuseSummary(st *backup.Stats, prev *backup.Snapshot, fullRead bool) string {
+// reuseSummary says how many files change detection took unread; note
+// says why there was no previous snapshot to compare with.
+func reuseSummary(st *backup.Stats, prev *backup.Snapshot, note string) string {
 	read := st.Files.Load() - st.ReusedFiles.Load()
-	switch {
-	case fullRead:
-		return fmt.Sprintf("%d files read (--full-read)", read)
-	case prev == nil:
-		return fmt.Sprintf("%d files read (no previous snapshot)", read)
+	if prev == nil {
+		return fmt.Sprintf("%d files read (%s)", read, note)
 	}
 	return fmt.Sprintf("%d files read, %d unchanged since /%s/%s reused unread (%s); %s of reused chunks unreferenced",
 		read, st.ReusedFiles.Load(), prev.Group, catalog.FormatTime(prev.Time),
