@@ -24,7 +24,7 @@ var smallChunks = chunker.Params{Min: 1 << 10, Avg: 4 << 10, Max: 16 << 10}
 // incrTree writes n files of 0..~20 KiB (every 10th empty) in 4
 // directories, a hardlink pair and a symlink; it returns the files' paths
 // relative to root.
-func incrTree(t *testing.T, root string, n int) []string {
+func incrTree(t testing.TB, root string, n int) []string {
 	t.Helper()
 	var names []string
 	for i := range n {
@@ -46,7 +46,7 @@ func incrTree(t *testing.T, root string, n int) []string {
 	return append(names, "links/one", "links/two")
 }
 
-func writeFile(t *testing.T, p string, b []byte) {
+func writeFile(t testing.TB, p string, b []byte) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)
@@ -411,6 +411,39 @@ func TestIncrementalHardlinkFirst(t *testing.T) {
 	var sys syscall.Stat_t
 	if err := syscall.Stat(filepath.Join(src, "links/one"), &sys); err != nil || sys.Nlink != 2 {
 		t.Fatalf("links/one: nlink %d, %v", sys.Nlink, err)
+	}
+	checkRestore(t, s, when.Add(time.Hour), src)
+}
+
+// TestIncrementalTypeChanged: names that became a directory or a symlink
+// are not taken for unchanged files, and a directory that became a file is
+// read.
+func TestIncrementalTypeChanged(t *testing.T) {
+	src := t.TempDir()
+	incrTree(t, src, 40)
+	s := newStore(t)
+	backupPrev(t, s, when, src, nil)
+	for _, n := range []string{"d1/f001", "d2/f002"} {
+		if err := os.Remove(filepath.Join(src, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, filepath.Join(src, "d1/f001/inside"), randBytes(8, 3000))
+	if err := os.Symlink("f006", filepath.Join(src, "d2/f002")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(src, "d3")); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(src, "d3"), randBytes(9, 7000))
+	st, warns := backupPrev(t, s, when.Add(time.Hour), src, openSnap(t, s, when))
+	if len(warns) != 0 {
+		t.Fatalf("warnings: %v", warns)
+	}
+	// Read: d1/f001/inside and the file d3; the later link links/two is
+	// counted in Files without being read.
+	if got := st.Files.Load() - st.ReusedFiles.Load(); got != 3 {
+		t.Errorf("%d files not reused, want 3", got)
 	}
 	checkRestore(t, s, when.Add(time.Hour), src)
 }
