@@ -30,7 +30,7 @@ func (w *treeWalker) reuse(e, pe *catalog.Entry) (bool, error) {
 		return false, nil
 	}
 	if e.Size == 0 {
-		e.PayloadOffset = w.off
+		e.PayloadOffset = w.emptyOffset(pe.PayloadOffset)
 		w.reused(0)
 		return true, nil
 	}
@@ -73,6 +73,20 @@ func (w *treeWalker) reuse(e, pe *catalog.Entry) (bool, error) {
 	e.PayloadOffset = old - r.oldLo + r.newLo
 	w.reused(e.Size)
 	return true, nil
+}
+
+// emptyOffset places an unchanged empty file whose previous offset was
+// old: where the run maps old, as the previous snapshot had it, so an
+// unchanged directory's table (and the catalog chunk holding it) stays
+// the same; otherwise at the end of the stream. The stream end runs ahead
+// of the last reused file (its chunk is appended whole), and empty files
+// placed there changed every table of a second backup.
+func (w *treeWalker) emptyOffset(old uint64) uint64 {
+	r := &w.run
+	if r.valid && old >= r.oldLo && old-r.oldLo+r.newLo <= w.off {
+		return old - r.oldLo + r.newLo
+	}
+	return w.off
 }
 
 func (w *treeWalker) reused(n uint64) {
