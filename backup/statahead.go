@@ -15,8 +15,21 @@ import (
 // waits for the disk; with change detection they are most of a second
 // backup, and one walker waiting for one at a time leaves the disk idle.
 // The walker sees the same results in the same order as without it.
+//
+// Entries are fetched in batches of statBatchLen: the next batch while the
+// walker works through the current one, so a directory of a million
+// entries costs two batches of results in memory, not a million.
 type statAhead struct {
-	res []statRes
+	dir   string
+	names []string
+	cur   *statBatch
+	next  *statBatch // nil past the end
+}
+
+// statBatch is the results of names[start : start+len(res)].
+type statBatch struct {
+	start int
+	res   []statRes
 }
 
 // statRes is what the walker would have asked for one entry.
@@ -30,27 +43,40 @@ type statRes struct {
 	done  chan struct{}
 }
 
-// statWorkers is the lstat concurrency per directory being walked.
-const statWorkers = 8
+const (
+	statBatchLen = 64
+	statWorkers  = 8 // lstat concurrency per batch
+)
 
 func startStatAhead(dir string, names []string) *statAhead {
-	sa := &statAhead{res: make([]statRes, len(names))}
-	for i := range sa.res {
-		sa.res[i].done = make(chan struct{})
+	sa := &statAhead{dir: dir, names: names}
+	sa.cur = sa.launch(0)
+	sa.next = sa.launch(statBatchLen)
+	return sa
+}
+
+// launch starts fetching the batch from start, or returns nil past the end.
+func (sa *statAhead) launch(start int) *statBatch {
+	if start >= len(sa.names) {
+		return nil
+	}
+	b := &statBatch{start: start, res: make([]statRes, min(statBatchLen, len(sa.names)-start))}
+	for i := range b.res {
+		b.res[i].done = make(chan struct{})
 	}
 	var next atomic.Int64
-	for range min(len(names), statWorkers) {
+	for range min(len(b.res), statWorkers) {
 		go func() {
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= len(names) {
+				if i >= len(b.res) {
 					return
 				}
-				sa.res[i].fill(filepath.Join(dir, names[i]))
+				b.res[i].fill(filepath.Join(sa.dir, sa.names[start+i]))
 			}
 		}()
 	}
-	return sa
+	return b
 }
 
 func (r *statRes) fill(path string) {
@@ -67,9 +93,13 @@ func (r *statRes) fill(path string) {
 	}
 }
 
-// get waits for entry i's results.
+// get waits for entry i's results; i goes up one by one from 0.
 func (sa *statAhead) get(i int) *statRes {
-	r := &sa.res[i]
+	if i >= sa.cur.start+len(sa.cur.res) {
+		sa.cur = sa.next
+		sa.next = sa.launch(sa.cur.start + len(sa.cur.res))
+	}
+	r := &sa.cur.res[i-sa.cur.start]
 	<-r.done
 	return r
 }
