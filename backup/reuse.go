@@ -20,14 +20,19 @@ import (
 // The trade-off is borg's and restic's: a change that keeps the size and
 // puts the mtime back (touch -r, some editors, clock games) is missed; a
 // backup without Options.Previous (backupfs backup --full-read) reads
-// every file and catches it. ctime is not compared: it is not in the catalog, and a
-// restore or a copy sets it anew on every file.
+// every file and catches it. ctime is not compared: it is not in the
+// catalog, and a restore or a copy sets it anew on every file. Nor is the
+// inode: a file copied with its metadata (cp -a, rsync -a) keeps its
+// contents, so reusing them is right.
 //
 // Consecutive unchanged files share chunks, so a "run" remembers which
-// previous chunks were appended last; a file that starts in one of them,
-// or in the next one, continues the run instead of appending a chunk
-// twice. Fresh bytes in between end the run (the chunker is flushed
-// before reused chunks follow fresh ones, package chunker's Writer.Flush).
+// previous chunks were appended last: a file wholly inside them is reused
+// without appending anything (also after fresh bytes followed them), and
+// one that starts in them or in the next chunk extends the run while
+// nothing else was written after it. Otherwise a new run starts; the
+// chunker is flushed first, so reused chunks never follow a chunk cut
+// short of its fresh bytes (package chunker's Writer.Flush). An unchanged
+// tree gives the previous snapshot's payload and catalog, chunk for chunk.
 //
 // Reused chunks carry bytes that no new entry references (parts of
 // changed or deleted files: the padding, counted in Stats.Padding). Reads

@@ -57,22 +57,32 @@ func (w *treeWalker) reuse(e, pe *catalog.Entry) (bool, error) {
 		r.valid, r.lo, r.hi, r.oldLo, r.newLo = true, first, first-1, start, w.off
 		w.freshSinceRun = 0
 	}
-	for i := r.hi + 1; !inside && i <= last; i++ {
-		s, en, d := idx.Chunk(i)
-		if err := w.payload.p.putKnown(d, int(en-s)); err != nil {
-			return false, errWrite{fmt.Errorf("payload: %w", err)}
-		}
-		w.off += en - s
-		r.append += en - s
-		r.hi = i
-	}
 	if !inside {
-		r.end = w.off
+		if err := w.appendRun(idx, last); err != nil {
+			return false, err
+		}
 	}
 	r.refd += e.Size
 	e.PayloadOffset = old - r.oldLo + r.newLo
 	w.reused(e.Size)
 	return true, nil
+}
+
+// appendRun appends the previous chunks after the run's last one up to
+// chunk last, by digest.
+func (w *treeWalker) appendRun(idx catalog.Index, last int) error {
+	r := &w.run
+	for i := r.hi + 1; i <= last; i++ {
+		s, en, d := idx.Chunk(i)
+		if err := w.payload.p.putKnown(d, int(en-s)); err != nil {
+			return errWrite{fmt.Errorf("payload: %w", err)}
+		}
+		w.off += en - s
+		r.append += en - s
+		r.hi = i
+	}
+	r.end = w.off
+	return nil
 }
 
 // emptyOffset places an unchanged empty file whose previous offset was
