@@ -170,15 +170,6 @@ func setMtime(t *testing.T, p string, mt time.Time) {
 	}
 }
 
-func payloadIndex(t *testing.T, s *store.Store, at time.Time) catalog.Index {
-	t.Helper()
-	tree, err := openSnap(t, s, at).Tree("root.tree")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tree.Payload.Index()
-}
-
 // TestIncrementalUnchanged: a second backup of an unchanged tree reads no
 // file, and its payload index is the first one's, chunk for chunk.
 func TestIncrementalUnchanged(t *testing.T) {
