@@ -48,6 +48,13 @@ import (
 // no run starts: files are read and re-chunked until the share falls
 // back, so padding inherited from backup to backup stays bounded (PBS
 // re-encodes on a threshold too).
+//
+// Measured (27,066 files, 452 MiB: GOROOT, /usr/include, /usr/share/doc;
+// cold cache; a loaded 2-core machine; medians of 3): after 1% of the
+// files changed, the second backup over loopback TLS took 2.65 s against
+// 8.79 s reading everything, the first 20.5 s (7.7x); to the local
+// datastore 2.40 s against 7.42 s, the first 14.1 s (5.9x). ~480 files
+// read for 271 changed; padding 11 MiB (2.5%), stable over 3 rounds.
 const maxPaddingPercent = 20
 
 // prevCatalogKeep is how many chunks of the previous catalog stay in
