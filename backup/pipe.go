@@ -25,8 +25,9 @@ type pipe struct {
 }
 
 type job struct {
-	buf   []byte
-	zero  bool // known all-zero: the digest needs no hashing
+	buf   []byte // nil for a known chunk
+	n     int    // chunk length
+	zero  bool   // known all-zero: the digest needs no hashing
 	d     catalog.Digest
 	err   error
 	ready chan struct{}
@@ -65,9 +66,28 @@ func (p *pipe) putOwned(buf []byte, zero bool) error {
 		putBuf(buf)
 		return err
 	}
-	j := &job{buf: buf, zero: zero, ready: make(chan struct{})}
+	j := &job{buf: buf, n: len(buf), zero: zero, ready: make(chan struct{})}
 	p.order <- j
 	p.jobs <- j
+	return nil
+}
+
+// closedReady is the ready channel of known chunks: nothing to wait for.
+var closedReady = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// putKnown queues a chunk of n bytes that the sink already has (it is in
+// the previous snapshot), by digest only: it is neither hashed nor put,
+// only added to the index in stream order. The sink's Commit checks that
+// every referenced chunk exists.
+func (p *pipe) putKnown(d catalog.Digest, n int) error {
+	if err := p.firstErr(); err != nil {
+		return err
+	}
+	if err := p.ctx.Err(); err != nil {
+		return err
+	}
+	p.dedup.stats.Chunks.Add(1)
+	p.order <- &job{n: n, d: d, ready: closedReady}
 	return nil
 }
 
@@ -92,9 +112,11 @@ func (p *pipe) collect() {
 		<-j.ready
 		err := j.err
 		if err == nil {
-			err = p.add(j.d, len(j.buf))
+			err = p.add(j.d, j.n)
 		}
-		putBuf(j.buf)
+		if j.buf != nil {
+			putBuf(j.buf)
+		}
 		if err != nil {
 			p.setErr(err)
 		}

@@ -39,6 +39,11 @@ type Options struct {
 	Params    chunker.Params // tree streams; zero = chunker.DefaultParams
 	FixedSize int            // image chunk size; 0 = chunker.DefaultFixedSize
 	CreatedBy string
+	// Previous is the snapshot a tree backup compares against (change
+	// detection, see reuse.go): files unchanged since are not read. Nil
+	// reads every file. Its archives are matched by name; a previous
+	// snapshot that cannot be used is reported to Warn, never an error.
+	Previous *Snapshot
 	// Warn receives what the backup skips or notices (unreadable files,
 	// sockets); nil discards.
 	Warn func(error)
@@ -73,7 +78,7 @@ func run(ctx context.Context, sink Sink, opt Options, stats *Stats) (*catalog.Ma
 		if strings.HasSuffix(sp.Name, "."+catalog.KindImage) {
 			out, err = backupImage(ctx, dd, sp.Name, sp.Path, opt.FixedSize, now)
 		} else {
-			out, err = backupTree(ctx, dd, opt.Warn, sp.Name, sp.Path, opt.Params, now)
+			out, err = backupTree(ctx, dd, &opt, sp.Name, sp.Path, now)
 		}
 		if err != nil {
 			return nil, err

@@ -31,6 +31,13 @@ type Stats struct {
 	NewBytes   atomic.Int64 // plain bytes of those chunks
 	Unreadable atomic.Int64 // files or directories that could not be read (skipped)
 	Skipped    atomic.Int64 // entries skipped on purpose (sockets)
+	// Change detection (Options.Previous): files whose contents were
+	// taken from the previous snapshot's chunks without reading them,
+	// their bytes, and the bytes of those chunks that no entry of the new
+	// snapshot references (parts of changed or deleted files).
+	ReusedFiles atomic.Int64
+	ReusedBytes atomic.Int64
+	Padding     atomic.Int64
 }
 
 // DedupRatio is plain bytes chunked per new plain byte stored (1 = nothing

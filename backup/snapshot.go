@@ -129,7 +129,12 @@ type Tree struct {
 
 // Tree opens a tree archive: its catalog (only the trailer is read now)
 // and its payload stream.
-func (s *Snapshot) Tree(name string) (*Tree, error) {
+func (s *Snapshot) Tree(name string) (*Tree, error) { return s.tree(name, keepChunks) }
+
+// tree opens a tree archive whose catalog stream keeps up to keep chunks:
+// a reader that visits directory tables in walk order comes back to the
+// same chunks (tables are written children first).
+func (s *Snapshot) tree(name string, keep int) (*Tree, error) {
 	a, err := s.Archive(name)
 	if err != nil {
 		return nil, err
@@ -146,6 +151,7 @@ func (s *Snapshot) Tree(name string) (*Tree, error) {
 		return nil, err
 	}
 	meta := NewStream(s.src, mx, name+" catalog", 0) // read at random
+	meta.keep = keep
 	cat, err := catalog.NewTreeReader(meta, int64(mx.Size()))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)

@@ -20,6 +20,7 @@ type Stream struct {
 	idx   catalog.Index
 	name  string
 	ahead int // chunks fetched ahead of a sequential reader
+	keep  int // chunks kept besides the readahead
 
 	mu    sync.Mutex
 	slots map[int]*fetch // kept or in-flight chunks
@@ -40,7 +41,7 @@ const keepChunks = 4
 // NewStream reads the stream described by idx; name is used in errors.
 // ahead is the readahead in chunks (0: none, for random access).
 func NewStream(src Source, idx catalog.Index, name string, ahead int) *Stream {
-	return &Stream{src: src, idx: idx, name: name, ahead: ahead, slots: map[int]*fetch{}, last: -1}
+	return &Stream{src: src, idx: idx, name: name, ahead: ahead, keep: keepChunks, slots: map[int]*fetch{}, last: -1}
 }
 
 // Size is the stream's length.
@@ -107,7 +108,7 @@ func (s *Stream) start(i int) *fetch {
 	f := &fetch{done: make(chan struct{})}
 	s.slots[i] = f
 	s.order = append(s.order, i)
-	for len(s.order) > keepChunks+2*s.ahead {
+	for len(s.order) > s.keep+2*s.ahead {
 		delete(s.slots, s.order[0]) // an in-flight fetch finishes unseen
 		s.order = s.order[1:]
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -23,11 +22,16 @@ type treeWalker struct {
 	ctx     context.Context
 	stats   *Stats
 	warn    func(error)
-	payload io.Writer // chunker feeding the payload pipe
-	off     uint64    // payload bytes written so far
-	tree    *catalog.TreeWriter
-	links   map[devIno]catalog.Entry // first link of each multiply-linked file
-	buf     []byte
+	payload *stream // file contents
+	off     uint64  // payload bytes so far (written or reused)
+	prev    *prevTree
+	run     reuseRun
+	// freshSinceRun counts the bytes of files read since the last reuse run
+	// started: see tooMuchPadding.
+	freshSinceRun uint64
+	tree          *catalog.TreeWriter
+	links         map[devIno]catalog.Entry // first link of each multiply-linked file
+	buf           []byte
 }
 
 type devIno struct{ dev, ino uint64 }
@@ -67,7 +71,8 @@ func (s *stream) finish(now time.Time) ([]byte, error) {
 }
 
 // backupTree writes a tree archive of the directory at root.
-func backupTree(ctx context.Context, dd *dedup, warn func(error), name, root string, params chunker.Params, now time.Time) (*archiveOut, error) {
+func backupTree(ctx context.Context, dd *dedup, opt *Options, name, root string, now time.Time) (*archiveOut, error) {
+	params, warn := opt.Params, opt.Warn
 	var st unix.Stat_t
 	if err := unix.Stat(root, &st); err != nil {
 		return nil, fmt.Errorf("tree %s: %s: %w", name, root, err)
@@ -84,9 +89,11 @@ func backupTree(ctx context.Context, dd *dedup, warn func(error), name, root str
 		meta.finish(now)
 		return nil, fmt.Errorf("tree %s: %w", name, err)
 	}
-	w := &treeWalker{ctx: ctx, stats: dd.stats, warn: warn, payload: payload.cw,
-		tree: catalog.NewTreeWriter(meta.cw), links: map[devIno]catalog.Entry{}, buf: make([]byte, 1<<20)}
+	w := &treeWalker{ctx: ctx, stats: dd.stats, warn: warn, payload: payload,
+		tree: catalog.NewTreeWriter(meta.cw), links: map[devIno]catalog.Entry{}, buf: make([]byte, 1<<20),
+		prev: openPrevTree(opt.Previous, name, warn)}
 	werr := w.walkRoot(root, &st)
+	dd.stats.Padding.Add(int64(w.run.padding()))
 	pidx, perr := payload.finish(now)
 	midx, merr := meta.finish(now)
 	// A stream's error is sticky: finish returns the one the walk already
@@ -113,7 +120,11 @@ func (w *treeWalker) walkRoot(root string, st *unix.Stat_t) error {
 		w.warn(fmt.Errorf("%s: %w", root, err))
 	}
 	e.Xattrs = xa
-	ref, err := w.dir(root, "")
+	names, err := readDirNames(root)
+	if err != nil {
+		return err
+	}
+	ref, err := w.dir(root, "", w.prev.root(), names)
 	if err != nil {
 		return err
 	}
@@ -122,20 +133,20 @@ func (w *treeWalker) walkRoot(root string, st *unix.Stat_t) error {
 	return w.tree.Close(e)
 }
 
-// dir writes the table of the directory at path (archive path rel) after
-// the tables of its subdirectories. Unreadable entries are reported and
-// left out; only errors writing the archive end the walk.
-func (w *treeWalker) dir(path, rel string) (catalog.DirRef, error) {
-	names, err := readDirNames(path)
-	if err != nil {
-		return catalog.DirRef{}, err
-	}
+// dir writes the table of the directory at path (archive path rel), whose
+// entries are names, after the tables of its subdirectories; prev is its
+// previous entry, if any.
+// Unreadable entries are reported and left out; only errors writing the
+// archive end the walk.
+func (w *treeWalker) dir(path, rel string, prev *catalog.Entry, names []string) (catalog.DirRef, error) {
+	ahead := startStatAhead(path, names)
+	prevEnts := w.prev.dir(prev)
 	entries := make([]catalog.Entry, 0, len(names))
-	for _, n := range names {
+	for i, n := range names {
 		if err := w.ctx.Err(); err != nil {
 			return catalog.DirRef{}, err
 		}
-		e, ok, err := w.entry(filepath.Join(path, n), joinRel(rel, n), n)
+		e, ok, err := w.entry(filepath.Join(path, n), joinRel(rel, n), n, findEntry(prevEnts, n), ahead.get(i))
 		if err != nil {
 			return catalog.DirRef{}, err
 		}
@@ -172,13 +183,14 @@ func joinRel(rel, name string) string {
 }
 
 // entry builds one entry, writing a file's contents or a directory's
-// subtree. ok is false for entries left out (unreadable, sockets).
-func (w *treeWalker) entry(path, rel, name string) (e catalog.Entry, ok bool, err error) {
-	var st unix.Stat_t
-	if err := unix.Lstat(path, &st); err != nil {
-		return w.unreadable(path, err)
+// subtree; prev is the previous entry of the same name, if any. ok is
+// false for entries left out (unreadable, sockets).
+func (w *treeWalker) entry(path, rel, name string, prev *catalog.Entry, r *statRes) (e catalog.Entry, ok bool, err error) {
+	if r.err != nil {
+		return w.unreadable(path, r.err)
 	}
-	e, err = statEntry(name, &st)
+	st := &r.st
+	e, err = statEntry(name, st)
 	if errors.Is(err, errSocket) {
 		w.stats.Skipped.Add(1)
 		w.warn(fmt.Errorf("%s: %w", path, err))
@@ -187,12 +199,15 @@ func (w *treeWalker) entry(path, rel, name string) (e catalog.Entry, ok bool, er
 	if err != nil {
 		return w.unreadable(path, err)
 	}
-	if e.Xattrs, err = readXattrs(path); err != nil {
-		w.warn(fmt.Errorf("%s: %w", path, err))
+	if e.Xattrs = r.xa; r.xerr != nil {
+		w.warn(fmt.Errorf("%s: %w", path, r.xerr))
 	}
 	switch e.Type {
 	case catalog.TypeDir:
-		ref, err := w.dir(path, rel)
+		if r.nerr != nil {
+			return w.unreadable(path, r.nerr)
+		}
+		ref, err := w.dir(path, rel, prev, r.names)
 		if isWriteErr(err) {
 			return e, false, err
 		} else if err != nil {
@@ -207,7 +222,7 @@ func (w *treeWalker) entry(path, rel, name string) (e catalog.Entry, ok bool, er
 		}
 		e.Symlink, e.Size = target, uint64(len(target))
 	case catalog.TypeFile:
-		return w.file(path, rel, e, &st)
+		return w.file(path, rel, e, st, prev)
 	}
 	return e, true, nil
 }

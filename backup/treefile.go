@@ -11,9 +11,10 @@ import (
 	"github.com/backupfs/backupfs/catalog"
 )
 
-// file writes a regular file's contents to the payload stream, or records
-// a later link of a multiply-linked file as a hardlink to the first.
-func (w *treeWalker) file(path, rel string, e catalog.Entry, st *unix.Stat_t) (catalog.Entry, bool, error) {
+// file writes a regular file's contents to the payload stream, or reuses
+// them from the previous snapshot (prev) when the file is unchanged, or
+// records a later link of a multiply-linked file as a hardlink to the first.
+func (w *treeWalker) file(path, rel string, e catalog.Entry, st *unix.Stat_t, prev *catalog.Entry) (catalog.Entry, bool, error) {
 	key := devIno{uint64(st.Dev), st.Ino}
 	if st.Nlink > 1 {
 		if first, ok := w.links[key]; ok {
@@ -22,6 +23,12 @@ func (w *treeWalker) file(path, rel string, e catalog.Entry, st *unix.Stat_t) (c
 			w.stats.Files.Add(1)
 			return link, true, nil
 		}
+	}
+	if ok, err := w.reuse(&e, prev); err != nil {
+		return e, false, err
+	} else if ok {
+		w.firstLink(key, rel, e, st)
+		return e, true, nil
 	}
 	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOATIME|unix.O_NOFOLLOW, 0)
 	if errors.Is(err, unix.EPERM) {
@@ -38,12 +45,19 @@ func (w *treeWalker) file(path, rel string, e catalog.Entry, st *unix.Stat_t) (c
 		return w.unreadable(path, err) // bytes already sent stay unreferenced
 	}
 	w.stats.Files.Add(1)
+	w.freshSinceRun += e.Size
+	w.firstLink(key, rel, e, st)
+	return e, true, nil
+}
+
+// firstLink remembers the first link of a multiply-linked file: later
+// links point to it (rel) and share its contents.
+func (w *treeWalker) firstLink(key devIno, rel string, e catalog.Entry, st *unix.Stat_t) {
 	if st.Nlink > 1 {
 		first := e
-		first.Hardlink = rel // later links point here
+		first.Hardlink = rel
 		w.links[key] = first
 	}
-	return e, true, nil
 }
 
 // copyFile appends exactly size bytes to the payload: the file's data,
@@ -66,7 +80,7 @@ func (w *treeWalker) copyFile(f *os.File, size int64) error {
 			clear(chunk[m:])
 			w.warn(fmt.Errorf("%s: shrank while read, padded with zeros", f.Name()))
 		}
-		if _, err := w.payload.Write(chunk); err != nil {
+		if _, err := w.payload.cw.Write(chunk); err != nil {
 			return errWrite{fmt.Errorf("payload: %w", err)}
 		}
 		off += n

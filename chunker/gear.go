@@ -46,6 +46,8 @@ type scanner interface {
 	// for the next chunk, or -1 when all of b belongs to a chunk that is
 	// still open.
 	scan(b []byte) int
+	// reset forgets the open chunk: the next byte starts a new one.
+	reset()
 }
 
 // gear is FastCDC's chunker: a gear rolling hash (h = h<<1 + table[byte]),
@@ -96,6 +98,8 @@ func (g *gear) scan(b []byte) int {
 	return -1
 }
 
+func (g *gear) reset() { g.pos, g.h = 0, 0 }
+
 func (g *gear) cut(n int) int {
 	g.pos, g.h = 0, 0
 	return n
@@ -105,6 +109,8 @@ func (g *gear) cut(n int) int {
 type fixed struct {
 	size, pos int
 }
+
+func (f *fixed) reset() { f.pos = 0 }
 
 func (f *fixed) scan(b []byte) int {
 	if rest := f.size - f.pos; rest <= len(b) {

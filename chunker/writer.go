@@ -95,6 +95,26 @@ func (w *Writer) flush(chunk []byte) error {
 	return nil
 }
 
+// Flush emits the open chunk now, even if it is shorter than Min, and
+// starts the next chunk afresh: the next byte written is the first of a
+// new chunk, cut as if a stream began there. Flush with no open bytes
+// emits nothing. A backup calls it before it appends chunks it did not
+// write through the Writer (chunks reused from a previous snapshot), so
+// the stream's chunks stay in order and no chunk spans the switch.
+func (w *Writer) Flush() error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.closed {
+		return ErrClosed
+	}
+	w.sc.reset()
+	if len(w.buf) == 0 {
+		return nil
+	}
+	return w.flush(w.buf)
+}
+
 // Close emits the last, possibly short, chunk if the stream does not end on
 // a cut. Writes after Close fail with ErrClosed; a second Close does nothing.
 func (w *Writer) Close() error {

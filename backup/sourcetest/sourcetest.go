@@ -41,6 +41,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("ReadFile", func(t *testing.T) { testReadFile(t, repo, f) })
 	t.Run("Chunks", func(t *testing.T) { testChunks(t, repo, f) })
 	t.Run("ConcurrentRestore", func(t *testing.T) { testConcurrentRestore(t, repo, f) })
+	t.Run("IncrementalBackup", func(t *testing.T) { testIncremental(t, repo, f) }) // last: it edits f.Src
 }
 
 // MakeFixture backs up a small tree three times into a new datastore.
@@ -193,4 +194,39 @@ func testConcurrentRestore(t *testing.T, repo backup.Repository, f *Fixture) {
 		})
 	}
 	wg.Wait()
+}
+
+// testIncremental makes a backup that compares against the latest
+// snapshot read through repo (change detection, backup.Options.Previous)
+// into the datastore, after one file changed: the other two are reused
+// unread, and the new snapshot restores through repo equal to the source.
+func testIncremental(t *testing.T, repo backup.Repository, f *Fixture) {
+	g, at := f.Groups[0], f.Times[len(f.Times)-1].Add(time.Hour)
+	prev, err := backup.OpenSnapshot(repo, g, f.Times[len(f.Times)-1])
+	must(t, err)
+	changed := filepath.Join(f.Src, "dir/c/d.txt")
+	must(t, os.WriteFile(changed, []byte("changed, shorter"), 0o644))
+	s, err := store.Open(f.Dir, store.Options{})
+	must(t, err)
+	w, err := s.Begin(g, at)
+	must(t, err)
+	var st backup.Stats
+	var warns []error
+	_, err = backup.Run(context.Background(), w, backup.Options{Group: g, Time: at, Previous: prev,
+		Archives: []backup.Spec{{Name: "root.tree", Path: f.Src}},
+		Warn:     func(err error) { warns = append(warns, err) }}, &st)
+	must(t, err)
+	if len(warns) != 0 || st.Files.Load() != 3 || st.ReusedFiles.Load() != 2 {
+		t.Fatalf("incremental backup: %d files, %d reused, warnings %v; want 3 files, 2 reused, no warnings",
+			st.Files.Load(), st.ReusedFiles.Load(), warns)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	must(t, RestoreTree(repo, g, at, "", out))
+	for _, name := range []string{"a.txt", "dir/b.bin", "dir/c/d.txt"} {
+		want, _ := os.ReadFile(filepath.Join(f.Src, name))
+		got, err := os.ReadFile(filepath.Join(out, name))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("incremental snapshot: %s differs after restore (%v)", name, err)
+		}
+	}
 }

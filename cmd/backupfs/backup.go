@@ -2,17 +2,20 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
 
 	"github.com/backupfs/backupfs/backup"
 	"github.com/backupfs/backupfs/catalog"
+	"github.com/backupfs/backupfs/store"
 )
 
 type backupOptions struct {
 	repoOptions
-	time string // snapshot time; "" = now
+	time     string // snapshot time; "" = now
+	fullRead bool   // read every file: no change detection
 }
 
 func cmdBackup(ctx context.Context, e env, args []string) error {
@@ -20,6 +23,7 @@ func cmdBackup(ctx context.Context, e env, args []string) error {
 	fs := flags(e, "backup")
 	repoFlags(fs, &o.repoOptions)
 	fs.StringVar(&o.time, "time", "", "snapshot time, RFC 3339 UTC (default now)")
+	fs.BoolVar(&o.fullRead, "full-read", false, "read every file; by default a file whose size, mtime, mode and owner match the previous snapshot's is taken from it unread (misses edits that keep size and mtime)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,19 +63,21 @@ func runBackup(ctx context.Context, e env, o backupOptions, args []string) error
 	host, _ := os.Hostname()
 	opt.CreatedBy = fmt.Sprintf("backupfs host=%s", host)
 	opt.Warn = func(err error) { fmt.Fprintf(e.stderr, "warning: %v\n", err) }
-	w, err := s.Begin(opt.Group, opt.Time.UTC().Truncate(time.Second))
-	if err != nil {
-		return err
-	}
-	var st backup.Stats
-	stop := startProgress(e, &st)
+	at := opt.Time.UTC().Truncate(time.Second)
 	start := time.Now()
-	m, err := backup.Run(ctx, w, opt, &st)
-	stop()
+	if !o.fullRead {
+		opt.Previous = previousSnapshot(s, opt.Group, at, opt.Warn)
+	}
+	note := "no previous snapshot"
+	if o.fullRead {
+		note = "--full-read"
+	}
+	m, w, st, note, err := makeSnapshot(ctx, e, s, &opt, at, note)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "snapshot /%s/%s: %s\n", m.Group, m.Time, summary(&st, time.Since(start)))
+	fmt.Fprintf(e.stdout, "snapshot /%s/%s: %s\n", m.Group, m.Time, summary(st, time.Since(start)))
+	fmt.Fprintln(e.stdout, reuseSummary(st, opt.Previous, note))
 	if u, ok := w.(interface{ Uploads() (int64, int64) }); ok {
 		up, known := u.Uploads()
 		fmt.Fprintf(e.stdout, "uploaded %d chunks; %d were known from the previous snapshot\n", up, known)
@@ -80,6 +86,68 @@ func runBackup(ctx context.Context, e env, o backupOptions, args []string) error
 		return exitError{3, fmt.Errorf("snapshot made, but %d files or directories could not be read (see warnings)", n)}
 	}
 	return nil
+}
+
+// makeSnapshot runs the backup into a new snapshot of s. When the commit
+// finds chunks missing that the previous snapshot references (verify
+// renamed them as bad, or a GC raced), the snapshot is made again reading
+// every file, so the backup stores them anew and repairs the datastore,
+// as a backup without change detection would. note says why nothing was
+// compared with a previous snapshot (given, and returned updated).
+func makeSnapshot(ctx context.Context, e env, s repo, opt *backup.Options, at time.Time, note string) (*catalog.Manifest, backup.Sink, *backup.Stats, string, error) {
+	for {
+		w, err := s.Begin(opt.Group, at)
+		if err != nil {
+			return nil, nil, nil, note, err
+		}
+		st := new(backup.Stats)
+		stop := startProgress(e, st)
+		m, err := backup.Run(ctx, w, *opt, st)
+		stop()
+		if err == nil || opt.Previous == nil || !errors.Is(err, store.ErrNotFound) || ctx.Err() != nil {
+			return m, w, st, note, err
+		}
+		opt.Warn(fmt.Errorf("%w; backing up again, reading every file", err))
+		opt.Previous, note = nil, "the previous snapshot lacks chunks"
+	}
+}
+
+// previousSnapshot opens the group's latest snapshot before at, the one
+// change detection compares against (the server also takes it as the
+// previous snapshot whose chunks need no upload). None, or one that cannot
+// be opened, gives nil: every file is read; only the latter warns.
+func previousSnapshot(s backup.Repository, g catalog.Group, at time.Time, warn func(error)) *backup.Snapshot {
+	times, err := s.Snapshots(g)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		warn(fmt.Errorf("previous snapshot of %s: %w (reading every file)", g, err))
+		return nil
+	}
+	for i := len(times) - 1; i >= 0; i-- {
+		if times[i].Before(at) {
+			snap, err := backup.OpenSnapshot(s, g, times[i])
+			if err != nil {
+				warn(fmt.Errorf("%w (reading every file)", err))
+				return nil
+			}
+			return snap
+		}
+	}
+	return nil
+}
+
+// reuseSummary says how many files change detection took unread; note
+// says why there was no previous snapshot to compare with.
+func reuseSummary(st *backup.Stats, prev *backup.Snapshot, note string) string {
+	read := st.Files.Load() - st.ReusedFiles.Load()
+	if prev == nil {
+		return fmt.Sprintf("%d files read (%s)", read, note)
+	}
+	return fmt.Sprintf("%d files read, %d unchanged since /%s/%s reused unread (%s); %s of reused chunks unreferenced",
+		read, st.ReusedFiles.Load(), prev.Group, catalog.FormatTime(prev.Time),
+		humanBytes(st.ReusedBytes.Load()), humanBytes(st.Padding.Load()))
 }
 
 // summary is one line of a backup's figures.

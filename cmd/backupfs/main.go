@@ -37,7 +37,7 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"backup":      {"backup [--datastore DIR] /TYPE/ID NAME.tree:DIR|NAME.img:FILE ...", "make a snapshot", cmdBackup},
+		"backup":      {"backup [--datastore DIR] [--full-read] /TYPE/ID NAME.tree:DIR|NAME.img:FILE ...", "make a snapshot", cmdBackup},
 		"ls":          {"ls [--datastore DIR] [--json] [/TYPE[/ID[/TIME[/ARCHIVE[/PATH]]]]]", "list groups, snapshots, archives, files", cmdLs},
 		"restore":     {"restore [--datastore DIR] /TYPE/ID/TIME/ARCHIVE[/PATH] TARGET", "restore an archive or a path in it", cmdRestore},
 		"verify":      {"verify [--datastore DIR] [/TYPE/ID[/TIME]]", "check every chunk of the snapshots", cmdVerify},
