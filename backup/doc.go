@@ -5,16 +5,26 @@
 // for images, content-defined for trees, see package chunker), hashes and
 // stores the chunks in parallel through a Sink, writes the index files and
 // the manifest, and commits. A Sink is a snapshot being written: the local
-// datastore implements it (store.SnapshotWriter); the network client will
-// too. Nothing is visible until Commit; any error aborts.
+// datastore implements it (store.SnapshotWriter), and so does the network
+// client (remote.Backup). Nothing is visible until Commit; any error aborts.
 //
 // A tree archive is two streams: the payload (file contents concatenated in
 // a sorted depth-first walk, the order cp -a and find read them) and the
 // metadata catalog (package catalog). Both are chunked by content, so an
 // edit changes only the chunks around it.
 //
+// Change detection: with Options.Previous, a regular file whose size, mtime
+// (ns), mode and owner equal its entry in the previous snapshot's tree is
+// not read; the previous payload chunks holding its bytes are appended to
+// the new payload index as they are (a "reuse run", so a chunk shared by
+// neighbouring unchanged files is appended once), and the new entry points
+// into them. Chunks may therefore carry bytes no entry references (padding);
+// a run starts only while padding stays small (see reuse.go). Xattrs and
+// all other metadata always come from the new walk. An edit that keeps size
+// and mtime is missed, as in borg and restic; a nil Previous reads all.
+//
 // Getting one back: OpenSnapshot reads a snapshot through a Source (list and
-// fetch only: the datastore now, the network client later), checks every
+// fetch only: the datastore or the network client), checks every
 // index file against the manifest, and gives image streams (io.ReaderAt)
 // and trees (a catalog reader plus the payload stream). RestoreImage and
 // RestoreTree write them back exactly: contents, mode, owner, mtime (ns),
