@@ -3,9 +3,14 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/backupfs/backupfs/catalog"
+	"github.com/klauspost/compress/zstd"
 )
 
 // benchInputs are the chunk kinds measured: text-like (zstd shrinks it
@@ -45,6 +50,61 @@ func BenchmarkEncodeBlob(b *testing.B) {
 	}
 }
 
+// sourceText returns n bytes of Go source from GOROOT/src/net/http: real
+// text, where compressible's six-word salad flatters the slower levels.
+func sourceText(b *testing.B, n int) []byte {
+	var out []byte
+	dir := filepath.Join(runtime.GOROOT(), "src", "net", "http")
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || len(out) >= n {
+			return filepath.SkipAll
+		}
+		if d.Type().IsRegular() {
+			data, err := os.ReadFile(p)
+			out = append(out, data...)
+			return err
+		}
+		return nil
+	})
+	if len(out) < n {
+		b.Skip("no Go source tree at", dir)
+	}
+	return out[:n]
+}
+
+// BenchmarkEncodeLevel compares zstd levels on source text chunks of the
+// tree chunker's typical size (see the package doc's table).
+func BenchmarkEncodeLevel(b *testing.B) {
+	plain := sourceText(b, 128<<10)
+	for _, lv := range []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedDefault} {
+		enc := newBlobEncoder(lv)
+		b.Run(lv.String(), func(b *testing.B) {
+			b.SetBytes(int64(len(plain)))
+			var blob []byte
+			for b.Loop() {
+				blob, _ = appendBlob(enc, blob[:0], plain)
+			}
+			b.ReportMetric(float64(len(blob))/float64(len(plain)), "ratio")
+		})
+	}
+}
+
+// BenchmarkVerifyBlob is the server's check of an uploaded blob.
+func BenchmarkVerifyBlob(b *testing.B) {
+	for _, in := range benchInputs() {
+		blob, _ := EncodeBlob(in.plain)
+		d := catalog.Sum(in.plain)
+		b.Run(in.name, func(b *testing.B) {
+			b.SetBytes(int64(len(in.plain)))
+			for b.Loop() {
+				if err := VerifyBlob(blob, d); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 func BenchmarkDecodeBlob(b *testing.B) {
 	for _, in := range benchInputs() {
 		blob, _ := EncodeBlob(in.plain)
@@ -71,8 +131,8 @@ func BenchmarkCheckBlob(b *testing.B) {
 	}
 }
 
-// BenchmarkPutChunk writes new 1 MiB chunks (hash, compress, write, fsync,
-// rename, fsync dir) and touches existing ones.
+// BenchmarkPutChunk writes new 1 MiB chunks (hash, compress, write to a
+// temporary file, rename; no fsync: Commit syncs) and touches existing ones.
 func BenchmarkPutChunk(b *testing.B) {
 	for _, in := range benchInputs()[:2] {
 		b.Run("new-"+in.name, func(b *testing.B) {
