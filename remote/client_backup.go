@@ -157,8 +157,13 @@ func (b *Backup) PutChunk(d catalog.Digest, plain []byte) (bool, error) {
 	return ack.New, err
 }
 
-// WriteFile uploads an index file// WriteFile uploads an index file in frames of at most 1 MiB.
+// WriteFile uploads an index file// WriteFile uploads an index file in frames of at most 1 MiB, after every
+// chunk upload sent before it was answered: an index file reaches the
+// server only once the chunks it references are stored (as before uploads
+// were pipelined; draining the window once per index file costs one round
+// trip), and a failed upload stops the backup before it.
 func (b *Backup) WriteFile(name string, data []byte) error {
+	b.inflight.Wait()
 	if err := b.uploadErr(); err != nil {
 		return err
 	}

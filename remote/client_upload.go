@@ -20,9 +20,10 @@ const uploadWindow = 32
 // PutChunkAsync uploads a chunk unless the previous snapshot had it,
 // without waiting for the server's ACK: it returns once the chunk is
 // sent (plain may then be reused). stored runs when the ACK arrives,
-// with whether the server stored new bytes. A failed upload (an error
-// answer, a timeout, a lost connection) is returned by the next
-// PutChunkAsync, WriteFile or Commit, and Commit then publishes nothing.
+// with whether the server stored new bytes. WriteFile and Commit first
+// wait for every ACK. A failed upload (an error answer, a timeout, a lost
+// connection) is returned by the next PutChunkAsync, WriteFile or Commit,
+// and Commit then publishes nothing.
 // At most uploadWindow uploads are in flight; a call waits for a slot.
 func (b *Backup) PutChunkAsync(d catalog.Digest, plain []byte, stored func(written bool)) error {
 	if err := b.uploadErr(); err != nil {

@@ -60,10 +60,11 @@ func TestPutChunkAsync(t *testing.T) {
 
 // TestPutChunkAsyncFailureFailsBackup: a chunk the server refuses (its
 // bytes do not match its digest) fails the backup after the fact: a later
-// call or Commit returns the error, and nothing is published, although
+// call, WriteFile (which waits for every ACK first) or Commit returns the
+// error, and nothing is published, although
 // the manifest (no archives) would commit.
 func TestPutChunkAsyncFailureFailsBackup(t *testing.T) {
-	for _, surfaceAt := range []string{"PutChunkAsync", "Commit"} {
+	for _, surfaceAt := range []string{"PutChunkAsync", "WriteFile", "Commit"} {
 		t.Run(surfaceAt, func(t *testing.T) {
 			srv := remotetest.Start(t, t.TempDir())
 			c := srv.Dial(srv.Token("w", "backup:*"))
@@ -85,6 +86,12 @@ func TestPutChunkAsyncFailureFailsBackup(t *testing.T) {
 				}
 				if err == nil {
 					t.Fatal("10000 uploads after a refused one all succeeded")
+				}
+			}
+			if surfaceAt == "WriteFile" { // waits for the ACKs, so it must see the refusal
+				err = b.WriteFile("d.img.fidx", []byte("never sent"))
+				if err == nil {
+					t.Fatal("WriteFile after a refused upload succeeded")
 				}
 			}
 			if cerr := b.Commit(emptyManifest(t)); err == nil {
