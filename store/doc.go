@@ -28,14 +28,15 @@
 // # Cost of a chunk write (measured, BenchmarkWriteChunk)
 //
 // A new chunk costs a failed utimensat (the touch), a create, a write, a
-// close and a rename: ~75-90 us of CPU on ext4, no fsync (Commit's one
-// syncfs took 0.16-0.19 s after a 560 MB tree backup). O_TMPFILE + linkat
-// instead of create + rename measured no better and was not kept. In a
-// fresh datastore most new chunks also create their <4 hex> directory,
-// ~220-330 us more each (ext4's directory inode allocation): about a third
-// of the server's CPU in a first backup of 3,000 chunks, paid once per
-// directory for the life of the datastore. The 65,536-way fan-out (as in
-// Proxmox Backup) is kept: a narrower one would change the on-disk layout.
+// close and a rename: ~70-90 us of CPU on ext4 on a quiet machine, no
+// fsync (Commit's one syncfs took 0.16-0.19 s after a 560 MB tree backup).
+// O_TMPFILE + linkat instead of create + rename measured no better and was
+// not kept. In a fresh datastore most new chunks also create their <4 hex>
+// directory: on a quiet machine that measured within noise (76-81 us per
+// chunk against ~70), but with other processes deleting many files it
+// cost 220-330 us more per chunk (ext4's inode allocator scanning
+// recently deleted inodes). It is paid once per directory for the life of
+// the datastore, so the 65,536-way fan-out (as in Proxmox Backup) is kept.
 //
 // # Compression level
 //
