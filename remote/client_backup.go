@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +28,11 @@ type Backup struct {
 	known    []byte // sorted digests of the previous snapshot: not uploaded again
 	Uploaded atomic.Int64
 	Skipped  atomic.Int64 // chunks the previous snapshot had
+
+	window   chan struct{}  // one slot per chunk upload awaiting its ACK
+	inflight sync.WaitGroup // chunk uploads awaiting their ACK
+	errMu    sync.Mutex
+	err      error // the first failed chunk upload: fails the backup
 }
 
 var _ backup.Sink = (*Backup)(nil)
@@ -44,7 +50,7 @@ func (c *Client) Begin(g catalog.Group, t time.Time) (*Backup, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Backup{c: c, cc: cc, group: g, time: t}
+	b := &Backup{c: c, cc: cc, group: g, time: t, window: make(chan struct{}, uploadWindow)}
 	if err := b.begin(ctx); err != nil {
 		cc.fail(errConn{errors.New("backup not started")})
 		return nil, err
@@ -127,8 +133,9 @@ func (b *Backup) isKnown(d catalog.Digest) bool {
 // because the previous snapshot had them.
 func (b *Backup) Uploads() (uploaded, skipped int64) { return b.Uploaded.Load(), b.Skipped.Load() }
 
-// PutChunk uploads a chunk unless the previous snapshot had it; written
-// reports whether the server stored new bytes. Concurrent calls pipeline.
+// PutChunk uploads a chunk unless the previous snapshot had it and waits
+// for the server's answer; written reports whether the server stored new
+// bytes. Concurrent calls pipeline. Backups use PutChunkAsync.
 func (b *Backup) PutChunk(d catalog.Digest, plain []byte) (bool, error) {
 	if b.isKnown(d) {
 		b.Skipped.Add(1)
@@ -150,8 +157,16 @@ func (b *Backup) PutChunk(d catalog.Digest, plain []byte) (bool, error) {
 	return ack.New, err
 }
 
-// WriteFile uploads an index file in frames of at most 1 MiB.
+// WriteFile uploads an index file// WriteFile uploads an index file in frames of at most 1 MiB, after every
+// chunk upload sent before it was answered: an index file reaches the
+// server only once the chunks it references are stored (as before uploads
+// were pipelined; draining the window once per index file costs one round
+// trip), and a failed upload stops the backup before it.
 func (b *Backup) WriteFile(name string, data []byte) error {
+	b.inflight.Wait()
+	if err := b.uploadErr(); err != nil {
+		return err
+	}
 	if err := validFileName(name); err != nil || name == catalog.ManifestName {
 		return fmt.Errorf("upload %s: %w", name, catalog.ErrName)
 	}
@@ -182,9 +197,15 @@ func (b *Backup) WriteFile(name string, data []byte) error {
 	return nil
 }
 
-// Commit asks the server to publish the snapshot.
+// Commit waits for every chunk upload's answer and, if all were stored,
+// asks the server to publish the snapshot. On a failed upload it sends
+// nothing: closing the connection makes the server discard the snapshot.
 func (b *Backup) Commit(m *catalog.Manifest) error {
 	defer b.cc.fail(errConn{errors.New("backup finished")})
+	b.inflight.Wait()
+	if err := b.uploadErr(); err != nil {
+		return err
+	}
 	mb, err := catalog.EncodeManifest(m)
 	if err != nil {
 		return err

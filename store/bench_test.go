@@ -3,9 +3,17 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/backupfs/backupfs/catalog"
+	"github.com/klauspost/compress/zstd"
 )
 
 // benchInputs are the chunk kinds measured: text-like (zstd shrinks it
@@ -45,6 +53,61 @@ func BenchmarkEncodeBlob(b *testing.B) {
 	}
 }
 
+// sourceText returns n bytes of Go source from GOROOT/src/net/http: real
+// text, where compressible's six-word salad flatters the slower levels.
+func sourceText(b *testing.B, n int) []byte {
+	var out []byte
+	dir := filepath.Join(goroot(b), "src", "net", "http")
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || len(out) >= n {
+			return filepath.SkipAll
+		}
+		if d.Type().IsRegular() {
+			data, err := os.ReadFile(p)
+			out = append(out, data...)
+			return err
+		}
+		return nil
+	})
+	if len(out) < n {
+		b.Skip("no Go source tree at", dir)
+	}
+	return out[:n]
+}
+
+// BenchmarkEncodeLevel compares zstd levels on source text chunks of the
+// tree chunker's typical size (see the package doc's table).
+func BenchmarkEncodeLevel(b *testing.B) {
+	plain := sourceText(b, 128<<10)
+	for _, lv := range []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedDefault} {
+		enc := newBlobEncoder(lv)
+		b.Run(lv.String(), func(b *testing.B) {
+			b.SetBytes(int64(len(plain)))
+			var blob []byte
+			for b.Loop() {
+				blob, _ = appendBlob(enc, blob[:0], plain)
+			}
+			b.ReportMetric(float64(len(blob))/float64(len(plain)), "ratio")
+		})
+	}
+}
+
+// BenchmarkVerifyBlob is the server's check of an uploaded blob.
+func BenchmarkVerifyBlob(b *testing.B) {
+	for _, in := range benchInputs() {
+		blob, _ := EncodeBlob(in.plain)
+		d := catalog.Sum(in.plain)
+		b.Run(in.name, func(b *testing.B) {
+			b.SetBytes(int64(len(in.plain)))
+			for b.Loop() {
+				if err := VerifyBlob(blob, d); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 func BenchmarkDecodeBlob(b *testing.B) {
 	for _, in := range benchInputs() {
 		blob, _ := EncodeBlob(in.plain)
@@ -71,8 +134,8 @@ func BenchmarkCheckBlob(b *testing.B) {
 	}
 }
 
-// BenchmarkPutChunk writes new 1 MiB chunks (hash, compress, write, fsync,
-// rename, fsync dir) and touches existing ones.
+// BenchmarkPutChunk writes new 1 MiB chunks (hash, compress, write to a
+// temporary file, rename; no fsync: Commit syncs) and touches existing ones.
 func BenchmarkPutChunk(b *testing.B) {
 	for _, in := range benchInputs()[:2] {
 		b.Run("new-"+in.name, func(b *testing.B) {
@@ -115,4 +178,61 @@ func BenchmarkChunk(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkWriteChunk is the file work of storing one new chunk as the
+// server does (a 48 KiB blob: a 128 KiB text chunk compressed): touch
+// (missing), create, write, rename. "fresh" starts from an empty datastore,
+// so most chunks also create their .chunks/<4 hex> directory; "filled"
+// has every directory already, as a datastore with 200k+ chunks does.
+func BenchmarkWriteChunk(b *testing.B) {
+	blob := random(48<<10, 7)
+	for _, filled := range []bool{false, true} {
+		name := map[bool]string{false: "fresh", true: "filled"}[filled]
+		b.Run(name, func(b *testing.B) {
+			s, err := Open(b.TempDir(), Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if filled {
+				for i := range 1 << 16 {
+					if err := os.Mkdir(filepath.Join(s.dir, chunksDir, fmt.Sprintf("%04x", i)), dirPerm); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.SetBytes(int64(len(blob)))
+			var d catalog.Digest
+			i := uint64(0)
+			cpu0 := processCPU()
+			defer func() { b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op") }()
+			for b.Loop() {
+				i++
+				binary.LittleEndian.PutUint64(d[:], i*0x9E3779B97F4A7C15)
+				if ok, err := s.touch(d); ok || err != nil {
+					b.Fatal(ok, err)
+				}
+				if err := s.writeChunk(d, blob); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// processCPU is the process's user + system CPU time: on a shared machine
+// it varies less than wall time.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// goroot is `go env GOROOT`, or skips the benchmark.
+func goroot(b *testing.B) string {
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		b.Skip("no go command:", err)
+	}
+	return strings.TrimSpace(string(out))
 }

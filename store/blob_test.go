@@ -188,7 +188,13 @@ func fuzzBlob(t *testing.T, blob []byte) {
 		if _, err2 := DecodeBlob(blob, catalog.Sum(nil)); err2 == nil {
 			t.Fatalf("DecodeBlob accepted what decodeBlob refused: %v", err)
 		}
+		if err2 := VerifyBlob(blob, catalog.Sum(nil)); !errors.Is(err2, ErrCorrupt) {
+			t.Fatalf("VerifyBlob gave %v for what decodeBlob refused: %v", err2, err)
+		}
 		return
+	}
+	if err := VerifyBlob(blob, catalog.Sum(plain)); err != nil {
+		t.Fatalf("VerifyBlob refused what decodeBlob accepted: %v", err)
 	}
 	if CheckBlob(blob) != nil {
 		t.Fatal("decodeBlob accepted what CheckBlob refused")

@@ -138,6 +138,18 @@ func (w *SnapshotWriter) PutChunk(d catalog.Digest, plain []byte) (written bool,
 	return w.s.PutChunk(d, plain)
 }
 
+// PutHashedChunk stores a chunk whose digest the caller computed from
+// plain itself (see Store.PutHashedChunk).
+func (w *SnapshotWriter) PutHashedChunk(d catalog.Digest, plain []byte) (written bool, err error) {
+	w.mu.Lock()
+	err = w.active()
+	w.mu.Unlock()
+	if err != nil {
+		return false, err
+	}
+	return w.s.PutHashedChunk(d, plain)
+}
+
 // PutBlob stores a chunk received as a blob (from the network) for this
 // snapshot, as Store.PutBlob does, and counts as the writer's activity so
 // a long upload is not reaped by GC as abandoned.
