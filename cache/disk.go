@@ -174,22 +174,28 @@ func (t *diskTier) scan(clean bool) ([]diskFile, error) {
 
 // evict removes the least recently used entries until the tier is at 90%
 // of its bound. One pass runs at a time; a write that lands during a pass
-// is seen by the re-check after it. Passes are bounded, so a directory
-// whose files cannot be removed does not make it spin.
+// finds the flag taken and leaves the work to the pass's owner, who checks
+// the count again after releasing it. Passes stop when one removes
+// nothing, so a directory whose files cannot be removed does not make it
+// spin.
 func (t *diskTier) evict() {
-	for range 4 {
+	for {
 		if t.used.Load() <= t.max || !t.evicting.CompareAndSwap(false, true) {
 			return
 		}
-		t.evictPass()
+		removed := t.evictPass()
 		t.evicting.Store(false)
+		if !removed {
+			return
+		}
 	}
 }
 
 // evictPass recounts the tier from the directory (so other mounts sharing
 // it are accounted for), removes the oldest entries by modification time,
-// and corrects the byte count, keeping the writes made since the scan.
-func (t *diskTier) evictPass() {
+// and corrects the byte count, keeping the writes made since the scan. It
+// reports whether it removed anything.
+func (t *diskTier) evictPass() bool {
 	before := t.used.Load()
 	files, _ := t.scan(false)
 	slices.SortFunc(files, func(a, b diskFile) int { return a.mtime.Compare(b.mtime) })
@@ -207,4 +213,5 @@ func (t *diskTier) evictPass() {
 		}
 	}
 	t.used.Add(used - removed - before)
+	return removed > 0
 }
