@@ -139,8 +139,11 @@ func (w *treeWalker) walkRoot(root string, st *unix.Stat_t) error {
 // Unreadable entries are reported and left out; only errors writing the
 // archive end the walk.
 func (w *treeWalker) dir(path, rel string, prev *catalog.Entry, names []string) (catalog.DirRef, error) {
-	ahead := startStatAhead(path, names)
 	prevEnts := w.prev.dir(prev)
+	ahead := startStatAhead(path, names, func(name string, st *unix.Stat_t) bool {
+		e, err := statEntry(name, st)
+		return err == nil && !unchanged(&e, findEntry(prevEnts, name))
+	})
 	entries := make([]catalog.Entry, 0, len(names))
 	for i, n := range names {
 		if err := w.ctx.Err(); err != nil {
