@@ -25,8 +25,8 @@ type statAhead struct {
 	// willRead says whether the walker will read a regular file's
 	// contents (not reuse them); nil means every file is read.
 	willRead func(name string, st *unix.Stat_t) bool
-	cur   *statBatch
-	next  *statBatch // nil past the end
+	cur      *statBatch
+	next     *statBatch // nil past the end
 }
 
 // statBatch is the results of names[start : start+len(res)].
