@@ -31,7 +31,7 @@ type Promoter interface {
 
 // Options configure a Cache. Zero values mean the defaults.
 type Options struct {
-	Size      int64  // bytes of plain chunks kept in memory; 0 = 128 MiB
+	Size      int64  // bytes of plain chunks kept in memory; 0 = 64 MiB
 	Readahead int64  // maximum readahead window in bytes; 0 = 32 MiB; <0 disables
 	Dir       string // persistent disk tier; "" = none
 	DirSize   int64  // bound of the disk tier; 0 = 1 GiB
@@ -40,7 +40,7 @@ type Options struct {
 
 // Defaults for zero Options.
 const (
-	DefaultSize      = 128 << 20
+	DefaultSize      = 64 << 20
 	DefaultReadahead = 32 << 20
 	DefaultDirSize   = 1 << 30
 )

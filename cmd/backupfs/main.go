@@ -45,7 +45,7 @@ func init() {
 		"gc":          {"gc [--datastore DIR] [--grace DURATION] [--dry-run]", "remove chunks no snapshot references", cmdGC},
 		"forget":      {"forget [--datastore DIR] /TYPE/ID/TIME", "remove one snapshot", cmdForget},
 		"demo":        {"demo [--datastore DIR]", "back up a sample tree and image, list, verify and restore them", cmdDemo},
-		"mount":       {"mount [--datastore DIR] [--cache-size 128MiB] [--readahead 32MiB] REPO MOUNTPOINT", "mount backups read-only with FUSE (foreground; Ctrl-C unmounts)", cmdMount},
+		"mount":       {"mount [--datastore DIR] [--cache-size 64MiB] [--readahead 32MiB] REPO MOUNTPOINT", "mount backups read-only with FUSE (foreground; Ctrl-C unmounts)", cmdMount},
 		"serve":       {"serve [--datastore DIR] [--listen ADDR]", "serve a datastore over the network (TLS, tokens)", cmdServe},
 		"token":       {"token [--datastore DIR] create NAME --allow read:PATTERN --allow backup:PATTERN | list | revoke NAME", "manage the server's access tokens", cmdToken},
 		"fingerprint": {"fingerprint [--datastore DIR]", "print the server certificate's SHA-256 fingerprint", cmdFingerprint},

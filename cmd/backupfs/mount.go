@@ -34,12 +34,14 @@ type mountOptions struct {
 // the tree, cold): the mount's peak RSS (VmHWM) is the cache plus about
 // 35 MiB (go-fuse request buffers, package-level buffer pools, inodes,
 // GC slack under the soft limit): 287 MiB at 256 MiB, 163-166 MiB at
-// 128 MiB. 128 MiB keeps the default mount under 192 MiB. A smaller cache
+// 128 MiB; with the larger bench/run tree (27,000 files) 230 MiB at 128 MiB
+// and 163 MiB at 64 MiB (see the GC note in cmdMount), so 64 MiB is the
+// default that keeps the mount under 192 MiB. A smaller cache
 // costs no throughput for streaming reads (dd, cp -a: the cache only
 // holds the readahead window, 32 MiB, and what was read); random reads
-// of a warm working set larger than 128 MiB want --cache-size or
+// of a warm working set larger than 64 MiB want --cache-size or
 // --cache-dir.
-const defaultCacheSize = 128 << 20
+const defaultCacheSize = 64 << 20
 
 func cmdMount(ctx context.Context, e env, args []string) error {
 	o := mountOptions{cacheSize: defaultCacheSize, cacheDirSize: 1 << 30, readahead: 32 << 20}
@@ -95,15 +97,22 @@ func runMount(ctx context.Context, e env, o mountOptions, args []string) error {
 	}
 	defer c.Close() // after the unmount: stops readahead and flushes the disk tier
 	// The cache holds at most --cache-size plus the readahead window in
-	// flight; a soft limit makes the GC keep the heap near that instead
-	// of letting it grow to twice the live bytes (cache 128 MiB: VmHWM
-	// 314 MiB without a limit). The other live memory (buffer pools,
-	// go-fuse buffers, inodes) is about 30 MiB, so 32 MiB of headroom:
-	// with 16 MiB the GC ran back to back (500 cycles and 2 s more CPU
-	// for a 1 GiB dd plus a cp -a of GOROOT/src, VmHWM 165 MiB); with 32
-	// MiB it runs 90 times (VmHWM 180 MiB, under cache + 64 MiB).
+	// flight; the rest of the live heap is inodes and directory tables
+	// (about 25 MiB after cp -a of a 27,000-file tree) and buffers. Chunk
+	// bytes hold no pointers, so a collection costs little and they are
+	// best collected often: GOGC 50 keeps the heap at 1.5x live instead of
+	// 2x, and a soft limit of cache + readahead + 64 MiB is the backstop.
+	// bench/run (cp -a of the tree, then dd of the image), same run:
+	//   cache 128M, no GOGC, limit +32M: cp -a 14.4 s, VmHWM 185/230 MiB
+	//     (the live heap sat at the limit and the GC ran back to back:
+	//     a quarter of the mount's CPU in perf)
+	//   cache 96M, GOGC 25, limit 192M:  cp -a 12.9 s, VmHWM 156/195 MiB
+	//   cache 64M, GOGC 50, limit +64M:  cp -a 12.6 s, VmHWM 138/163 MiB
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
+	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(int64(o.cacheSize) + max(ra, 0) + 32<<20)
+		debug.SetMemoryLimit(int64(o.cacheSize) + max(ra, 0) + 64<<20)
 	}
 	srv, err := fs.Mount(args[1], fs.Options{Repo: r, Cache: c, Ref: ref, Log: log, AllowOther: o.allowOther, Debug: o.debug, Background: o.background, NoXattrs: o.noXattrs})
 	if err != nil {
