@@ -93,11 +93,10 @@ func BenchmarkRestoreRemote(b *testing.B) {
 	}
 }
 
-// BenchmarkChunkRoundTrip is the latency of one demand fetch of a 128 KiB
-// chunk over loopback TLS: request, server read, transfer, verify.
-func BenchmarkChunkRoundTrip(b *testing.B) {
-	srv := benchServer(b)
-	c := srv.Dial(srv.Token("r", "read:*"))
+// benchIndex opens the bench snapshot's image through c and returns its
+// index.
+func benchIndex(b *testing.B, c backup.Source) catalog.Index {
+	b.Helper()
 	snap, err := backup.OpenSnapshot(c, benchGroup, t0)
 	if err != nil {
 		b.Fatal(err)
@@ -106,7 +105,15 @@ func BenchmarkChunkRoundTrip(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	idx := img.Index()
+	return img.Index()
+}
+
+// BenchmarkChunkRoundTrip is the latency of one demand fetch of a 128 KiB
+// chunk over loopback TLS: request, server read, transfer, verify.
+func BenchmarkChunkRoundTrip(b *testing.B) {
+	srv := benchServer(b)
+	c := srv.Dial(srv.Token("r", "read:*"))
+	idx := benchIndex(b, c)
 	i := 0
 	for b.Loop() {
 		_, _, d := idx.Chunk(i % idx.NumChunks())
@@ -123,15 +130,7 @@ func BenchmarkChunkRoundTrip(b *testing.B) {
 func BenchmarkReadaheadFetch(b *testing.B) {
 	srv := benchServer(b)
 	c := srv.Dial(srv.Token("r", "read:*"))
-	snap, err := backup.OpenSnapshot(c, benchGroup, t0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	img, err := snap.Image("d.img")
-	if err != nil {
-		b.Fatal(err)
-	}
-	idx := img.Index()
+	idx := benchIndex(b, c)
 	b.SetBytes(benchImageSize)
 	for b.Loop() {
 		next := make(chan int, idx.NumChunks())
