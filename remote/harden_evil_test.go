@@ -209,8 +209,12 @@ func TestHardenMaliciousServer(t *testing.T) {
 			if stall && !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("stalled answer: %v, want the request timeout", err)
 			}
-			if !stall && (errors.As(err, &ce) || time.Since(start) > time.Second) {
-				t.Fatalf("refused only as a lost connection after %v: %v", time.Since(start), err)
+			// Refused by a check, not by the connection failing or the
+			// request timing out (a wall-clock bound here failed under
+			// -race on a loaded machine: endless GROUPS takes a while to
+			// reach its cap).
+			if !stall && (errors.As(err, &ce) || errors.Is(err, context.DeadlineExceeded)) {
+				t.Fatalf("refused only as a lost connection or a timeout after %v: %v", time.Since(start), err)
 			}
 			// A stalled file is bounded by maxFileSize (1 GiB) by design.
 			if !stall && alloc > 200<<20 {
