@@ -3,7 +3,6 @@ package remote
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/backupfs/backupfs/catalog"
 	"github.com/backupfs/backupfs/remote/wire"
@@ -33,7 +32,7 @@ func (b *Backup) PutChunkAsync(d catalog.Digest, plain []byte, stored func(writt
 		b.Skipped.Add(1)
 		return nil
 	}
-	bp := getUploadBuf(catalog.DigestSize + store.BlobHeaderSize + len(plain))
+	bp := uploadBufs.Get(catalog.DigestSize + store.BlobHeaderSize + len(plain))
 	defer uploadBufs.Put(bp)
 	payload, err := store.AppendBlob(append((*bp)[:0], d[:]...), plain)
 	*bp = payload[:0]
@@ -99,12 +98,4 @@ func (b *Backup) uploadErr() error {
 
 // uploadBufs pools UPLOAD_CHUNK payloads (digest + blob): a payload is
 // written to the connection before PutChunkAsync returns.
-var uploadBufs sync.Pool
-
-func getUploadBuf(n int) *[]byte {
-	if bp, ok := uploadBufs.Get().(*[]byte); ok && cap(*bp) >= n {
-		return bp
-	}
-	b := make([]byte, 0, max(n, 1<<20))
-	return &b
-}
+var uploadBufs store.BufPool

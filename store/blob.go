@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-	"sync"
 
 	"github.com/backupfs/backupfs/catalog"
 	"github.com/klauspost/compress/zstd"
@@ -200,7 +199,7 @@ func VerifyBlob(blob []byte, want catalog.Digest) error {
 	}
 	payload := blob[BlobHeaderSize:]
 	if h.zstd {
-		bp := getPlainBuf(h.plainLen)
+		bp := plainBufs.Get(h.plainLen)
 		defer plainBufs.Put(bp)
 		plain, err := zdec.DecodeAll(payload, (*bp)[:0])
 		if err != nil {
@@ -218,12 +217,4 @@ func VerifyBlob(blob []byte, want catalog.Digest) error {
 }
 
 // plainBufs pools VerifyBlob's decompression buffers.
-var plainBufs sync.Pool
-
-func getPlainBuf(n int) *[]byte {
-	if bp, ok := plainBufs.Get().(*[]byte); ok && cap(*bp) >= n {
-		return bp
-	}
-	b := make([]byte, 0, max(n, 1<<20))
-	return &b
-}
+var plainBufs BufPool

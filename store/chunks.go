@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/backupfs/backupfs/catalog"
@@ -55,7 +54,7 @@ func (s *Store) putChunk(d catalog.Digest, plain []byte, check bool) (bool, erro
 			return false, fmt.Errorf("%w: chunk given as %s has digest %s", ErrInvalid, d, got)
 		}
 	}
-	bp := getBlobBuf(BlobHeaderSize + len(plain))
+	bp := blobBufs.Get(BlobHeaderSize + len(plain))
 	defer blobBufs.Put(bp)
 	blob, err := AppendBlob((*bp)[:0], plain)
 	if err != nil {
@@ -66,15 +65,7 @@ func (s *Store) putChunk(d catalog.Digest, plain []byte, check bool) (bool, erro
 
 // blobBufs pools the blob buffers of putChunk: the blob is written to its
 // file and dropped.
-var blobBufs sync.Pool
-
-func getBlobBuf(n int) *[]byte {
-	if bp, ok := blobBufs.Get().(*[]byte); ok && cap(*bp) >= n {
-		return bp
-	}
-	b := make([]byte, 0, max(n, 1<<20))
-	return &b
-}
+var blobBufs BufPool
 
 // PutBlob stores a blob as received (from the network), after VerifyBlob
 // checked it against d (ErrCorrupt otherwise). An existing chunk is
