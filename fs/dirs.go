@@ -39,6 +39,15 @@ func (f *filesys) listGroups(maxAge time.Duration) ([]catalog.Group, errnoErr) {
 	return gs, f.errno("list groups", "/", err)
 }
 
+// listingMtime is the mtime of the root and type directories: the mount
+// time, or when the group list last changed. Getting it refreshes a list
+// older than the refresh interval, so a cached listing in the kernel goes
+// stale no later than a fresh one here would.
+func (f *filesys) listingMtime() time.Time {
+	f.listGroups(f.refresh) // a failure keeps the old list and mtime
+	return f.groups.mtime(f.mounted)
+}
+
 // errnoErr is a syscall.Errno returned next to a value.
 type errnoErr = syscall.Errno
 
@@ -57,7 +66,7 @@ func shortEntry(out *fuse.EntryOut) {
 }
 
 func (n *rootNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	n.fsys.synthAttr(&out.Attr, n.fsys.mounted)
+	n.fsys.synthAttr(&out.Attr, n.fsys.listingMtime())
 	out.SetTimeout(shortTimeout)
 	return 0
 }
@@ -94,13 +103,13 @@ func (n *rootNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 	if en := findListed(n.types, n.fsys.refresh, name); en != 0 {
 		return nil, en
 	}
-	n.fsys.synthAttr(&out.Attr, n.fsys.mounted)
+	n.fsys.synthAttr(&out.Attr, n.fsys.groups.mtime(n.fsys.mounted))
 	child := &typeNode{node: node{fsys: n.fsys}, typ: name}
 	return n.NewInode(ctx, child, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: inoOf("type", name)}), 0
 }
 
 func (n *typeNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	n.fsys.synthAttr(&out.Attr, n.fsys.mounted)
+	n.fsys.synthAttr(&out.Attr, n.fsys.listingMtime())
 	out.SetTimeout(shortTimeout)
 	return 0
 }
@@ -139,7 +148,7 @@ func (n *typeNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 		return nil, en
 	}
 	g := catalog.Group{Type: n.typ, ID: name}
-	n.fsys.synthAttr(&out.Attr, n.fsys.mounted)
+	n.fsys.synthAttr(&out.Attr, n.fsys.groups.mtime(n.fsys.mounted))
 	return n.NewInode(ctx, newGroupNode(n.fsys, g), gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: inoOf("group", g.String())}), 0
 }
 

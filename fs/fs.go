@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -174,11 +175,12 @@ func inoOf(parts ...string) uint64 {
 }
 
 // listCache holds a list fetched from the repository and when.
-type listCache[T any] struct {
-	mu  sync.Mutex
-	val []T
-	at  time.Time
-	ok  bool
+type listCache[T comparable] struct {
+	mu      sync.Mutex
+	val     []T
+	at      time.Time
+	ok      bool
+	changed time.Time // when a refresh last found a different list; zero before
 }
 
 // get returns the list, fetching it if it is older than maxAge. A failed
@@ -199,8 +201,23 @@ func (c *listCache[T]) get(f *filesys, maxAge time.Duration, what string, fetch 
 		f.log.Warn("backupfs: refresh failed, keeping the old list", "list", what, "err", err)
 		v = c.val
 	}
+	if c.ok && !slices.Equal(v, c.val) {
+		c.changed = now
+	}
 	c.val, c.at, c.ok = v, now, true
 	return v, nil
+}
+
+// mtime is a listing directory's mtime: base (the mount or the newest
+// snapshot) or, if later, when the list last changed. The kernel keeps a
+// directory's listing until its mtime changes.
+func (c *listCache[T]) mtime(base time.Time) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.changed.After(base) {
+		return c.changed
+	}
+	return base
 }
 
 // node is embedded in every node: the shared state, and EROFS for every

@@ -37,11 +37,11 @@ func (n *groupNode) snapshots(maxAge time.Duration) ([]time.Time, syscall.Errno)
 }
 
 func (n *groupNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	mtime := n.fsys.mounted
+	base := n.fsys.mounted
 	if ts, en := n.snapshots(n.fsys.refresh); en == 0 && len(ts) > 0 {
-		mtime = ts[len(ts)-1]
+		base = ts[len(ts)-1]
 	}
-	n.fsys.synthAttr(&out.Attr, mtime)
+	n.fsys.synthAttr(&out.Attr, n.times.mtime(base)) // changes with the listing
 	out.SetTimeout(shortTimeout)
 	return 0
 }

@@ -29,30 +29,48 @@ const (
 // calls Wait or Unmount on the server. As root it mounts with mount(2)
 // directly; otherwise through fusermount3.
 func Mount(mountpoint string, o Options) (*fuse.Server, error) {
-	srv, _, err := mount(mountpoint, o)
-	return srv, err
+	m, err := mount(mountpoint, o)
+	if err != nil {
+		return nil, err
+	}
+	return m.srv, nil
 }
 
-// mount is Mount, also returning the root node (benchmarks invalidate
-// kernel caches through it).
-func mount(mountpoint string, o Options) (*fuse.Server, gofs.InodeEmbedder, error) {
+// mounted is a mount's server, root node (benchmarks invalidate kernel
+// caches through it) and directory layer (tests count its OPENDIRs).
+type mounted struct {
+	srv  *fuse.Server
+	root gofs.InodeEmbedder
+	dirs *statelessDirs
+}
+
+// mount is Mount, returning the parts tests and benchmarks look into.
+func mount(mountpoint string, o Options) (*mounted, error) {
 	if err := checkMountpoint(mountpoint); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	fsys, err := newFilesys(o)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	root, err := fsys.root(o)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	srv, err := gofs.Mount(mountpoint, root, mountOptions(o))
+	opts := mountOptions(o)
+	dirs := &statelessDirs{RawFileSystem: gofs.NewNodeFS(root, opts)}
+	srv, err := fuse.NewServer(dirs, mountpoint, &opts.MountOptions)
 	if err != nil {
-		return nil, nil, fmt.Errorf("fs: mount %s: %w", mountpoint, err)
+		return nil, fmt.Errorf("fs: mount %s: %w", mountpoint, err)
 	}
-	fsys.noOpen.Store(srv.KernelSettings().Flags64()&fuse.CAP_NO_OPEN_SUPPORT != 0)
-	return srv, root, nil
+	go srv.Serve()
+	if err := srv.WaitMount(); err != nil {
+		return nil, fmt.Errorf("fs: mount %s: %w", mountpoint, err)
+	}
+	offered := srv.KernelSettings().Flags64()
+	fsys.noOpen.Store(offered&fuse.CAP_NO_OPEN_SUPPORT != 0)
+	dirs.on.Store(offered&fuse.CAP_NO_OPENDIR_SUPPORT != 0)
+	return &mounted{srv: srv, root: root, dirs: dirs}, nil
 }
 
 // mountOptions are the kernel cache timeouts and FUSE parameters.

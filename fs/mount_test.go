@@ -1,11 +1,17 @@
 package fs
 
 import (
+	"context"
+	"fmt"
+	iofs "io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/backupfs/backupfs/backup"
 	"github.com/backupfs/backupfs/catalog"
 	"golang.org/x/sys/unix"
 )
@@ -116,4 +122,150 @@ func TestMountReaddirplus(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestMountSkipsOpendir walks directories through the kernel: after the
+// first OPENDIR is answered ENOSYS the kernel sends none, listings read
+// without a handle are whole and in order from any offset, and a second
+// listing comes from the kernel's cache.
+func TestMountSkipsOpendir(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a direct mount")
+	}
+	f := newFixture(t)
+	dir := t.TempDir()
+	m, err := mount(dir, Options{Repo: f.store, Cache: f.cache, Ref: catalog.Ref{}})
+	if err != nil {
+		t.Fatalf("mount: %v", err)
+	}
+	defer m.srv.Unmount()
+	if !m.dirs.on.Load() {
+		t.Fatal("the kernel does not offer zero-message opendirs (Linux 5.1 and later do)")
+	}
+	snap := filepath.Join(dir, "vm/100", catalog.FormatTime(time2), "root")
+	var walked []string
+	walk := func() {
+		walked = walked[:0]
+		must(t, filepath.WalkDir(snap, func(p string, d iofs.DirEntry, err error) error {
+			walked = append(walked, p)
+			return err
+		}))
+	}
+	walk()
+	first := slices.Clone(walked)
+	var want []string
+	must(t, filepath.WalkDir(f.src, func(p string, d iofs.DirEntry, err error) error {
+		want = append(want, snap+strings.TrimPrefix(p, f.src))
+		return err
+	}))
+	if !slices.Equal(first, want) {
+		t.Fatalf("walk through the mount:\n%q\nwant\n%q", first, want)
+	}
+	if n := m.dirs.opendirs.Load(); n != 1 {
+		t.Errorf("the kernel sent %d OPENDIRs, want only the first", n)
+	}
+	calls := f.cache.Stats()
+	walk()
+	if !slices.Equal(walked, first) {
+		t.Errorf("second walk differs: %q", walked)
+	}
+	if got := f.cache.Stats(); got.Hits+got.Misses != calls.Hits+calls.Misses {
+		t.Errorf("second walk read the catalog again (%d reads, then %d): the kernel did not cache the listings", calls.Hits+calls.Misses, got.Hits+got.Misses)
+	}
+}
+
+// TestMountListingsRefresh: a kernel-cached listing of a group or a type
+// shows a new snapshot or group once the list refreshes, because the
+// directory's mtime follows its listing.
+func TestMountListingsRefresh(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a direct mount")
+	}
+	f := newFixture(t)
+	dir := t.TempDir()
+	m, err := mount(dir, Options{Repo: f.store, Cache: f.cache, Ref: catalog.Ref{}, Refresh: time.Second})
+	if err != nil {
+		t.Fatalf("mount: %v", err)
+	}
+	defer m.srv.Unmount()
+	list := func(p string) string {
+		es, err := os.ReadDir(filepath.Join(dir, p))
+		must(t, err)
+		var ns []string
+		for _, e := range es {
+			ns = append(ns, e.Name())
+		}
+		return strings.Join(ns, " ")
+	}
+	t1, t2 := catalog.FormatTime(time1), catalog.FormatTime(time2)
+	if got := list("vm/100"); got != t1+" "+t2+" latest" {
+		t.Fatalf("group lists %q", got)
+	}
+	if got := list("vm"); got != "100" {
+		t.Fatalf("type lists %q", got)
+	}
+	t3 := catalog.FormatTime(time2.Add(time.Hour))
+	from := filepath.Join(f.store.Dir(), "vm/100", t2)
+	copyDir(t, from, filepath.Join(f.store.Dir(), "vm/100", t3))
+	copyDir(t, from, filepath.Join(f.store.Dir(), "vm/101", t2))
+	// Past the kernel's attribute timeout and the refresh interval, the
+	// next listing from offset 0 checks the mtime.
+	time.Sleep(shortTimeout + 1500*time.Millisecond)
+	if got := list("vm/100"); got != t1+" "+t2+" "+t3+" latest" {
+		t.Errorf("group lists %q after a snapshot was added", got)
+	}
+	if got := list("vm"); got != "100 101" {
+		t.Errorf("type lists %q after a group was added", got)
+	}
+}
+
+// TestMountBigDirectory lists a directory too big for one READDIRPLUS
+// reply: the handle-less reads after the first start at the kernel's
+// offset, and the listing is whole, in order, without repeats.
+func TestMountBigDirectory(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a direct mount")
+	}
+	f := newFixture(t)
+	src := t.TempDir()
+	var want []string
+	for i := range 700 {
+		name := fmt.Sprintf("entry-with-a-long-name-so-replies-fill-up-%04d", i)
+		write(t, filepath.Join(src, name), nil)
+		want = append(want, name)
+	}
+	g := catalog.Group{Type: "ct", ID: "7"}
+	w, err := f.store.Begin(g, time1)
+	must(t, err)
+	_, err = backup.Run(context.Background(), w, backup.Options{Group: g, Time: time1,
+		Archives: []backup.Spec{{Name: "root.tree", Path: src}}}, &backup.Stats{})
+	must(t, err)
+	dir := t.TempDir()
+	m, err := mount(dir, Options{Repo: f.store, Cache: f.cache, Ref: catalog.Ref{}})
+	if err != nil {
+		t.Fatalf("mount: %v", err)
+	}
+	defer m.srv.Unmount()
+	reads := m.dirs.reads.Load()
+	es, err := os.ReadDir(filepath.Join(dir, "ct/7/latest/root"))
+	must(t, err)
+	var got []string
+	for _, e := range es {
+		got = append(got, e.Name())
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("listed %d entries, want %d in order; first difference near %q", len(got), len(want), firstDiff(got, want))
+	}
+	if n := m.dirs.reads.Load() - reads; n < 3 {
+		t.Errorf("%d handle-less reads: the listing fit in one reply, so offsets were not tested", n)
+	}
+}
+
+func firstDiff(a, b []string) string {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return a[i]
+		}
+	}
+	return "the end"
 }
