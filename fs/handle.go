@@ -21,7 +21,8 @@ type fileHandle struct {
 	stream *cache.Stream
 	base   int64 // where the file starts in the stream
 	size   int64
-	where  string // archive (and path) for log lines
+	where  string // the archive, for log lines
+	name   string // the path in it, if a tree's file (joined only for a log line)
 	rs     cache.ReadState
 }
 
@@ -44,7 +45,11 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 	if err == nil || err == io.EOF {
 		err = fmt.Errorf("%w: stream ends at %d, before the file's end at %d", catalog.ErrFormat, h.base+off+int64(n), h.base+h.size)
 	}
-	return nil, h.fsys.errno("read", fmt.Sprintf("%s at offset %d", h.where, off), err)
+	where := h.where
+	if h.name != "" {
+		where += ": " + h.name
+	}
+	return nil, h.fsys.errno("read", fmt.Sprintf("%s at offset %d", where, off), err)
 }
 
 // dirHandle lists a directory whose entries never change, so the kernel

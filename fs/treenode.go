@@ -189,11 +189,13 @@ func (n *treeNode) newHandle() (*fileHandle, syscall.Errno) {
 		return nil, n.fsys.errno("open", n.where(), err)
 	}
 	return &fileHandle{fsys: n.fsys, stream: n.t.payload, base: int64(n.e.PayloadOffset),
-		size: int64(n.e.Size), where: n.where()}, 0
+		size: int64(n.e.Size), where: n.t.where, name: n.e.Name}, 0
 }
 
 // Read reads through the open's handle, or without one (zero-message
-// opens) through the node's own, made on first use.
+// opens) through the node's own, made on first use. A read of the whole
+// file needs no readahead state, so it uses a handle it then drops: a
+// node kept for each of many small files read once (cp -a) keeps none.
 func (n *treeNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	if h, ok := fh.(*fileHandle); ok {
 		return h.Read(ctx, dest, off)
@@ -203,6 +205,14 @@ func (n *treeNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, of
 	}
 	n.mu.Lock()
 	h := n.own
+	if h == nil && off == 0 && uint64(len(dest)) >= n.e.Size {
+		n.mu.Unlock()
+		once, en := n.newHandle()
+		if en != 0 {
+			return nil, en
+		}
+		return once.Read(ctx, dest, off)
+	}
 	if h == nil {
 		var en syscall.Errno
 		if h, en = n.newHandle(); en != 0 {
