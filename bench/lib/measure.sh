@@ -153,3 +153,20 @@ measure_ls() {
 		rec ls_ms "$(awk -v a="$t0" -v b="$(now)" 'BEGIN {printf "%.1f", (b - a) / 1e6}')"
 	done
 }
+
+# measure_rtt: what one request costs. A FUSE request is a round trip
+# between processes; when the machine is otherwise idle, each wake-up of a
+# process on another CPU is slow on a VM whose idle vCPUs halt. Measured
+# with nothing else running: a pipe between two processes as scheduled,
+# the same pinned to one CPU, and listxattr on a mounted file (a request
+# to the daemon each time).
+measure_rtt() {
+	log "round trips: pipe between processes, pinned to one CPU, FUSE listxattr"
+	local f
+	rec rtt_pipe_us "$(python3 "$src/bench/lib/rtt.py" pipe 20000)"
+	rec rtt_pipe_one_cpu_us "$(taskset -c 0 python3 "$src/bench/lib/rtt.py" pipe 20000)"
+	start_mount
+	f=$(find "$mtree" -type f -name '*.go' -print -quit)
+	[ -n "$f" ] || die "no .go file in the mounted tree"
+	rec rtt_fuse_us "$(python3 "$src/bench/lib/rtt.py" xattr "$f" 20000)"
+}

@@ -119,3 +119,27 @@ backup2_s 0.25
 		t.Error("a row without measurements was printed")
 	}
 }
+
+// TestRowsDefaults: without --cache-size the RSS bound is the default
+// cache + 64 MiB, and the round-trip rows carry no target.
+func TestRowsDefaults(t *testing.T) {
+	r, err := parseRaw(strings.NewReader("rss_seq_kib 133120\nrss_cp_kib 129024\nrtt_fuse_us 24.5\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]row{}
+	for _, x := range buildRows(r) {
+		got[x.Op] = x
+	}
+	for op, want := range map[string]bool{
+		"peak RSS of the mount after dd of the image": false, // 130 MiB > 128
+		"peak RSS of the mount after cp -a":           true,  // 126 MiB
+	} {
+		if x := got[op]; x.OK == nil || *x.OK != want || x.Target != "<= 128 MiB" {
+			t.Errorf("%s: ok %s, target %q; want %v, <= 128 MiB", op, okText(x.OK), x.Target, want)
+		}
+	}
+	if x, found := got["FUSE round trip on the mount (listxattr)"]; !found || x.Backupfs != 24.5 || x.OK != nil {
+		t.Errorf("round-trip row: %+v, found %v", x, found)
+	}
+}
