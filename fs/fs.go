@@ -71,8 +71,9 @@ type filesys struct {
 	groups  listCache[catalog.Group]
 	// noOpen: the kernel does zero-message opens (it said so at INIT),
 	// so a file's Open answers ENOSYS and reads come without a handle.
-	noOpen   atomic.Bool
-	noXattrs bool // Options.NoXattrs
+	noOpen      atomic.Bool
+	noXattrs    bool         // Options.NoXattrs
+	storedAhead atomic.Int64 // files storeAhead pushed into the page cache
 }
 
 // Root returns the root node for o.Ref. It checks the ref and, for a group

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/backupfs/backupfs/catalog"
@@ -29,6 +30,8 @@ type treeNode struct {
 	loading chan struct{} // closed when the load in progress ends
 	loadErr error         // the last load's failure
 	own     *fileHandle   // reads without a handle (zero-message opens)
+
+	inKernel atomic.Bool // read whole or pushed by storeAhead: in the page cache
 }
 
 var (
@@ -211,7 +214,11 @@ func (n *treeNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, of
 		if en != 0 {
 			return nil, en
 		}
-		return once.Read(ctx, dest, off)
+		res, en := once.Read(ctx, dest, off)
+		if en == 0 && n.e.Size <= storeAheadMax && !n.inKernel.Swap(true) {
+			go n.storeAhead()
+		}
+		return res, en
 	}
 	if h == nil {
 		var en syscall.Errno
