@@ -168,6 +168,30 @@ func DecodeBlob(blob []byte, want catalog.Digest) ([]byte, error) {
 	return plain, nil
 }
 
+// DecodeBlobShared is DecodeBlob for a caller that owns blob and will not
+// reuse it: a raw payload is checked and returned in place (the result
+// aliases blob), so receiving a raw chunk costs no second allocation and
+// no copy. A zstd payload is decompressed into a new slice, as DecodeBlob
+// does, and blob is free to reuse afterwards (aliases reports which).
+func DecodeBlobShared(blob []byte, want catalog.Digest) (plain []byte, aliases bool, err error) {
+	h, err := checkBlob(blob)
+	if err != nil {
+		return nil, false, err
+	}
+	if h.zstd {
+		plain, err = inflate(h, blob[BlobHeaderSize:])
+		if err != nil {
+			return nil, false, err
+		}
+	} else {
+		plain, aliases = blob[BlobHeaderSize:], true
+	}
+	if got := catalog.Sum(plain); got != want {
+		return nil, false, fmt.Errorf("%w: blob: content has digest %s, want %s", ErrCorrupt, got, want)
+	}
+	return plain, aliases, nil
+}
+
 // decodeBlob is DecodeBlob without the digest check.
 func decodeBlob(blob []byte) ([]byte, error) {
 	h, err := checkBlob(blob)
@@ -178,6 +202,12 @@ func decodeBlob(blob []byte) ([]byte, error) {
 	if !h.zstd {
 		return append(make([]byte, 0, len(payload)), payload...), nil
 	}
+	return inflate(h, payload)
+}
+
+// inflate decompresses a checked zstd payload into a new slice of exactly
+// the plain length the header gives.
+func inflate(h blobHeader, payload []byte) ([]byte, error) {
 	plain, err := zdec.DecodeAll(payload, make([]byte, 0, h.plainLen))
 	if err != nil {
 		return nil, fmt.Errorf("%w: blob: zstd: %v", ErrCorrupt, err)

@@ -191,7 +191,13 @@ func fuzzBlob(t *testing.T, blob []byte) {
 		if err2 := VerifyBlob(blob, catalog.Sum(nil)); !errors.Is(err2, ErrCorrupt) {
 			t.Fatalf("VerifyBlob gave %v for what decodeBlob refused: %v", err2, err)
 		}
+		if _, _, err2 := DecodeBlobShared(bytes.Clone(blob), catalog.Sum(nil)); !errors.Is(err2, ErrCorrupt) {
+			t.Fatalf("DecodeBlobShared gave %v for what decodeBlob refused: %v", err2, err)
+		}
 		return
+	}
+	if shared, _, err := DecodeBlobShared(bytes.Clone(blob), catalog.Sum(plain)); err != nil || !bytes.Equal(shared, plain) {
+		t.Fatalf("DecodeBlobShared refused or changed what decodeBlob accepted: %v", err)
 	}
 	if err := VerifyBlob(blob, catalog.Sum(plain)); err != nil {
 		t.Fatalf("VerifyBlob refused what decodeBlob accepted: %v", err)
