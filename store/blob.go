@@ -112,6 +112,14 @@ type blobHeader struct {
 	plainLen int
 }
 
+// BlobCompressed reports whether a blob starting with header (at least
+// BlobHeaderSize bytes) has a zstd payload. Nothing is checked: it is a
+// hint for choosing a buffer before the blob is read, which DecodeBlob
+// and its kin then check.
+func BlobCompressed(header []byte) bool {
+	return len(header) >= BlobHeaderSize && header[5]&blobFlagZstd != 0
+}
+
 // CheckBlob checks a blob's header and CRC without decompressing it. It is
 // cheap, for serving stored blobs; DecodeBlob checks everything.
 func CheckBlob(blob []byte) error {
