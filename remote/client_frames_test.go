@@ -100,3 +100,39 @@ func TestFrameReaderDamaged(t *testing.T) {
 		})
 	}
 }
+
+// frameReader reads any byte stream as wire.ReadFrame does: the same
+// frames, and an error where ReadFrame has one.
+func FuzzFrameReader(f *testing.F) {
+	zBlob, _ := store.EncodeBlob(bytes.Repeat([]byte("fz"), 4000))
+	rawBlob, _ := store.EncodeBlob([]byte("raw"))
+	for _, blob := range [][]byte{zBlob, rawBlob, []byte("x")} {
+		var b bytes.Buffer
+		_ = wire.WriteFrame(&b, wire.Frame{Type: wire.TChunk, ID: 2, Payload: wire.Chunk{Blob: blob}.Append(nil)})
+		_ = wire.WriteFrame(&b, wire.Frame{Type: wire.TPong, Payload: wire.Ping{Nonce: 1}.Append(nil)})
+		f.Add(b.Bytes())
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		ref := bytes.NewReader(in)
+		fr := frameReader{r: bytes.NewReader(in)}
+		for {
+			want, werr := wire.ReadFrame(ref)
+			got, buf, gerr := fr.next()
+			if (werr == nil) != (gerr == nil) {
+				t.Fatalf("ReadFrame err %v, frameReader err %v", werr, gerr)
+			}
+			if werr != nil {
+				if buf != nil {
+					t.Fatal("a pooled buffer with an error")
+				}
+				return
+			}
+			if got.Type != want.Type || got.ID != want.ID || got.Flags != want.Flags || !bytes.Equal(got.Payload, want.Payload) {
+				t.Fatalf("frame differs: %v id %d vs %v id %d", got.Type, got.ID, want.Type, want.ID)
+			}
+			if buf != nil {
+				frameBufs.put(buf)
+			}
+		}
+	})
+}
