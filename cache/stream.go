@@ -71,6 +71,36 @@ func (s *Stream) ReadAt(ctx context.Context, p []byte, off int64, rs *ReadState)
 	return n, err
 }
 
+// View is ReadAt without the copy, for a read that lies in one chunk: it
+// returns the n bytes at off (fewer, with io.EOF, at the end of the
+// stream) as a slice of the cached chunk, and ok true. A FUSE read of a
+// whole chunk (or part of one) can then be answered from the cache's own
+// bytes. They are shared and read-only, and stay valid as long as the
+// caller holds them: the cache never writes or reuses a chunk's buffer
+// (eviction only drops its reference). A read that spans chunks (or an
+// offset out of range, or n <= 0) returns ok false and does nothing: the
+// caller uses ReadAt. Readahead sees the read as ReadAt would.
+func (s *Stream) View(ctx context.Context, off int64, n int, rs *ReadState) (b []byte, ok bool, err error) {
+	if off < 0 || off >= s.size || n <= 0 {
+		return nil, false, nil
+	}
+	end := min(off+int64(n), s.size)
+	start, cend, d, err := s.chunkAt(off)
+	if err != nil || end > cend {
+		return nil, false, nil // ReadAt reports a bad index
+	}
+	s.readahead(off, end, rs)
+	data, err := s.c.Chunk(ctx, d, int(cend-start), true)
+	if err != nil {
+		return nil, true, fmt.Errorf("%s: offset %d: chunk %s: %w", s.name, off, d, err)
+	}
+	b = data[off-start : end-start : end-start]
+	if end < off+int64(n) {
+		return b, true, io.EOF
+	}
+	return b, true, nil
+}
+
 // copyOut fills p from the chunks at off.
 func (s *Stream) copyOut(ctx context.Context, p []byte, off int64) (int, error) {
 	n := 0

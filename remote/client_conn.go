@@ -29,9 +29,16 @@ type clientConn struct {
 // call collects the answer frames of one request.
 type call struct {
 	mu     sync.Mutex
-	frames []wire.Frame
+	frames []callFrame
 	err    error
 	notify chan struct{}
+}
+
+// callFrame is one answer frame; buf, if set, is the frameBufs buffer its
+// payload was read into, for the caller to return once done with it.
+type callFrame struct {
+	f   wire.Frame
+	buf *[]byte
 }
 
 // errConn marks failures of the connection itself (as opposed to answers):
@@ -100,8 +107,9 @@ func (cc *clientConn) hello(ctx context.Context, token string) error {
 
 // readLoop dispatches answer frames until the connection breaks.
 func (cc *clientConn) readLoop() {
+	fr := frameReader{r: cc.nc}
 	for {
-		f, err := wire.ReadFrame(cc.nc)
+		f, buf, err := fr.next()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
@@ -120,7 +128,9 @@ func (cc *clientConn) readLoop() {
 		c := cc.open[f.ID]
 		cc.mu.Unlock()
 		if c != nil { // an answer to a cancelled call is dropped
-			c.push(f)
+			c.push(callFrame{f, buf})
+		} else if buf != nil {
+			frameBufs.put(buf)
 		}
 	}
 }
@@ -221,7 +231,7 @@ func (cc *clientConn) cancel(id uint32) {
 	}
 }
 
-func (c *call) push(f wire.Frame) {
+func (c *call) push(f callFrame) {
 	c.mu.Lock()
 	c.frames = append(c.frames, f)
 	c.mu.Unlock()
@@ -241,8 +251,16 @@ func (c *call) finish(err error) {
 	}
 }
 
-// next waits for the call's next frame.
+// next waits for the call's next frame. A pooled buffer the frame came in
+// is left to the garbage collector: the caller may keep the payload.
 func (c *call) next(ctx context.Context) (wire.Frame, error) {
+	cf, err := c.nextBuf(ctx)
+	return cf.f, err
+}
+
+// nextBuf is next for a caller that returns the frame's buffer (if any)
+// to frameBufs once nothing refers to the payload.
+func (c *call) nextBuf(ctx context.Context) (callFrame, error) {
 	for {
 		c.mu.Lock()
 		if len(c.frames) > 0 {
@@ -254,12 +272,12 @@ func (c *call) next(ctx context.Context) (wire.Frame, error) {
 		err := c.err
 		c.mu.Unlock()
 		if err != nil {
-			return wire.Frame{}, err
+			return callFrame{}, err
 		}
 		select {
 		case <-c.notify:
 		case <-ctx.Done():
-			return wire.Frame{}, ctx.Err()
+			return callFrame{}, ctx.Err()
 		}
 	}
 }

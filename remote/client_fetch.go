@@ -248,12 +248,12 @@ func (cc *clientConn) getChunks(ctx context.Context, ds []catalog.Digest, demand
 		want[d] = true
 	}
 	for len(want) > 0 {
-		f, err := c.next(ctx)
+		cf, err := c.nextBuf(ctx)
 		if err != nil {
 			cc.cancel(id)
 			return err
 		}
-		d, data, derr, err := decodeChunkAnswer(f, want)
+		d, data, derr, err := decodeChunkAnswer(cf, want)
 		if err != nil {
 			cc.forget(id)
 			return err
@@ -267,8 +267,17 @@ func (cc *clientConn) getChunks(ctx context.Context, ds []catalog.Digest, demand
 
 // decodeChunkAnswer decodes a CHUNK (verifying the blob against its
 // digest) or MISSING for one of the digests in want; derr is that
-// digest's error, err one that ends the request.
-func decodeChunkAnswer(f wire.Frame, want map[catalog.Digest]bool) (d catalog.Digest, data []byte, derr, err error) {
+// digest's error, err one that ends the request. The plain bytes of a raw
+// blob are the frame's own payload buffer (frameReader gave it one of its
+// own); a pooled buffer is returned unless the result aliases it.
+func decodeChunkAnswer(cf callFrame, want map[catalog.Digest]bool) (d catalog.Digest, data []byte, derr, err error) {
+	aliases := false
+	defer func() {
+		if cf.buf != nil && !aliases {
+			frameBufs.put(cf.buf)
+		}
+	}()
+	f := cf.f
 	switch f.Type {
 	case wire.TChunk:
 		m, err := wire.DecodeChunk(f.Payload)
@@ -278,7 +287,8 @@ func decodeChunkAnswer(f wire.Frame, want map[catalog.Digest]bool) (d catalog.Di
 		if !want[m.Digest] {
 			return d, nil, nil, notAsked(m.Digest)
 		}
-		plain, err := store.DecodeBlob(m.Blob, m.Digest)
+		var plain []byte
+		plain, aliases, err = store.DecodeBlobShared(m.Blob, m.Digest)
 		if err != nil {
 			return m.Digest, nil, fmt.Errorf("chunk %s from the server: %w", m.Digest, err), nil
 		}

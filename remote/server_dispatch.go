@@ -187,23 +187,41 @@ func (c *srvConn) cancelReq(id uint32) {
 
 // send queues a frame of r's answer that is not its last.
 func (c *srvConn) send(r *srvReq, f wire.Frame, high bool) error {
-	f.ID = r.id
-	return c.q.push(srvItem{f: f, req: r}, high)
+	return c.sendItem(r, srvItem{f: f}, high)
+}
+
+// sendItem is send for an item that may carry a pooled buffer: it is
+// released if the item is not queued.
+func (c *srvConn) sendItem(r *srvReq, it srvItem, high bool) error {
+	it.f.ID, it.req = r.id, r
+	err := c.q.push(it, high)
+	if err != nil {
+		it.release()
+	}
+	return err
 }
 
 // done removes r from flight and queues its last frame (ERROR CANCELED
 // instead if it was canceled).
 func (c *srvConn) done(r *srvReq, f wire.Frame, high bool) {
+	c.doneItem(r, srvItem{f: f}, high)
+}
+
+// doneItem is done for an item that may carry a pooled buffer.
+func (c *srvConn) doneItem(r *srvReq, it srvItem, high bool) {
 	c.mu.Lock()
 	delete(c.inflight, r.id)
 	c.mu.Unlock()
 	r.cancel()
 	if r.canceled.Load() {
+		it.release()
 		e := wire.Errorf(wire.CodeCanceled, "request %d canceled", r.id)
-		f = wire.Frame{Type: wire.TError, Payload: e.Append(nil)}
+		it = srvItem{f: wire.Frame{Type: wire.TError, Payload: e.Append(nil)}}
 	}
-	f.ID = r.id
-	_ = c.q.push(srvItem{f: f, req: r, terminal: true}, high)
+	it.f.ID, it.req, it.terminal = r.id, r, true
+	if c.q.push(it, high) != nil {
+		it.release()
+	}
 }
 
 // fail ends r with an ERROR.

@@ -2,7 +2,9 @@ package remote
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"time"
@@ -23,6 +25,38 @@ type srvItem struct {
 	f        wire.Frame
 	req      *srvReq // nil for connection frames
 	terminal bool    // written even if req was canceled (ERROR CANCELED)
+	// buf, if set, is a pooled buffer holding the frame: HeaderSize bytes
+	// of room, then f.Payload. The writer fills the header in, writes it
+	// all at once and returns buf to frameBufs.
+	buf *[]byte
+}
+
+// release returns the item's buffer to the pool: only for an item that
+// was never queued or was taken off the queue (nothing else refers to it).
+func (it *srvItem) release() {
+	if it.buf != nil {
+		frameBufs.put(it.buf)
+		it.buf = nil
+	}
+}
+
+// writeItem writes one item's frame to bw and releases its buffer.
+func writeItem(bw *bufio.Writer, it *srvItem) error {
+	if it.buf == nil {
+		return wire.WriteFrame(bw, it.f)
+	}
+	defer it.release()
+	if err := it.f.Check(); err != nil {
+		return fmt.Errorf("wire: write: %w", err)
+	}
+	b := *it.buf
+	wire.AppendFrame(b[:0], wire.Frame{Type: it.f.Type, Flags: it.f.Flags, ID: it.f.ID})
+	binary.LittleEndian.PutUint32(b[8:wire.HeaderSize], uint32(len(it.f.Payload)))
+	// An empty bufio.Writer hands a large write straight to the connection.
+	if _, err := bw.Write(b[:wire.HeaderSize+len(it.f.Payload)]); err != nil {
+		return fmt.Errorf("wire: write %v frame: %w", it.f.Type, err)
+	}
+	return nil
 }
 
 // srvQueue holds a connection's answer frames in two priorities; one
@@ -146,12 +180,13 @@ func (q *srvQueue) drain(nc net.Conn, bw *bufio.Writer, sent func(int)) error {
 			return nil
 		}
 		if it.req != nil && it.req.canceled.Load() && !it.terminal {
+			it.release()
 			continue
 		}
 		// Each frame (and the flush after it) gets the whole limit: a
 		// peer that reads keeps the connection, one that stalls loses it.
 		_ = nc.SetWriteDeadline(time.Now().Add(q.writeLimit))
-		if err := wire.WriteFrame(bw, it.f); err != nil {
+		if err := writeItem(bw, &it); err != nil {
 			return err
 		}
 		sent(wire.HeaderSize + len(it.f.Payload))

@@ -199,7 +199,7 @@ func (c *srvConn) getChunks(r *srvReq, m wire.GetChunks, demand bool) {
 						"count", denied, "first", d.String())
 				}()
 			}
-			a.put(srvMissing(d, wire.CodeDenied))
+			a.put(srvItem{f: srvMissing(d, wire.CodeDenied)})
 			continue
 		}
 		select {
@@ -236,18 +236,19 @@ type srvAnswer struct {
 }
 
 // put queues one digest's answer; the last one ends the request.
-func (a *srvAnswer) put(f wire.Frame) {
+func (a *srvAnswer) put(it srvItem) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.ended {
+		it.release()
 		return
 	}
 	if a.left--; a.left == 0 {
 		a.ended = true
-		a.c.done(a.r, f, a.high)
+		a.c.doneItem(a.r, it, a.high)
 		return
 	}
-	if a.c.send(a.r, f, a.high) != nil {
+	if a.c.sendItem(a.r, it, a.high) != nil {
 		a.ended = true // the connection is closing
 	}
 }
@@ -269,20 +270,31 @@ func (a *srvAnswer) end() {
 	}
 }
 
-// chunkFrame reads one chunk and returns its CHUNK or MISSING frame.
-func (c *srvConn) chunkFrame(d *catalog.Digest) wire.Frame {
-	blob, err := c.s.cfg.Store.Blob(*d)
+// chunkFrame reads one chunk and returns its CHUNK or MISSING item. A
+// CHUNK is built in a pooled buffer with room for the frame header before
+// the payload: the blob is read from its file straight into place and the
+// writer sends header and payload in one write (srvItem.buf).
+func (c *srvConn) chunkFrame(d *catalog.Digest) srvItem {
+	const pre = wire.HeaderSize + catalog.DigestSize
+	var bp *[]byte
+	blob, err := c.s.cfg.Store.ReadBlob(*d, func(n int) []byte {
+		bp = frameBufs.get(pre + n)
+		return (*bp)[pre:]
+	})
 	if err != nil {
+		if bp != nil {
+			frameBufs.put(bp)
+		}
 		code := srvCode(err)
 		if code != wire.CodeNotFound {
 			c.log.Error("serve chunk", "digest", d.String(), "err", err)
 		}
 		c.s.stats.missing.Add(1)
-		return srvMissing(d, code)
+		return srvItem{f: srvMissing(d, code)}
 	}
 	c.s.stats.served.Add(1)
-	p := make([]byte, 0, catalog.DigestSize+len(blob))
-	return wire.Frame{Type: wire.TChunk, Payload: wire.Chunk{Digest: *d, Blob: blob}.Append(p)}
+	copy((*bp)[wire.HeaderSize:pre], d[:])
+	return srvItem{f: wire.Frame{Type: wire.TChunk, Payload: (*bp)[wire.HeaderSize : pre+len(blob)]}, buf: bp}
 }
 
 func srvMissing(d *catalog.Digest, code wire.Code) wire.Frame {

@@ -123,6 +123,23 @@ func BenchmarkDecodeBlob(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeBlobShared is the client's decode: a raw blob checked in
+// place, no CRC (the SHA-256 is checked).
+func BenchmarkDecodeBlobShared(b *testing.B) {
+	for _, in := range benchInputs() {
+		blob, _ := EncodeBlob(in.plain)
+		d := catalog.Sum(in.plain)
+		b.Run(in.name, func(b *testing.B) {
+			b.SetBytes(int64(len(in.plain)))
+			for b.Loop() {
+				if _, _, err := DecodeBlobShared(blob, d); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 func BenchmarkCheckBlob(b *testing.B) {
 	plain := compressible(4 << 20)
 	blob, _ := EncodeBlob(plain)

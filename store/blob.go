@@ -112,6 +112,14 @@ type blobHeader struct {
 	plainLen int
 }
 
+// BlobCompressed reports whether a blob starting with header (at least
+// BlobHeaderSize bytes) has a zstd payload. Nothing is checked: it is a
+// hint for choosing a buffer before the blob is read, which DecodeBlob
+// and its kin then check.
+func BlobCompressed(header []byte) bool {
+	return len(header) >= BlobHeaderSize && header[5]&blobFlagZstd != 0
+}
+
 // CheckBlob checks a blob's header and CRC without decompressing it. It is
 // cheap, for serving stored blobs; DecodeBlob checks everything.
 func CheckBlob(blob []byte) error {
@@ -120,6 +128,19 @@ func CheckBlob(blob []byte) error {
 }
 
 func checkBlob(blob []byte) (blobHeader, error) {
+	h, err := checkHeader(blob)
+	if err != nil {
+		return h, err
+	}
+	if got, want := blobCRC(blob), binary.LittleEndian.Uint32(blob[12:16]); got != want {
+		return h, fmt.Errorf("%w: blob: crc %08x, header says %08x", ErrCorrupt, got, want)
+	}
+	return h, nil
+}
+
+// checkHeader is checkBlob without the CRC: the header's fields and their
+// agreement with the payload length.
+func checkHeader(blob []byte) (blobHeader, error) {
 	var h blobHeader
 	if len(blob) < BlobHeaderSize {
 		return h, fmt.Errorf("%w: blob of %d bytes, shorter than its header", ErrCorrupt, len(blob))
@@ -148,9 +169,6 @@ func checkBlob(blob []byte) (blobHeader, error) {
 	if h.zstd && payload >= h.plainLen {
 		return h, fmt.Errorf("%w: blob: zstd payload of %d bytes not smaller than plain %d", ErrCorrupt, payload, h.plainLen)
 	}
-	if got, want := blobCRC(blob), binary.LittleEndian.Uint32(blob[12:16]); got != want {
-		return h, fmt.Errorf("%w: blob: crc %08x, header says %08x", ErrCorrupt, got, want)
-	}
 	return h, nil
 }
 
@@ -168,6 +186,38 @@ func DecodeBlob(blob []byte, want catalog.Digest) ([]byte, error) {
 	return plain, nil
 }
 
+// DecodeBlobShared is DecodeBlob for a caller that owns blob and will not
+// reuse it: a raw payload is checked and returned in place (the result
+// aliases blob), so receiving a raw chunk costs no second allocation and
+// no copy. A zstd payload is decompressed into a new slice, as DecodeBlob
+// does, and blob is free to reuse afterwards (aliases reports which).
+//
+// It skips the CRC (~3% of the mount's CPU): the SHA-256 of the plain
+// bytes it checks anyway is the stronger check. Every header field is
+// still checked; one the CRC alone would catch either changes the plain
+// bytes (flags, length: the digest or the length check fails) or does not
+// matter (the CRC field itself). zstd decodes unchecked input bounded by
+// the header's plain length, as it must for a hostile server anyway. What
+// it accepts is exactly the chunk asked for.
+func DecodeBlobShared(blob []byte, want catalog.Digest) (plain []byte, aliases bool, err error) {
+	h, err := checkHeader(blob)
+	if err != nil {
+		return nil, false, err
+	}
+	if h.zstd {
+		plain, err = inflate(h, blob[BlobHeaderSize:])
+		if err != nil {
+			return nil, false, err
+		}
+	} else {
+		plain, aliases = blob[BlobHeaderSize:], true
+	}
+	if got := catalog.Sum(plain); got != want {
+		return nil, false, fmt.Errorf("%w: blob: content has digest %s, want %s", ErrCorrupt, got, want)
+	}
+	return plain, aliases, nil
+}
+
 // decodeBlob is DecodeBlob without the digest check.
 func decodeBlob(blob []byte) ([]byte, error) {
 	h, err := checkBlob(blob)
@@ -178,6 +228,12 @@ func decodeBlob(blob []byte) ([]byte, error) {
 	if !h.zstd {
 		return append(make([]byte, 0, len(payload)), payload...), nil
 	}
+	return inflate(h, payload)
+}
+
+// inflate decompresses a checked zstd payload into a new slice of exactly
+// the plain length the header gives.
+func inflate(h blobHeader, payload []byte) ([]byte, error) {
 	plain, err := zdec.DecodeAll(payload, make([]byte, 0, h.plainLen))
 	if err != nil {
 		return nil, fmt.Errorf("%w: blob: zstd: %v", ErrCorrupt, err)

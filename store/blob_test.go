@@ -157,6 +157,22 @@ func TestBlobEveryByteFlip(t *testing.T) {
 			if err := CheckBlob(b); !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("flip at %d of %d: CheckBlob = %v", i, len(blob), err)
 			}
+			// DecodeBlobShared skips the CRC: what it accepts is the
+			// chunk's exact bytes (a flip in the CRC field, or in a zstd
+			// frame field that does not change the output); a raw blob
+			// flipped outside the CRC field is always refused.
+			got, _, err := DecodeBlobShared(b, catalog.Sum(plain))
+			crcField := i >= 12 && i < 16
+			switch {
+			case err != nil && !errors.Is(err, ErrCorrupt):
+				t.Fatalf("flip at %d: DecodeBlobShared = %v, not ErrCorrupt", i, err)
+			case err == nil && !bytes.Equal(got, plain):
+				t.Fatalf("flip at %d: DecodeBlobShared accepted other bytes", i)
+			case crcField && err != nil:
+				t.Fatalf("flip at %d (CRC field): DecodeBlobShared = %v", i, err)
+			case !crcField && !BlobCompressed(blob) && err == nil:
+				t.Fatalf("flip at %d of a raw blob: DecodeBlobShared accepted it", i)
+			}
 		}
 	}
 }
@@ -191,7 +207,15 @@ func fuzzBlob(t *testing.T, blob []byte) {
 		if err2 := VerifyBlob(blob, catalog.Sum(nil)); !errors.Is(err2, ErrCorrupt) {
 			t.Fatalf("VerifyBlob gave %v for what decodeBlob refused: %v", err2, err)
 		}
+		// Without the CRC it may accept a blob of the right content.
+		got, _, err2 := DecodeBlobShared(bytes.Clone(blob), catalog.Sum(nil))
+		if err2 == nil && len(got) != 0 || err2 != nil && !errors.Is(err2, ErrCorrupt) {
+			t.Fatalf("DecodeBlobShared gave %d bytes, %v for what decodeBlob refused: %v", len(got), err2, err)
+		}
 		return
+	}
+	if shared, _, err := DecodeBlobShared(bytes.Clone(blob), catalog.Sum(plain)); err != nil || !bytes.Equal(shared, plain) {
+		t.Fatalf("DecodeBlobShared refused or changed what decodeBlob accepted: %v", err)
 	}
 	if err := VerifyBlob(blob, catalog.Sum(plain)); err != nil {
 		t.Fatalf("VerifyBlob refused what decodeBlob accepted: %v", err)

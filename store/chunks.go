@@ -140,7 +140,16 @@ func (s *Store) Chunk(d catalog.Digest) ([]byte, error) {
 // Blob returns a chunk's blob as stored, after CheckBlob (header and CRC;
 // the digest is left to the receiver's DecodeBlob).
 func (s *Store) Blob(d catalog.Digest) ([]byte, error) {
-	blob, err := readBounded(s.chunkPath(d), MaxBlobSize)
+	return s.ReadBlob(d, func(n int) []byte { return make([]byte, n) })
+}
+
+// ReadBlob is Blob reading the blob into buf(n), which must return a slice
+// of exactly n bytes (n <= MaxBlobSize): the server reads a blob straight
+// into a pooled frame buffer after the frame's header, so a chunk costs no
+// allocation and no copy between the file and the connection. On error
+// the buffer may hold part of the blob; the caller owns it either way.
+func (s *Store) ReadBlob(d catalog.Digest, buf func(n int) []byte) ([]byte, error) {
+	blob, err := readBoundedInto(s.chunkPath(d), MaxBlobSize, buf)
 	if err != nil {
 		return nil, fmt.Errorf("store: chunk %s: %w", d, err)
 	}

@@ -198,6 +198,13 @@ func syncDir(dir string) error {
 // readBounded reads a whole file, refusing one larger than max before
 // allocating. A missing file gives an error wrapping ErrNotFound.
 func readBounded(path string, max int64) ([]byte, error) {
+	return readBoundedInto(path, max, func(n int) []byte { return make([]byte, n) })
+}
+
+// readBoundedInto is readBounded reading into buf(size), which must return
+// a slice of exactly size bytes: a caller can read into a pooled buffer, or
+// after room for a header. The bytes are returned in that slice.
+func readBoundedInto(path string, max int64, buf func(n int) []byte) ([]byte, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, path)
@@ -216,7 +223,10 @@ func readBounded(path string, max int64) ([]byte, error) {
 	if fi.Size() > max {
 		return nil, fmt.Errorf("%w: %s: %d bytes, at most %d", ErrCorrupt, path, fi.Size(), max)
 	}
-	b := make([]byte, fi.Size())
+	b := buf(int(fi.Size()))
+	if len(b) != int(fi.Size()) {
+		return nil, fmt.Errorf("store: read %s: buffer of %d bytes for %d", path, len(b), fi.Size())
+	}
 	if _, err := io.ReadFull(f, b); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
 	}

@@ -166,6 +166,10 @@ func TestChunkCorruptOnDisk(t *testing.T) {
 			if _, err := s.Blob(d); !errors.Is(err, tt.want) {
 				t.Errorf("Blob: %v, want %v", err, tt.want)
 			}
+			buf := make([]byte, MaxBlobSize+64)
+			if _, err := s.ReadBlob(d, func(n int) []byte { return buf[:n] }); !errors.Is(err, tt.want) {
+				t.Errorf("ReadBlob: %v, want %v", err, tt.want)
+			}
 		})
 	}
 }
