@@ -38,6 +38,12 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 		return fuse.ReadResultData(nil), 0
 	}
 	want := int(min(int64(len(dest)), h.size-off))
+	// A read inside one chunk is answered with the cache's own bytes
+	// (never written or reused), saving a copy; on a failure ReadAt
+	// below reports it.
+	if b, ok, err := h.stream.View(ctx, h.base+off, want, &h.rs); ok && err == nil && len(b) == want {
+		return fuse.ReadResultData(b), 0
+	}
 	n, err := h.stream.ReadAt(ctx, dest[:want], h.base+off, &h.rs)
 	if n == want {
 		return fuse.ReadResultData(dest[:n]), 0
