@@ -70,8 +70,11 @@ type Cache struct {
 	mu      sync.Mutex
 	lru     *simplelru.LRU[catalog.Digest, *entry]
 	bytes   int64
-	flights map[catalog.Digest]*flight
-	failed  map[catalog.Digest]failure // fetches that just failed
+	reserve int64 // bytes of Size lent to other memory (SetReserve)
+
+	raWindow atomic.Int64 // readahead limit under a reserve; 0: Options.Readahead
+	flights  map[catalog.Digest]*flight
+	failed   map[catalog.Digest]failure // fetches that just failed
 
 	st counters
 }
@@ -283,8 +286,8 @@ func (c *Cache) load(d catalog.Digest, size int, demand bool) (data []byte, from
 	return data, false, nil
 }
 
-// add puts e into the LRU and evicts down to the byte bound. A chunk
-// larger than the whole bound is not kept. c.mu is held.
+// add puts e into the LRU and evicts down to the byte bound (Size less the
+// reserve). A chunk larger than Size is not kept. c.mu is held.
 func (c *Cache) add(d catalog.Digest, e *entry) {
 	n := int64(len(e.data))
 	if n > c.opt.Size || c.lru.Contains(d) {
@@ -292,11 +295,7 @@ func (c *Cache) add(d catalog.Digest, e *entry) {
 	}
 	c.lru.Add(d, e)
 	c.bytes += n
-	for c.bytes > c.opt.Size {
-		if _, _, ok := c.lru.RemoveOldest(); !ok {
-			break
-		}
-	}
+	c.evictToBound()
 }
 
 // onEvict keeps the byte count; called by the LRU with c.mu held.

@@ -79,7 +79,7 @@ func (q *seqState) plan(idx catalog.Index, end, limit int64) (from, to int) {
 // access patterns and starts the fetches of the chunks ahead when either
 // is sequential. The handle's pattern wins when both are.
 func (s *Stream) readahead(off, end int64, rs *ReadState) {
-	limit := s.c.opt.Readahead
+	limit := s.c.raLimit()
 	if limit <= 0 {
 		return
 	}

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -96,30 +95,10 @@ func runMount(ctx context.Context, e env, o mountOptions, args []string) error {
 		return err
 	}
 	defer c.Close() // after the unmount: stops readahead and flushes the disk tier
-	// The cache holds at most --cache-size plus the readahead window in
-	// flight; the rest of the live heap is inodes and directory tables
-	// (about 25 MB after cp -a of a 27,000-file tree, about 820 bytes an
-	// entry, half of it go-fuse's) and buffers. Chunk bytes hold no
-	// pointers, so a collection costs little and they are best collected
-	// often: GOGC 30 keeps the heap at 1.3x live, and a soft limit of cache
-	// + readahead + 64 MiB is the backstop. bench/run, same run:
-	//   cache 128M, no GOGC, limit +32M: cp -a 14.4 s, VmHWM 185/230 MiB
-	//     (the live heap sat at the limit and the GC ran back to back:
-	//     a quarter of the mount's CPU in perf)
-	//   cache 96M, GOGC 25, limit 192M:  cp -a 12.9 s, VmHWM 156/195 MiB
-	//   cache 64M, GOGC 50, limit +64M:  cp -a 12.6 s, VmHWM 138/163 MiB
-	// Dev mount, dd of the image then cp -a, A/B twice, same session:
-	//   GOGC 50: VmHWM after dd 137-143 MiB, after cp -a 158-161 MiB
-	//   GOGC 30: VmHWM after dd 119-122 MiB, after cp -a 151-158 MiB,
-	//     mount CPU the same (8.7-10.7 s against 10.3-10.4 s)
-	//   GOGC 50 with a limit of cache + 52 MiB: after cp -a still 144 MiB
-	//     (the live heap is above the limit), mount CPU 14.4 s against 9.5 s
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(30)
-	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(int64(o.cacheSize) + max(ra, 0) + 64<<20)
-	}
+	setMemoryLimits(int64(o.cacheSize))
+	lctx, stopLending := context.WithCancel(ctx)
+	defer stopLending()
+	go lendCache(lctx, c)
 	srv, err := fs.Mount(args[1], fs.Options{Repo: r, Cache: c, Ref: ref, Log: log, AllowOther: o.allowOther, Debug: o.debug, Background: o.background, NoXattrs: o.noXattrs})
 	if err != nil {
 		return err
