@@ -20,6 +20,9 @@ const (
 	storeAheadFiles = 32        // files pushed after one read
 	storeAheadBytes = 1 << 20   // bytes pushed after one read
 	storeAheadMax   = 256 << 10 // larger files are read the usual way
+	// storeAheadScan bounds the entries looked at after one read: in a
+	// big directory the files after the first ones were pushed already.
+	storeAheadScan = 4 * storeAheadFiles
 )
 
 // storeAhead pushes the files after n in its directory, in listing order,
@@ -43,8 +46,8 @@ func (n *treeNode) storeAhead() {
 		return
 	}
 	files, bytes := 0, int64(0)
-	for _, e := range kids[i+1:] {
-		if files == storeAheadFiles || bytes >= storeAheadBytes {
+	for k, e := range kids[i+1:] {
+		if files == storeAheadFiles || bytes >= storeAheadBytes || k == storeAheadScan {
 			return
 		}
 		if e.Type != catalog.TypeFile || e.Size == 0 || e.Size > storeAheadMax {
