@@ -8,8 +8,8 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -18,8 +18,12 @@ import (
 
 // goSource returns size bytes of the Go toolchain's own source text.
 func goSource(b *testing.B, size int) []byte {
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		b.Fatalf("go env GOROOT: %v", err)
+	}
 	var text []byte
-	err := filepath.WalkDir(filepath.Join(runtime.GOROOT(), "src", "net", "http"), func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(filepath.Join(strings.TrimSpace(string(goroot)), "src", "net", "http"), func(p string, d fs.DirEntry, err error) error {
 		if err != nil || len(text) >= size || !strings.HasSuffix(p, ".go") {
 			return err
 		}
