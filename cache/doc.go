@@ -9,7 +9,9 @@
 //     golang-lru/v2's simplelru with byte accounting done here. Readahead
 //     fetches in flight are bounded too (Options.Readahead bytes), so the
 //     memory held is at most Size + Readahead + the chunks of demand reads
-//     in flight.
+//     in flight. SetReserve lends part of Size to the rest of the process
+//     (the mount's inodes): the cache then keeps Size less the reserve,
+//     never under Size/4, and reads ahead at most half of that.
 //   - Single flight: however many readers want a chunk, it is fetched once.
 //     Fetches run detached from their callers: a caller whose context is
 //     cancelled gets ctx.Err() at once, and the fetch goes on for the
