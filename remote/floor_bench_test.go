@@ -1,4 +1,4 @@
-package remote
+package remote_test
 
 import (
 	"crypto/aes"
@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,12 +17,8 @@ import (
 
 // goSource returns size bytes of the Go toolchain's own source text.
 func goSource(b *testing.B, size int) []byte {
-	goroot, err := exec.Command("go", "env", "GOROOT").Output()
-	if err != nil {
-		b.Fatalf("go env GOROOT: %v", err)
-	}
 	var text []byte
-	err = filepath.WalkDir(filepath.Join(strings.TrimSpace(string(goroot)), "src", "net", "http"), func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(filepath.Join(goroot(b), "src", "net", "http"), func(p string, d fs.DirEntry, err error) error {
 		if err != nil || len(text) >= size || !strings.HasSuffix(p, ".go") {
 			return err
 		}
