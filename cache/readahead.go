@@ -46,8 +46,8 @@ func (q *seqState) observe(off, end int64) bool {
 // plan returns the chunks [from, to) to read ahead after a sequential read
 // ending at end, and grows the window: it starts at initWindow (or two
 // chunks) and doubles at most once per chunk the reader moves into, up to
-// limit bytes.
-func (q *seqState) plan(idx catalog.Index, end, limit int64) (from, to int) {
+// limit bytes. Nothing at or past bound is planned (0: the stream's end).
+func (q *seqState) plan(idx catalog.Index, end, limit, bound int64) (from, to int) {
 	n := idx.NumChunks()
 	cur := idx.Find(uint64(end - 1))
 	if cur < 0 || cur >= n {
@@ -63,8 +63,15 @@ func (q *seqState) plan(idx catalog.Index, end, limit int64) (from, to int) {
 		q.grown = cur
 	}
 	q.next = max(q.next, cur+1)
-	last := n - 1
-	if target := uint64(end + q.window); target < idx.Size() {
+	stop := idx.Size()
+	if bound > 0 && uint64(bound) < stop {
+		stop = uint64(bound)
+	}
+	if uint64(end) >= stop {
+		return 0, 0
+	}
+	last := idx.Find(stop - 1)
+	if target := uint64(end + q.window); target < stop {
 		last = idx.Find(target - 1)
 	}
 	if last < q.next {
@@ -76,24 +83,28 @@ func (q *seqState) plan(idx catalog.Index, end, limit int64) (from, to int) {
 }
 
 // readahead feeds the read [off, end) to the handle's and the stream's
-// access patterns and starts the fetches of the chunks ahead when either
-// is sequential. The handle's pattern wins when both are.
+// access patterns and starts the fetches of the chunks ahead. A handle
+// reading sequentially decides alone, within its file's Bound; otherwise
+// the stream's pattern (reads of all handles: cp -a of many small files)
+// reads ahead when it is sequential.
 func (s *Stream) readahead(off, end int64, rs *ReadState) {
 	limit := s.c.raLimit()
 	if limit <= 0 {
 		return
 	}
 	from, to := 0, 0
+	handleSeq := false
 	if rs != nil {
 		rs.mu.Lock()
 		if rs.seq.observe(off, end) {
-			from, to = rs.seq.plan(s.idx, end, limit)
+			handleSeq = true
+			from, to = rs.seq.plan(s.idx, end, limit, rs.end)
 		}
 		rs.mu.Unlock()
 	}
 	s.mu.Lock()
-	if s.seq.observe(off, end) && (rs == nil || to <= from) {
-		from, to = s.seq.plan(s.idx, end, limit)
+	if s.seq.observe(off, end) && !handleSeq {
+		from, to = s.seq.plan(s.idx, end, limit, 0)
 	}
 	s.mu.Unlock()
 	for i := from; i < to; i++ {

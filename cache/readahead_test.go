@@ -47,7 +47,7 @@ func TestWindowGrowsToBound(t *testing.T) {
 		if i < seqReads-1 {
 			continue
 		}
-		from, to := q.plan(idx, off+raChunk, limit)
+		from, to := q.plan(idx, off+raChunk, limit, 0)
 		for j := from; j < to; j++ {
 			issued[j]++
 			if start, _, _ := idx.Chunk(j); int64(start) >= off+raChunk+limit {
@@ -184,6 +184,46 @@ func TestReadaheadNeverBlocksDemand(t *testing.T) {
 	for _, off := range []int64{40 * raChunk, 50 * raChunk, 60 * raChunk} {
 		if _, err := s.ReadAt(context.Background(), make([]byte, 4096), off, nil); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestBoundStopsReadahead: a handle bounded at a file's end reads ahead
+// up to it and not into the chunks after it, even with a window that
+// would reach them; an unbounded handle does read past that point.
+func TestBoundStopsReadahead(t *testing.T) {
+	const chunks, fileEnd = 64, 24 * raChunk // the "file" is chunks 0-23
+	for _, bounded := range []bool{true, false} {
+		src, idx := raStream(t, chunks)
+		c := newTest(t, src, Options{Readahead: 4 << 20})
+		s := c.Stream(idx, "tree payload")
+		var rs ReadState
+		if bounded {
+			rs.Bound(fileEnd)
+		}
+		p := make([]byte, raChunk)
+		for off := int64(0); off < fileEnd; off += raChunk {
+			if _, err := s.ReadAt(context.Background(), p, off, &rs); err != nil {
+				t.Fatal(err)
+			}
+			c.wg.Wait()
+		}
+		past := 0
+		for _, call := range src.Calls() {
+			for i := fileEnd / raChunk; i < chunks; i++ {
+				if _, _, d := idx.Chunk(i); d == call.Digest {
+					past++
+				}
+			}
+		}
+		if bounded && past != 0 {
+			t.Errorf("bounded: %d chunks fetched past the file's end", past)
+		}
+		if !bounded && past == 0 {
+			t.Error("unbounded: nothing fetched past the file's end; the bounded case proves nothing")
+		}
+		if st := c.Stats(); bounded && st.Fetches != fileEnd/raChunk {
+			t.Errorf("bounded: %d fetches for a %d-chunk file", st.Fetches, fileEnd/raChunk)
 		}
 	}
 }

@@ -44,6 +44,16 @@ func (s *Stream) Size() int64 { return s.size }
 type ReadState struct {
 	mu  sync.Mutex
 	seq seqState
+	end int64 // Bound: where the file ends in the stream; 0 = the stream's end
+}
+
+// Bound tells readahead where the handle's file ends in the stream (a tree
+// file inside its archive's payload): a sequential read of it reads ahead
+// no further, so a dd of one file does not fetch and decode the next ones.
+func (rs *ReadState) Bound(end int64) {
+	rs.mu.Lock()
+	rs.end = end
+	rs.mu.Unlock()
 }
 
 // ReadAt reads len(p) bytes at off, across chunks, like io.ReaderAt: fewer

@@ -191,8 +191,10 @@ func (n *treeNode) newHandle() (*fileHandle, syscall.Errno) {
 		err := fmt.Errorf("%w: payload range [%d, +%d) out of range", catalog.ErrFormat, n.e.PayloadOffset, n.e.Size)
 		return nil, n.fsys.errno("open", n.where(), err)
 	}
-	return &fileHandle{fsys: n.fsys, stream: n.t.payload, base: int64(n.e.PayloadOffset),
-		size: int64(n.e.Size), where: n.t.where, name: n.e.Name}, 0
+	h := &fileHandle{fsys: n.fsys, stream: n.t.payload, base: int64(n.e.PayloadOffset),
+		size: int64(n.e.Size), where: n.t.where, name: n.e.Name}
+	h.rs.Bound(h.base + h.size) // a sequential read of this file reads ahead no further
+	return h, 0
 }
 
 // Read reads through the open's handle, or without one (zero-message
