@@ -31,7 +31,10 @@
 // I/O. A ReadState (one per open file, optional) sees when one handle reads
 // forward; the Stream itself sees when successive reads from any handle
 // walk the stream forward (cp -a of many small files reads a tree archive's
-// payload in order). Either starts readahead: the next chunks are fetched in
+// payload in order). A handle reading forward decides alone, and reads
+// ahead no further than its ReadState's Bound (the end of its file in a
+// tree's payload); otherwise the Stream's pattern decides. Readahead
+// fetches the next chunks in
 // the background with demand=false (low priority at the Source), in a
 // window that starts at 256 KiB or two chunks and doubles, at most once per
 // chunk consumed, up to Options.Readahead. Reads that land a little behind
