@@ -1,6 +1,10 @@
 package cache
 
-import "github.com/backupfs/backupfs/catalog"
+import (
+	"errors"
+
+	"github.com/backupfs/backupfs/catalog"
+)
 
 // ReadCached fills p with the stream's bytes at off if every chunk they
 // span is in memory now, and reports whether it did. It never fetches
@@ -12,20 +16,17 @@ func (s *Stream) ReadCached(p []byte, off int64) bool {
 	if off < 0 || off+int64(len(p)) > s.size {
 		return false
 	}
-	for n := 0; n < len(p); {
-		pos := off + int64(n)
-		start, end, d, err := s.chunkAt(pos)
-		if err != nil {
-			return false
+	_, err := s.fill(p, off, func(d catalog.Digest, size int) ([]byte, error) {
+		if data, ok := s.c.peek(d, size); ok {
+			return data, nil
 		}
-		data, ok := s.c.peek(d, int(end-start))
-		if !ok {
-			return false
-		}
-		n += copy(p[n:], data[pos-start:])
-	}
-	return true
+		return nil, errNotCached
+	})
+	return err == nil
 }
+
+// errNotCached stops ReadCached at a chunk not in memory.
+var errNotCached = errors.New("cache: chunk not in memory")
 
 // peek returns d's bytes if they are in memory (or all zeros), without
 // counting a hit or making d recently used. A readahead chunk counts as

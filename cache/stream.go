@@ -111,8 +111,15 @@ func (s *Stream) View(ctx context.Context, off int64, n int, rs *ReadState) (b [
 	return b, true, nil
 }
 
-// copyOut fills p from the chunks at off.
+// copyOut fills p from the chunks at off, fetching those not cached.
 func (s *Stream) copyOut(ctx context.Context, p []byte, off int64) (int, error) {
+	return s.fill(p, off, func(d catalog.Digest, size int) ([]byte, error) {
+		return s.c.Chunk(ctx, d, size, true)
+	})
+}
+
+// fill fills p from the chunks at off, each from get.
+func (s *Stream) fill(p []byte, off int64, get func(d catalog.Digest, size int) ([]byte, error)) (int, error) {
 	n := 0
 	for n < len(p) {
 		pos := off + int64(n)
@@ -120,7 +127,7 @@ func (s *Stream) copyOut(ctx context.Context, p []byte, off int64) (int, error) 
 		if err != nil {
 			return n, err
 		}
-		data, err := s.c.Chunk(ctx, d, int(end-start), true)
+		data, err := get(d, int(end-start))
 		if err != nil {
 			return n, fmt.Errorf("%s: offset %d: chunk %s: %w", s.name, pos, d, err)
 		}
