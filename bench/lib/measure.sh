@@ -70,19 +70,50 @@ stop_pid() {
 
 hwm() { awk '/^VmHWM/ {print $2}' "/proc/$mpid/status"; }
 
+# ---- the FUSE floor -------------------------------------------------------------
+# start_floor DIR: cold page cache, and DIR mounted at $floor through go-fuse's
+# loopback file system with backupfs's mount parameters (bench/fusefloor).
+# The same operation through it and on DIR directly shows what FUSE itself
+# costs on this machine: no network, cache, verification or decompression.
+start_floor() {
+	stop_floor
+	cold
+	"$work/fusefloor" "$1" "$floor" 2>>"$work/floor.log" &
+	fpid=$!
+	for _ in $(seq 500); do
+		if mountpoint -q "$floor"; then return; fi
+		kill -0 "$fpid" 2>/dev/null || die "fusefloor exited: $(tail -5 "$work/floor.log")"
+		sleep 0.01
+	done
+	die "fusefloor did not come up"
+}
+
+stop_floor() {
+	[ -n "${fpid:-}" ] || return 0
+	stop_pid "$fpid"
+	fpid=""
+	if mountpoint -q "$floor"; then umount -l "$floor"; fi
+}
+
 # ---- measurements ----------------------------------------------------------------
 measure_seq() { # KEY LOCAL MOUNTED [RSS_KEY]
-	log "$1: dd bs=1M, local then mount"
+	log "$1: dd bs=1M, local, FUSE floor, mount"
 	rec_once "${1}_bytes" "$(stat -c %s "$2")"
 	timed "${1}_local_s" dd if="$2" of=/dev/null bs=1M
+	start_floor "$(dirname "$2")"
+	timed "${1}_floor_s" dd if="$floor/$(basename "$2")" of=/dev/null bs=1M
+	stop_floor
 	start_mount "$1"
 	timed "${1}_mount_s" dd if="$3" of=/dev/null bs=1M
 	if [ -n "${4:-}" ]; then rec "$4" "$(hwm)"; fi
 }
 
 measure_cp() {
-	log "cp -a of the tree, local then mount"
+	log "cp -a of the tree, local, FUSE floor, mount"
 	timed cp_local_s cp -a "$tree" "$work/copy-local"
+	start_floor "$tree"
+	timed cp_floor_s cp -a "$floor" "$work/copy-floor"
+	stop_floor
 	start_mount
 	timed cp_mount_s cp -a "$mtree" "$work/copy-mount"
 	rec rss_cp_kib "$(hwm)"
@@ -95,16 +126,21 @@ measure_cp() {
 			echo "note cp -a from the mount DIFFERS from the source: $(head -3 "$work/diff.log" | tr '\n' ' ')" >>"$raw"
 		fi
 	fi
-	rm -rf "$work/copy-local" "$work/copy-mount"
+	rm -rf "$work/copy-local" "$work/copy-floor" "$work/copy-mount"
 }
 
 measure_find() {
-	log "find | wc -l of the tree, local then mount"
+	log "find | wc -l of the tree, local, FUSE floor, mount"
 	local t0 nl nm
 	cold
 	t0=$(now)
 	nl=$(find "$tree" | wc -l)
 	rec find_local_s "$(since "$t0")"
+	start_floor "$tree"
+	t0=$(now)
+	find "$floor" | wc -l >/dev/null
+	rec find_floor_s "$(since "$t0")"
+	stop_floor
 	start_mount
 	t0=$(now)
 	nm=$(find "$mtree" | wc -l)
