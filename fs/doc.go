@@ -67,6 +67,17 @@
 // PayloadOffset, bounded by its size; a stream that ends early is an error,
 // never zeros.
 //
+// # Wake-ups
+//
+// Each request the caller waits for is a round trip between processes,
+// and on a machine whose idle CPUs are slow to wake (a VM with halting
+// vCPUs most of all) the wake-ups cost more than the work. While requests
+// flow, latencyHint holds a zero-latency PM QoS request
+// (/dev/cpu_dma_latency, root only) so idle CPUs poll instead of halting,
+// and drops it 100 ms after the last request: cp -a of a tree about 30%
+// faster, find 30-40% on the development VM. Options.NoLatencyHint turns
+// it off; without root it turns itself off.
+//
 // # Errors
 //
 // Errors become errno in one place (errno.go): a missing name is ENOENT, a

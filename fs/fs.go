@@ -47,6 +47,9 @@ type Options struct {
 	// it stops asking (cp -a asks three times per file) and callers see
 	// EOPNOTSUPP, as on a file system without xattrs.
 	NoXattrs bool
+	// NoLatencyHint: do not ask the kernel to keep idle CPUs quick to
+	// wake while requests flow (see latencyHint; it needs root).
+	NoLatencyHint bool
 }
 
 // Kernel cache timeouts: long inside snapshots (they never change), short

@@ -37,11 +37,13 @@ func Mount(mountpoint string, o Options) (*fuse.Server, error) {
 }
 
 // mounted is a mount's server, root node (benchmarks invalidate kernel
-// caches through it) and directory layer (tests count its OPENDIRs).
+// caches through it), directory layer (tests count its OPENDIRs) and
+// latency hint (nil when off).
 type mounted struct {
 	srv  *fuse.Server
 	root gofs.InodeEmbedder
 	dirs *statelessDirs
+	hint *latencyHint
 }
 
 // mount is Mount, returning the parts tests and benchmarks look into.
@@ -59,8 +61,17 @@ func mount(mountpoint string, o Options) (*mounted, error) {
 	}
 	opts := mountOptions(o)
 	dirs := &statelessDirs{RawFileSystem: gofs.NewNodeFS(root, opts)}
-	srv, err := fuse.NewServer(dirs, mountpoint, &opts.MountOptions)
+	var raw fuse.RawFileSystem = dirs
+	var hint *latencyHint
+	if !o.NoLatencyHint {
+		hint = newLatencyHint(dirs, cpuLatencyDevice, latencyIdle, fsys.log)
+		raw = hint
+	}
+	srv, err := fuse.NewServer(raw, mountpoint, &opts.MountOptions)
 	if err != nil {
+		if hint != nil {
+			close(hint.done)
+		}
 		return nil, fmt.Errorf("fs: mount %s: %w", mountpoint, err)
 	}
 	go srv.Serve()
@@ -70,7 +81,7 @@ func mount(mountpoint string, o Options) (*mounted, error) {
 	offered := srv.KernelSettings().Flags64()
 	fsys.noOpen.Store(offered&fuse.CAP_NO_OPEN_SUPPORT != 0)
 	dirs.on.Store(offered&fuse.CAP_NO_OPENDIR_SUPPORT != 0)
-	return &mounted{srv: srv, root: root, dirs: dirs}, nil
+	return &mounted{srv: srv, root: root, dirs: dirs, hint: hint}, nil
 }
 
 // mountOptions are the kernel cache timeouts and FUSE parameters.

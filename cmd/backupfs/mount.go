@@ -18,14 +18,15 @@ import (
 
 type mountOptions struct {
 	repoOptions
-	cacheSize    sizeValue
-	cacheDir     string
-	cacheDirSize sizeValue
-	readahead    sizeValue
-	allowOther   bool
-	debug        bool
-	background   int
-	noXattrs     bool
+	cacheSize     sizeValue
+	cacheDir      string
+	cacheDirSize  sizeValue
+	readahead     sizeValue
+	allowOther    bool
+	debug         bool
+	background    int
+	noXattrs      bool
+	noLatencyHint bool
 }
 
 // defaultCacheSize is the memory cache's default. Measured (GOROOT/src
@@ -54,6 +55,7 @@ func cmdMount(ctx context.Context, e env, args []string) error {
 	f.BoolVar(&o.debug, "debug", false, "log every FUSE request")
 	f.IntVar(&o.background, "fuse-background", 64, "asynchronous FUSE requests in flight (go-fuse's default is 12)")
 	f.BoolVar(&o.noXattrs, "no-xattrs", false, "hide extended attributes and ACLs (cp -a then sends 3 fewer requests per file)")
+	f.BoolVar(&o.noLatencyHint, "no-latency-hint", false, "do not hold a zero CPU wake-up latency request (/dev/cpu_dma_latency, root only) while requests flow")
 	if err := f.Parse(args); err != nil {
 		return err
 	}
@@ -99,7 +101,7 @@ func runMount(ctx context.Context, e env, o mountOptions, args []string) error {
 	lctx, stopLending := context.WithCancel(ctx)
 	defer stopLending()
 	go lendCache(lctx, c)
-	srv, err := fs.Mount(args[1], fs.Options{Repo: r, Cache: c, Ref: ref, Log: log, AllowOther: o.allowOther, Debug: o.debug, Background: o.background, NoXattrs: o.noXattrs})
+	srv, err := fs.Mount(args[1], fs.Options{Repo: r, Cache: c, Ref: ref, Log: log, AllowOther: o.allowOther, Debug: o.debug, Background: o.background, NoXattrs: o.noXattrs, NoLatencyHint: o.noLatencyHint})
 	if err != nil {
 		return err
 	}

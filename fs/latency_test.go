@@ -1,0 +1,155 @@
+package fs
+
+import (
+	"encoding/binary"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/backupfs/backupfs/catalog"
+)
+
+// openCount is how many of this process's file descriptors are open on path.
+func openCount(t *testing.T, path string) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, fd := range fds {
+		if target, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil && target == path {
+			n++
+		}
+	}
+	return n
+}
+
+// waitFor polls cond for up to 5 s.
+func waitFor(cond func() bool) bool {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}
+
+// TestLatencyHintHoldsWhileBusy drives the hint with requests, a file
+// standing in for the device: the first request takes the request (0
+// written, file kept open), requests closer together than the idle time
+// keep that one, a pause drops it, the next request takes it again, and
+// unmount drops it.
+func TestLatencyHintHoldsWhileBusy(t *testing.T) {
+	dev := filepath.Join(t.TempDir(), "cpu_dma_latency")
+	must(t, os.WriteFile(dev, nil, 0o600))
+	h := newLatencyHint(fuse.NewDefaultRawFileSystem(), dev, 50*time.Millisecond, slog.New(slog.DiscardHandler))
+	getattr := func() {
+		if st := h.GetAttr(nil, &fuse.GetAttrIn{}, &fuse.AttrOut{}); st != fuse.ENOSYS {
+			t.Fatalf("GetAttr = %v, want the wrapped file system's ENOSYS", st)
+		}
+	}
+	getattr()
+	if !waitFor(func() bool { return h.taken.Load() == 1 }) || openCount(t, dev) != 1 {
+		t.Fatal("the first request did not take the latency request")
+	}
+	if b, _ := os.ReadFile(dev); len(b) != 4 || binary.NativeEndian.Uint32(b) != 0 {
+		t.Fatalf("device got %x, want an int32 0", b)
+	}
+	for range 40 { // 200 ms of requests, 5 ms apart
+		getattr()
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := h.taken.Load(); n != 1 || openCount(t, dev) != 1 {
+		t.Fatalf("during steady requests: taken %d times, %d open; want once, held", n, openCount(t, dev))
+	}
+	if !waitFor(func() bool { return openCount(t, dev) == 0 }) {
+		t.Fatal("the request was still held after the requests stopped")
+	}
+	getattr()
+	if !waitFor(func() bool { return h.taken.Load() == 2 && openCount(t, dev) == 1 }) {
+		t.Fatalf("a request after the pause: taken %d times, %d open; want twice, held", h.taken.Load(), openCount(t, dev))
+	}
+	h.OnUnmount()
+	if !waitFor(func() bool { return openCount(t, dev) == 0 }) {
+		t.Fatal("the request was still held after unmount")
+	}
+}
+
+// TestLatencyHintWithoutDevice: a device that cannot be opened turns the
+// hint off, and requests go through as before.
+func TestLatencyHintWithoutDevice(t *testing.T) {
+	h := newLatencyHint(fuse.NewDefaultRawFileSystem(), filepath.Join(t.TempDir(), "missing"), time.Millisecond, slog.New(slog.DiscardHandler))
+	defer h.OnUnmount()
+	if _, st := h.ListXAttr(nil, &fuse.InHeader{}, nil); st != fuse.ENOSYS {
+		t.Fatalf("ListXAttr = %v, want the wrapped file system's ENOSYS", st)
+	}
+	if !waitFor(h.off.Load) {
+		t.Fatal("the hint did not turn itself off")
+	}
+	if _, st := h.ListXAttr(nil, &fuse.InHeader{}, nil); st != fuse.ENOSYS || h.taken.Load() != 0 {
+		t.Fatalf("after: ListXAttr = %v, taken %d; want ENOSYS, 0", st, h.taken.Load())
+	}
+}
+
+// cpuLatency reads the kernel's current CPU latency target (µs).
+func cpuLatency(t *testing.T) int32 {
+	t.Helper()
+	b, err := os.ReadFile(cpuLatencyDevice)
+	if err != nil || len(b) != 4 {
+		t.Fatalf("read %s: %x, %v", cpuLatencyDevice, b, err)
+	}
+	return int32(binary.NativeEndian.Uint32(b))
+}
+
+// TestMountHoldsLatencyHint walks a mounted snapshot through the kernel:
+// while the walk runs the mount holds the real device open and the
+// kernel's CPU latency target is 0; once it stops the request is dropped.
+// With NoLatencyHint the device is never opened.
+func TestMountHoldsLatencyHint(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a direct mount and " + cpuLatencyDevice)
+	}
+	f := newFixture(t)
+	walk := func(dir string, until time.Time) {
+		for time.Now().Before(until) {
+			must(t, filepath.WalkDir(filepath.Join(dir, catalog.FormatTime(time2)), func(p string, d os.DirEntry, err error) error {
+				if err == nil {
+					_, err = os.Lstat(p) // attributes are cached; listxattr always asks
+					_, _ = syscall.Listxattr(p, nil)
+				}
+				return err
+			}))
+		}
+	}
+	for _, off := range []bool{false, true} {
+		dir := t.TempDir()
+		m, err := mount(dir, Options{Repo: f.store, Cache: f.cache, Ref: catalog.Ref{Type: testGroup.Type, ID: testGroup.ID}, NoLatencyHint: off})
+		if err != nil {
+			t.Fatalf("mount: %v", err)
+		}
+		if (m.hint == nil) != off {
+			t.Fatalf("NoLatencyHint %v: hint %v", off, m.hint)
+		}
+		done := make(chan struct{})
+		go func() { defer close(done); walk(dir, time.Now().Add(400*time.Millisecond)) }()
+		time.Sleep(200 * time.Millisecond)
+		held, target := openCount(t, cpuLatencyDevice), cpuLatency(t)
+		<-done
+		if off && held != 0 {
+			t.Errorf("NoLatencyHint: the device was open during the walk")
+		}
+		if !off && (held != 1 || target != 0) {
+			t.Errorf("during the walk: device open %d times, CPU latency target %d us; want held, 0", held, target)
+		}
+		if !waitFor(func() bool { return openCount(t, cpuLatencyDevice) == 0 }) {
+			t.Errorf("NoLatencyHint %v: the request was still held after the walk", off)
+		}
+		must(t, m.srv.Unmount())
+	}
+}
