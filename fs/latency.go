@@ -15,10 +15,16 @@ import (
 // while the file stays open.
 const cpuLatencyDevice = "/dev/cpu_dma_latency"
 
-// latencyIdle is how long the mount holds the request after the last FUSE
-// request: longer than any pause inside a walk or a copy, short enough
-// that an idle mount does not keep CPUs busy.
-const latencyIdle = 100 * time.Millisecond
+// latencyRate says when requests flow: at least latencyMin requests
+// within latencyProbe take the request, and fewer than latencyMin within
+// latencyIdle drop it. A walk or a copy sends thousands per 100 ms; a
+// program polling a file now and then (watch, a monitoring agent) sends
+// too few to keep CPUs polling for it.
+const (
+	latencyProbe = 2 * time.Millisecond
+	latencyIdle  = 100 * time.Millisecond
+	latencyMin   = 4
+)
 
 // latencyHint keeps idle CPUs quick to wake while the mount answers
 // requests.
@@ -28,51 +34,51 @@ const latencyIdle = 100 * time.Millisecond
 // nothing to run goes idle, and waking it again can be slow: on a VM whose
 // idle vCPUs halt (cpuidle haltpoll without guest polling), a pipe round
 // trip between two processes took 46 us, and 5.7 us while a zero-latency
-// request was held. A cold find through the mount took 0.51-0.55 s
-// against 0.34-0.39 s with it, and cp -a 12.9-13.1 s against 8.3-8.7 s;
+// request was held. A cold find through the mount took 0.44-0.69 s
+// against 0.32-0.39 s with it, and cp -a 10.9-11.4 s against 7.7-8.2 s;
 // the same commands on local disk barely change (bench/README.md).
 //
-// So while requests arrive, latencyHint holds a request of 0 us: it writes
-// 0 to /dev/cpu_dma_latency and keeps the file open, and cpuidle polls
-// instead of entering idle states. When no request has come for
-// latencyIdle it closes the file, which drops the request, so an idle
-// mount costs no CPU. Only root may open the device; when it cannot be
-// opened the hint turns itself off for good and the mount works as
-// without it. Options.NoLatencyHint turns it off.
+// So while requests flow (latencyRate), latencyHint holds a request of
+// 0 us: it writes 0 to /dev/cpu_dma_latency and keeps the file open, and
+// cpuidle polls instead of entering idle states. When they stop it closes
+// the file, which drops the request, so an idle mount costs no CPU. Only
+// root may open the device; when it cannot be opened the hint turns
+// itself off for good and the mount works as without it.
+// Options.NoLatencyHint turns it off.
 type latencyHint struct {
 	fuse.RawFileSystem
-	path string
-	idle time.Duration
-	log  *slog.Logger
+	path        string
+	probe, idle time.Duration
+	log         *slog.Logger
 
-	busy  atomic.Bool   // a request came since the holder last looked
+	reqs  atomic.Int64  // requests so far
+	busy  atomic.Bool   // the holder is awake: requests need not kick it
 	off   atomic.Bool   // the device cannot be used
 	kick  chan struct{} // wakes the holder (buffered: one pending kick)
 	done  chan struct{} // closed at unmount
 	taken atomic.Int64  // how many times the request was taken (tests)
 }
 
-func newLatencyHint(fs fuse.RawFileSystem, path string, idle time.Duration, log *slog.Logger) *latencyHint {
-	h := &latencyHint{RawFileSystem: fs, path: path, idle: idle, log: log,
+func newLatencyHint(fs fuse.RawFileSystem, path string, probe, idle time.Duration, log *slog.Logger) *latencyHint {
+	h := &latencyHint{RawFileSystem: fs, path: path, probe: probe, idle: idle, log: log,
 		kick: make(chan struct{}, 1), done: make(chan struct{})}
 	go h.hold()
 	return h
 }
 
-// mark records a request; on the hot path it is one atomic load.
+// mark counts a request and wakes the holder if it sleeps.
 func (h *latencyHint) mark() {
-	if h.busy.Load() || h.off.Load() {
-		return
-	}
-	h.busy.Store(true)
-	select {
-	case h.kick <- struct{}{}:
-	default:
+	h.reqs.Add(1)
+	if !h.busy.Load() && !h.off.Load() && h.busy.CompareAndSwap(false, true) {
+		select {
+		case h.kick <- struct{}{}:
+		default:
+		}
 	}
 }
 
-// hold takes the request when requests start and drops it when they stop
-// for h.idle, until unmount.
+// hold waits for a request, takes the latency request if more follow
+// within h.probe, and holds it while they keep coming, until unmount.
 func (h *latencyHint) hold() {
 	for {
 		select {
@@ -80,37 +86,53 @@ func (h *latencyHint) hold() {
 		case <-h.done:
 			return
 		}
-		f, err := h.take()
-		if err != nil {
-			h.off.Store(true)
-			h.log.Debug("cpu latency hint off", "err", err)
+		if h.count(h.probe) >= latencyMin && !h.holdWhileBusy() {
 			return
 		}
-		if h.taken.Add(1) == 1 {
-			h.log.Info("holding a zero CPU wake-up latency request while requests flow (--no-latency-hint turns it off)")
-		}
-		idle := time.NewTicker(h.idle)
-		for stop := false; !stop; {
-			select {
-			case <-idle.C:
-				stop = !h.busy.Swap(false)
-			case <-h.done:
-				stop = true
-			}
-		}
-		idle.Stop()
-		f.Close() // drops the request
-		// Requests while it was held kicked too; only one since the last
-		// look at busy means the request is wanted again.
+		// Asleep again: the next request kicks. One that came between
+		// the last count and here is not missed for long: flowing
+		// requests come again.
+		h.busy.Store(false)
+	}
+}
+
+// count waits d and returns how many requests came meanwhile (0 at
+// unmount).
+func (h *latencyHint) count(d time.Duration) int64 {
+	n := h.reqs.Load()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return h.reqs.Load() - n
+	case <-h.done:
+		return 0
+	}
+}
+
+// holdWhileBusy takes the request and drops it once fewer than latencyMin
+// requests came in h.idle. It returns false when it is done for good
+// (unmount, or the device cannot be used).
+func (h *latencyHint) holdWhileBusy() bool {
+	f, err := h.take()
+	if err != nil {
+		h.off.Store(true)
+		h.log.Debug("cpu latency hint off", "err", err)
+		return false
+	}
+	defer f.Close() // drops the request
+	if h.taken.Add(1) == 1 {
+		h.log.Info("holding a zero CPU wake-up latency request while requests flow (--no-latency-hint turns it off)")
+	}
+	for {
+		n := h.count(h.idle)
 		select {
-		case <-h.kick:
+		case <-h.done:
+			return false
 		default:
 		}
-		if h.busy.Load() {
-			select {
-			case h.kick <- struct{}{}:
-			default:
-			}
+		if n < latencyMin {
+			return true
 		}
 	}
 }

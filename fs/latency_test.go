@@ -41,39 +41,38 @@ func waitFor(cond func() bool) bool {
 }
 
 // TestLatencyHintHoldsWhileBusy drives the hint with requests, a file
-// standing in for the device: the first request takes the request (0
-// written, file kept open), requests closer together than the idle time
-// keep that one, a pause drops it, the next request takes it again, and
-// unmount drops it.
+// standing in for the device: a flow of requests takes the request (0
+// written, file kept open) and holds it, a pause drops it, requests now and
+// then never take it, the next flow takes it again, and unmount drops it.
 func TestLatencyHintHoldsWhileBusy(t *testing.T) {
 	dev := filepath.Join(t.TempDir(), "cpu_dma_latency")
 	must(t, os.WriteFile(dev, nil, 0o600))
-	h := newLatencyHint(fuse.NewDefaultRawFileSystem(), dev, 50*time.Millisecond, slog.New(slog.DiscardHandler))
-	getattr := func() {
-		if st := h.GetAttr(nil, &fuse.GetAttrIn{}, &fuse.AttrOut{}); st != fuse.ENOSYS {
-			t.Fatalf("GetAttr = %v, want the wrapped file system's ENOSYS", st)
+	h := newLatencyHint(fuse.NewDefaultRawFileSystem(), dev, 10*time.Millisecond, 50*time.Millisecond, slog.New(slog.DiscardHandler))
+	// flow sends requests for d, every `every` (0: back to back).
+	flow := func(d, every time.Duration) {
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(every) {
+			if st := h.GetAttr(nil, &fuse.GetAttrIn{}, &fuse.AttrOut{}); st != fuse.ENOSYS {
+				t.Fatalf("GetAttr = %v, want the wrapped file system's ENOSYS", st)
+			}
 		}
 	}
-	getattr()
-	if !waitFor(func() bool { return h.taken.Load() == 1 }) || openCount(t, dev) != 1 {
-		t.Fatal("the first request did not take the latency request")
+	flow(300*time.Millisecond, 0)
+	if n, open := h.taken.Load(), openCount(t, dev); n != 1 || open != 1 {
+		t.Fatalf("during a flow of requests: taken %d times, %d open; want once, held", n, open)
 	}
 	if b, _ := os.ReadFile(dev); len(b) != 4 || binary.NativeEndian.Uint32(b) != 0 {
 		t.Fatalf("device got %x, want an int32 0", b)
 	}
-	for range 40 { // 200 ms of requests, 5 ms apart
-		getattr()
-		time.Sleep(5 * time.Millisecond)
-	}
-	if n := h.taken.Load(); n != 1 || openCount(t, dev) != 1 {
-		t.Fatalf("during steady requests: taken %d times, %d open; want once, held", n, openCount(t, dev))
-	}
 	if !waitFor(func() bool { return openCount(t, dev) == 0 }) {
 		t.Fatal("the request was still held after the requests stopped")
 	}
-	getattr()
-	if !waitFor(func() bool { return h.taken.Load() == 2 && openCount(t, dev) == 1 }) {
-		t.Fatalf("a request after the pause: taken %d times, %d open; want twice, held", h.taken.Load(), openCount(t, dev))
+	flow(400*time.Millisecond, 30*time.Millisecond)
+	if n, open := h.taken.Load(), openCount(t, dev); n != 1 || open != 0 {
+		t.Fatalf("requests 30 ms apart: taken %d times, %d open; want no new take", n, open)
+	}
+	flow(100*time.Millisecond, 0)
+	if n, open := h.taken.Load(), openCount(t, dev); n != 2 || open != 1 {
+		t.Fatalf("a second flow: taken %d times, %d open; want twice, held", n, open)
 	}
 	h.OnUnmount()
 	if !waitFor(func() bool { return openCount(t, dev) == 0 }) {
@@ -82,15 +81,20 @@ func TestLatencyHintHoldsWhileBusy(t *testing.T) {
 }
 
 // TestLatencyHintWithoutDevice: a device that cannot be opened turns the
-// hint off, and requests go through as before.
+// hint off at the first flow of requests, and requests go through as
+// before.
 func TestLatencyHintWithoutDevice(t *testing.T) {
-	h := newLatencyHint(fuse.NewDefaultRawFileSystem(), filepath.Join(t.TempDir(), "missing"), time.Millisecond, slog.New(slog.DiscardHandler))
+	h := newLatencyHint(fuse.NewDefaultRawFileSystem(), filepath.Join(t.TempDir(), "missing"), time.Millisecond, time.Millisecond, slog.New(slog.DiscardHandler))
 	defer h.OnUnmount()
-	if _, st := h.ListXAttr(nil, &fuse.InHeader{}, nil); st != fuse.ENOSYS {
-		t.Fatalf("ListXAttr = %v, want the wrapped file system's ENOSYS", st)
-	}
-	if !waitFor(h.off.Load) {
-		t.Fatal("the hint did not turn itself off")
+	if !waitFor(func() bool {
+		for range 100 {
+			if _, st := h.ListXAttr(nil, &fuse.InHeader{}, nil); st != fuse.ENOSYS {
+				t.Fatalf("ListXAttr = %v, want the wrapped file system's ENOSYS", st)
+			}
+		}
+		return h.off.Load()
+	}) {
+		t.Fatal("a flow of requests did not turn the hint off")
 	}
 	if _, st := h.ListXAttr(nil, &fuse.InHeader{}, nil); st != fuse.ENOSYS || h.taken.Load() != 0 {
 		t.Fatalf("after: ListXAttr = %v, taken %d; want ENOSYS, 0", st, h.taken.Load())

@@ -64,7 +64,7 @@ func mount(mountpoint string, o Options) (*mounted, error) {
 	var raw fuse.RawFileSystem = dirs
 	var hint *latencyHint
 	if !o.NoLatencyHint {
-		hint = newLatencyHint(dirs, cpuLatencyDevice, latencyIdle, fsys.log)
+		hint = newLatencyHint(dirs, cpuLatencyDevice, latencyProbe, latencyIdle, fsys.log)
 		raw = hint
 	}
 	srv, err := fuse.NewServer(raw, mountpoint, &opts.MountOptions)
