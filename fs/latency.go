@@ -3,6 +3,7 @@ package fs
 import (
 	"log/slog"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -55,7 +56,8 @@ type latencyHint struct {
 	busy  atomic.Bool   // the holder is awake: requests need not kick it
 	off   atomic.Bool   // the device cannot be used
 	kick  chan struct{} // wakes the holder (buffered: one pending kick)
-	done  chan struct{} // closed at unmount
+	done  chan struct{} // closed by stop
+	once  sync.Once
 	taken atomic.Int64  // how many times the request was taken (tests)
 }
 
@@ -150,9 +152,13 @@ func (h *latencyHint) take() (*os.File, error) {
 	return f, nil
 }
 
-// OnUnmount stops the holder, dropping the request.
+// stop ends the holder, dropping the request; it may be called more than
+// once.
+func (h *latencyHint) stop() { h.once.Do(func() { close(h.done) }) }
+
+// OnUnmount stops the holder.
 func (h *latencyHint) OnUnmount() {
-	close(h.done)
+	h.stop()
 	h.RawFileSystem.OnUnmount()
 }
 

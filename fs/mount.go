@@ -70,7 +70,7 @@ func mount(mountpoint string, o Options) (*mounted, error) {
 	srv, err := fuse.NewServer(raw, mountpoint, &opts.MountOptions)
 	if err != nil {
 		if hint != nil {
-			close(hint.done)
+			hint.stop()
 		}
 		return nil, fmt.Errorf("fs: mount %s: %w", mountpoint, err)
 	}
