@@ -58,7 +58,7 @@ type latencyHint struct {
 	kick  chan struct{} // wakes the holder (buffered: one pending kick)
 	done  chan struct{} // closed by stop
 	once  sync.Once
-	taken atomic.Int64  // how many times the request was taken (tests)
+	taken atomic.Int64 // how many times the request was taken (tests)
 }
 
 func newLatencyHint(fs fuse.RawFileSystem, path string, probe, idle time.Duration, log *slog.Logger) *latencyHint {
