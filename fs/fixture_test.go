@@ -125,3 +125,23 @@ func (f *fixture) root(t testing.TB, ref catalog.Ref) gofs.InodeEmbedder {
 	gofs.NewNodeFS(r, &gofs.Options{})
 	return r
 }
+
+// waitFor polls cond every millisecond for up to 5 s and returns its last
+// answer: for what the mount does in the background.
+func waitFor(cond func() bool) bool {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}
+
+// needRoot skips a test that mounts (mount(2) directly) when not root. CI
+// runs as root, so there these tests always run.
+func needRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a direct mount")
+	}
+}

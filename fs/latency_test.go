@@ -30,16 +30,6 @@ func openCount(t *testing.T, path string) int {
 	return n
 }
 
-// waitFor polls cond for up to 5 s.
-func waitFor(cond func() bool) bool {
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if cond() {
-			return true
-		}
-	}
-	return cond()
-}
-
 // TestLatencyHintHoldsWhileBusy drives the hint with requests, a file
 // standing in for the device: a flow of requests takes the request (0
 // written, file kept open) and holds it, a pause drops it, requests now and
@@ -116,9 +106,7 @@ func cpuLatency(t *testing.T) int32 {
 // kernel's CPU latency target is 0; once it stops the request is dropped.
 // With NoLatencyHint the device is never opened.
 func TestMountHoldsLatencyHint(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for a direct mount and " + cpuLatencyDevice)
-	}
+	needRoot(t) // also for cpuLatencyDevice
 	f := newFixture(t)
 	walk := func(dir string, until time.Time) {
 		for time.Now().Before(until) {

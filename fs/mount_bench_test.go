@@ -15,9 +15,7 @@ import (
 // /dev/fuse needed, else the benchmark skips) and returns the mountpoint,
 // the root node and the path of the fixture's latest snapshot under it.
 func mountFixture(b *testing.B) (dir string, root gofs.InodeEmbedder, snap string) {
-	if os.Geteuid() != 0 {
-		b.Skip("needs root for a direct mount")
-	}
+	needRoot(b)
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		b.Skip("no /dev/fuse")
 	}

@@ -20,9 +20,7 @@ import (
 // refusals and one read through the kernel. Without root it skips; as root
 // a missing /dev/fuse fails the test.
 func TestMount(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for a direct mount")
-	}
+	needRoot(t)
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		t.Fatalf("running as root but FUSE is missing: %v", err)
 	}
@@ -62,9 +60,7 @@ func TestMount(t *testing.T) {
 // TestMountXattrs reads xattrs through the kernel: shown by default,
 // EOPNOTSUPP with NoXattrs (the kernel stops asking after one ENOSYS).
 func TestMountXattrs(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for a direct mount")
-	}
+	needRoot(t)
 	f := newFixture(t)
 	if !f.xattr {
 		t.Skip("the temp file system takes no user xattrs")
@@ -94,9 +90,7 @@ func TestMountXattrs(t *testing.T) {
 // entry's lstat against the source, including a snapshot's tree, which
 // is listed without attributes and looked up on use.
 func TestMountReaddirplus(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for a direct mount")
-	}
+	needRoot(t)
 	f := newFixture(t)
 	dir := t.TempDir()
 	srv, err := Mount(dir, Options{Repo: f.store, Cache: f.cache, Ref: catalog.Ref{Type: "vm", ID: "100", Time: catalog.Latest}})
@@ -129,9 +123,7 @@ func TestMountReaddirplus(t *testing.T) {
 // without a handle are whole and in order from any offset, and a second
 // listing comes from the kernel's cache.
 func TestMountSkipsOpendir(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for a direct mount")
-	}
+	needRoot(t)
 	f := newFixture(t)
 	dir := t.TempDir()
 	m, err := mount(dir, Options{Repo: f.store, Cache: f.cache, Ref: catalog.Ref{}})
@@ -178,9 +170,7 @@ func TestMountSkipsOpendir(t *testing.T) {
 // shows a new snapshot or group once the list refreshes, because the
 // directory's mtime follows its listing.
 func TestMountListingsRefresh(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for a direct mount")
-	}
+	needRoot(t)
 	f := newFixture(t)
 	dir := t.TempDir()
 	m, err := mount(dir, Options{Repo: f.store, Cache: f.cache, Ref: catalog.Ref{}, Refresh: time.Second})
@@ -223,9 +213,7 @@ func TestMountListingsRefresh(t *testing.T) {
 // reply: the handle-less reads after the first start at the kernel's
 // offset, and the listing is whole, in order, without repeats.
 func TestMountBigDirectory(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for a direct mount")
-	}
+	needRoot(t)
 	f := newFixture(t)
 	src := t.TempDir()
 	var want []string

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/backupfs/backupfs/catalog"
 )
@@ -15,9 +14,7 @@ import (
 // page cache, so reading them sends the mount nothing and gives the right
 // bytes; a file over the size bound is still read the usual way.
 func TestStoreAhead(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for a direct mount")
-	}
+	needRoot(t)
 	f := newFixture(t)
 	dir := t.TempDir()
 	m, err := mount(dir, Options{Repo: f.store, Cache: f.cache, Ref: catalog.Ref{Type: testGroup.Type, ID: testGroup.ID}})
@@ -41,9 +38,7 @@ func TestStoreAhead(t *testing.T) {
 	if _, err := os.ReadFile(filepath.Join(files, "fb")); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(5 * time.Second); fsys.storedAhead.Load() < before+3 && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(func() bool { return fsys.storedAhead.Load() >= before+3 })
 	if got := fsys.storedAhead.Load() - before; got != 3 {
 		t.Fatalf("%d files pushed after reading fb, want fc, fd and fe", got)
 	}
