@@ -96,16 +96,32 @@ stop_floor() {
 }
 
 # ---- measurements ----------------------------------------------------------------
-measure_seq() { # KEY LOCAL MOUNTED [RSS_KEY]
-	log "$1: dd bs=1M, local, FUSE floor, mount"
+measure_seq() { # KEY LOCAL MOUNTED "GROUP ARCHIVE [PATH]" [RSS_KEY]
+	log "$1: dd bs=1M, local, FUSE floor, pipeline floor, mount"
 	rec_once "${1}_bytes" "$(stat -c %s "$2")"
 	timed "${1}_local_s" dd if="$2" of=/dev/null bs=1M
 	start_floor "$(dirname "$2")"
 	timed "${1}_floor_s" dd if="$floor/$(basename "$2")" of=/dev/null bs=1M
 	stop_floor
+	# shellcheck disable=SC2086 # $4 is split into arguments on purpose
+	measure_pipefloor "$1" $4
 	start_mount "$1"
 	timed "${1}_mount_s" dd if="$3" of=/dev/null bs=1M
-	if [ -n "${4:-}" ]; then rec "$4" "$(hwm)"; fi
+	if [ -n "${5:-}" ]; then rec "$5" "$(hwm)"; fi
+}
+
+# measure_pipefloor KEY GROUP ARCHIVE [PATH]: the same bytes' chunks read
+# cold from the datastore, sent over TLS and verified in one process, with
+# no protocol, cache or FUSE (bench/pipefloor): the least a cold read
+# through any mount of this datastore costs here.
+measure_pipefloor() {
+	local key=$1 out
+	shift
+	cold
+	out=$("$work/pipefloor" "$work/ds" "$@" 2>>"$work/cmd.log") || die "$key: pipefloor failed (see $work/cmd.log)"
+	[[ $out =~ wall_s=([0-9.]+)\ cpu_s=([0-9.]+) ]] || die "$key: pipefloor said: $out"
+	rec "${key}_pipe_s" "${BASH_REMATCH[1]}"
+	rec "${key}_pipe_cpu_s" "${BASH_REMATCH[2]}"
 }
 
 measure_cp() {

@@ -63,6 +63,8 @@ func TestRows(t *testing.T) {
 	in := `seq_file_bytes 1000000000
 seq_file_local_s 2
 seq_file_mount_s 4
+seq_file_pipe_s 2.5
+seq_file_pipe_cpu_s 3.5
 cp_local_s 10
 cp_mount_s 15
 cp_floor_s 25
@@ -93,6 +95,8 @@ backup2_s 0.25
 		ok       string  // okText: yes, NO, or - for no target
 	}{
 		{"seq read of a 128 MiB file, dd bs=1M", 250, 0.5, "NO"},
+		{"  pipeline floor: the file's chunks, store + TLS + verify", 400, 0.8, "-"},
+		{"  pipeline floor: the file, CPU time", 3.5, math.NaN(), "-"},
 		{"cp -a of the tree", 15, 1.5, "yes"},
 		{"  floor: cp -a via go-fuse loopback", 25, 2.5, "-"},
 		{"find | wc -l of the tree", 1.5, 1.5, "NO"}, // counts differ
