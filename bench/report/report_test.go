@@ -95,7 +95,7 @@ backup2_s 0.25
 		ok       string  // okText: yes, NO, or - for no target
 	}{
 		{"seq read of a 128 MiB file, dd bs=1M", 250, 0.5, "NO"},
-		{"  pipeline floor: the file's chunks, store + TLS + verify", 400, 0.8, "-"},
+		{"  pipeline floor: the file, no FUSE", 400, 0.8, "-"},
 		{"  pipeline floor: the file, CPU time", 3.5, math.NaN(), "-"},
 		{"cp -a of the tree", 15, 1.5, "yes"},
 		{"  floor: cp -a via go-fuse loopback", 25, 2.5, "-"},

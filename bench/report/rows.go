@@ -24,7 +24,7 @@ func buildRows(r raw) []row {
 	} {
 		add(rate(r, "seq read of "+s.what+", dd bs=1M", s.key, "mount", 0.6))
 		add(rate(r, "  floor: "+s.short+" via go-fuse loopback", s.key, "floor", 0))
-		add(rate(r, "  pipeline floor: "+s.short+"'s chunks, store + TLS + verify", s.key, "pipe", 0))
+		add(rate(r, "  pipeline floor: "+s.short+", no FUSE", s.key, "pipe", 0))
 		add(info(r, "  pipeline floor: "+s.short+", CPU time", "CPU s", s.key+"_pipe_cpu_s"))
 	}
 	add(slower(r, "cp -a of the tree", "cp", "mount", 2))
