@@ -9,7 +9,7 @@
 // all of this work and more, so the rate here bounds its cold sequential
 // read, and bench/run prints it as a floor row under the mount's.
 //
-//	pipefloor [-readers N] DATASTORE GROUP ARCHIVE [PATH]
+//	pipefloor [-readers N] [-read-only] DATASTORE GROUP ARCHIVE [PATH]
 //
 // It reads the group's latest snapshot. PATH names a file inside a tree
 // archive. Drop the page cache first for a cold figure. It prints one line:
@@ -18,7 +18,8 @@
 //
 // bytes is what a reader of the image or file gets (all-zero chunks are
 // never fetched, by the mount either); wall_s and cpu_s cover the transfer
-// only, not opening the snapshot and its indexes.
+// only, not opening the snapshot and its indexes. With -read-only it only
+// reads the blobs: the datastore's (the disk's) share of the floor.
 package main
 
 import (
@@ -42,8 +43,9 @@ const defaultReaders = 64
 
 func main() {
 	readers := flag.Int("readers", defaultReaders, "blobs read from disk at a time")
+	readOnly := flag.Bool("read-only", false, "only read the blobs (and check their CRC): the disk's share")
 	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: pipefloor [-readers N] DATASTORE GROUP ARCHIVE [PATH]")
+		fmt.Fprintln(os.Stderr, "usage: pipefloor [-readers N] [-read-only] DATASTORE GROUP ARCHIVE [PATH]")
 		os.Exit(2)
 	}
 	flag.Parse()
@@ -55,13 +57,13 @@ func main() {
 	if len(args) == 4 {
 		path = args[3]
 	}
-	if err := run(args[0], args[1], args[2], path, *readers); err != nil {
+	if err := run(args[0], args[1], args[2], path, *readers, *readOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "pipefloor:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir, group, archive, path string, readers int) error {
+func run(dir, group, archive, path string, readers int, readOnly bool) error {
 	if _, err := os.Stat(filepath.Join(dir, ".chunks")); err != nil {
 		return fmt.Errorf("%s is not a datastore: %w", dir, err) // store.Open would make one
 	}
@@ -74,7 +76,11 @@ func run(dir, group, archive, path string, readers int) error {
 		return err
 	}
 	t0, c0 := time.Now(), cpuTime()
-	res, err := transfer(st, w.digests, readers, runtime.GOMAXPROCS(0))
+	move := transfer
+	if readOnly {
+		move = readBlobs
+	}
+	res, err := move(st, w.digests, readers, runtime.GOMAXPROCS(0))
 	if err != nil {
 		return err
 	}

@@ -95,6 +95,13 @@ func TestImageChunks(t *testing.T) {
 	if res.plainBytes != int64(2*chunk+chunk/2) {
 		t.Errorf("verified %d plain bytes, want %d", res.plainBytes, 2*chunk+chunk/2)
 	}
+	read, err := readBlobs(st, w.digests, 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if read.blobBytes != res.blobBytes || read.plainBytes != 0 {
+		t.Errorf("read-only: %d blob bytes, %d plain; the transfer sent %d blob bytes", read.blobBytes, read.plainBytes, res.blobBytes)
+	}
 }
 
 func TestFileChunks(t *testing.T) {
@@ -173,7 +180,7 @@ func TestCorruptChunk(t *testing.T) {
 
 func TestNotADatastore(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "missing")
-	if err := run(dir, "host/x", "disk.img", "", 4); err == nil {
+	if err := run(dir, "host/x", "disk.img", "", 4, false); err == nil {
 		t.Fatal("no error for a directory that is not a datastore")
 	}
 	if _, err := os.Stat(dir); err == nil {
