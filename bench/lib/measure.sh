@@ -113,7 +113,8 @@ measure_seq() { # KEY LOCAL MOUNTED "GROUP ARCHIVE [PATH]" [RSS_KEY]
 # measure_pipefloor KEY GROUP ARCHIVE [PATH]: the same bytes' chunks read
 # cold from the datastore, sent over TLS and verified in one process, with
 # no protocol, cache or FUSE (bench/pipefloor): the least a cold read
-# through any mount of this datastore costs here.
+# through any mount of this datastore costs here. Then, cold again, only
+# the reading of the blob files: the datastore's share of it.
 measure_pipefloor() {
 	local key=$1 out
 	shift
@@ -122,6 +123,10 @@ measure_pipefloor() {
 	[[ $out =~ wall_s=([0-9.]+)\ cpu_s=([0-9.]+) ]] || die "$key: pipefloor said: $out"
 	rec "${key}_pipe_s" "${BASH_REMATCH[1]}"
 	rec "${key}_pipe_cpu_s" "${BASH_REMATCH[2]}"
+	cold
+	out=$("$work/pipefloor" -read-only "$work/ds" "$@" 2>>"$work/cmd.log") || die "$key: pipefloor -read-only failed (see $work/cmd.log)"
+	[[ $out =~ wall_s=([0-9.]+) ]] || die "$key: pipefloor -read-only said: $out"
+	rec "${key}_blobs_s" "${BASH_REMATCH[1]}"
 }
 
 measure_cp() {

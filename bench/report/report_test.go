@@ -65,6 +65,7 @@ seq_file_local_s 2
 seq_file_mount_s 4
 seq_file_pipe_s 2.5
 seq_file_pipe_cpu_s 3.5
+seq_file_blobs_s 1
 cp_local_s 10
 cp_mount_s 15
 cp_floor_s 25
@@ -97,6 +98,7 @@ backup2_s 0.25
 		{"seq read of a 128 MiB file, dd bs=1M", 250, 0.5, "NO"},
 		{"  pipeline floor: the file, no FUSE", 400, 0.8, "-"},
 		{"  pipeline floor: the file, CPU time", 3.5, math.NaN(), "-"},
+		{"  pipeline floor: the file, blob reads only", 1000, 2, "-"},
 		{"cp -a of the tree", 15, 1.5, "yes"},
 		{"  floor: cp -a via go-fuse loopback", 25, 2.5, "-"},
 		{"find | wc -l of the tree", 1.5, 1.5, "NO"}, // counts differ

@@ -17,7 +17,8 @@ func buildRows(r raw) []row {
 	// bytes' chunks read cold from the datastore, sent over TLS and
 	// verified in one process, with no protocol, cache or FUSE
 	// (bench/pipefloor): the least a cold read through the mount costs,
-	// in seconds and in CPU seconds. No targets.
+	// in seconds and in CPU seconds; and the reading of the blob files
+	// alone, its datastore's share. No targets.
 	for _, s := range []struct{ key, what, short string }{
 		{"seq_file", "a 128 MiB file", "the file"},
 		{"seq_img", "the 1 GiB image", "the image"},
@@ -26,6 +27,7 @@ func buildRows(r raw) []row {
 		add(rate(r, "  floor: "+s.short+" via go-fuse loopback", s.key, "floor", 0))
 		add(rate(r, "  pipeline floor: "+s.short+", no FUSE", s.key, "pipe", 0))
 		add(info(r, "  pipeline floor: "+s.short+", CPU time", "CPU s", s.key+"_pipe_cpu_s"))
+		add(rate(r, "  pipeline floor: "+s.short+", blob reads only", s.key, "blobs", 0))
 	}
 	add(slower(r, "cp -a of the tree", "cp", "mount", 2))
 	add(slower(r, "  floor: cp -a via go-fuse loopback", "cp", "floor", 0))
