@@ -69,15 +69,23 @@ func fixture(t *testing.T) (st *store.Store, file, image []byte) {
 	return st, file, image
 }
 
-func TestImageChunks(t *testing.T) {
-	st, _, image := fixture(t)
-	w, err := selectChunks(st, "host/x", "disk.img", "")
+// selected selects the chunks of archive (and path) in fixture's store and
+// checks that a reader gets want bytes.
+func selected(t *testing.T, st *store.Store, archive, path string, want int) work {
+	t.Helper()
+	w, err := selectChunks(st, "host/x", archive, path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.bytes != int64(len(image)) {
-		t.Errorf("bytes %d, want the image's %d", w.bytes, len(image))
+	if w.bytes != int64(want) {
+		t.Errorf("%s %s: bytes %d, want %d", archive, path, w.bytes, want)
 	}
+	return w
+}
+
+func TestImageChunks(t *testing.T) {
+	st, _, image := fixture(t)
+	w := selected(t, st, "disk.img", "", len(image))
 	// The chunks a reader fetches: distinct and not all zeros.
 	want := []catalog.Digest{catalog.Sum(image[:chunk]), catalog.Sum(image[2*chunk : 3*chunk]), catalog.Sum(image[4*chunk:])}
 	if len(w.digests) != len(want) {
@@ -106,13 +114,7 @@ func TestImageChunks(t *testing.T) {
 
 func TestFileChunks(t *testing.T) {
 	st, file, _ := fixture(t)
-	w, err := selectChunks(st, "host/x", "data.tree", "big/f.bin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w.bytes != int64(len(file)) {
-		t.Errorf("bytes %d, want the file's %d", w.bytes, len(file))
-	}
+	w := selected(t, st, "data.tree", "big/f.bin", len(file))
 	// The chunks, decoded in order, hold the file: they may start before
 	// it and end after it (a tree's chunks span files); the all-zero one
 	// in the middle is left out.
@@ -158,11 +160,8 @@ func TestSelectErrors(t *testing.T) {
 
 // A corrupt blob stops the transfer with an error, on either end.
 func TestCorruptChunk(t *testing.T) {
-	st, _, _ := fixture(t)
-	w, err := selectChunks(st, "host/x", "disk.img", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, _, image := fixture(t)
+	w := selected(t, st, "disk.img", "", len(image))
 	h := w.digests[1].String()
 	p := filepath.Join(st.Dir(), ".chunks", h[:4], h)
 	b, err := os.ReadFile(p)

@@ -46,31 +46,19 @@ func transfer(st *store.Store, digests []catalog.Digest, nread, ndec int) (resul
 	defer ln.Close()
 	g, ctx := errgroup.WithContext(context.Background())
 	var sent int64
-	g.Go(func() error {
-		raw, err := ln.Accept()
-		if err != nil {
-			return err
-		}
-		conn := tls.Server(raw, srvConf)
-		defer conn.Close()
-		stop := context.AfterFunc(ctx, func() { conn.Close() })
-		defer stop()
-		n, err := serve(conn, st, digests, nread)
-		sent = n
-		return err
-	})
 	var res result
 	g.Go(func() error {
-		raw, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
+		return end(ctx, ln.Accept, func(c net.Conn) *tls.Conn { return tls.Server(c, srvConf) }, func(conn *tls.Conn) (err error) {
+			sent, err = serve(conn, st, digests, nread)
 			return err
-		}
-		conn := tls.Client(raw, cliConf)
-		defer conn.Close()
-		stop := context.AfterFunc(ctx, func() { conn.Close() })
-		defer stop()
-		res, err = receive(conn, len(digests), ndec)
-		return err
+		})
+	})
+	g.Go(func() error {
+		dial := func() (net.Conn, error) { return net.Dial("tcp", ln.Addr().String()) }
+		return end(ctx, dial, func(c net.Conn) *tls.Conn { return tls.Client(c, cliConf) }, func(conn *tls.Conn) (err error) {
+			res, err = receive(conn, len(digests), ndec)
+			return err
+		})
 	})
 	if err := g.Wait(); err != nil {
 		return result{}, err
@@ -79,6 +67,21 @@ func transfer(st *store.Store, digests []catalog.Digest, nread, ndec int) (resul
 		return result{}, fmt.Errorf("sent %d blob bytes, received %d", sent, res.blobBytes)
 	}
 	return res, nil
+}
+
+// end runs one end of the connection: it connects, wraps the connection in
+// TLS and runs fn, closing the connection when ctx ends (the other end
+// failed) so that fn's reads and writes return.
+func end(ctx context.Context, connect func() (net.Conn, error), wrap func(net.Conn) *tls.Conn, fn func(*tls.Conn) error) error {
+	raw, err := connect()
+	if err != nil {
+		return err
+	}
+	conn := wrap(raw)
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	return fn(conn)
 }
 
 // bufs recycles blob buffers on both ends, as the server and the client
