@@ -66,6 +66,13 @@ func (c *srvConn) backupBegin(r *srvReq, m wire.BackupBegin) {
 		c.failErr(r, "begin backup", err)
 		return
 	}
+	if prev != 0 {
+		// The client takes unchanged chunks from prev: holding it spares
+		// Commit a lookup of each (store/base.go).
+		if err := w.SetBase(time.Unix(prev, 0)); err != nil {
+			c.log.Warn("previous snapshot not held as the base: commit will look up every chunk", "err", err)
+		}
+	}
 	b := &srvBackup{w: w, label: w.String()}
 	c.mu.Lock()
 	c.backup, c.prevFiles = b, srvSnapKey{}

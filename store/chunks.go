@@ -180,6 +180,11 @@ func (s *Store) markBad(d catalog.Digest) (bool, error) {
 	if !errors.Is(err, ErrCorrupt) {
 		return false, err
 	}
+	// Recorded first: a writer whose base references the chunk must find
+	// it on the list before the chunk goes (base.go).
+	if err := s.recordBad(d); err != nil {
+		return false, err
+	}
 	if err := os.Rename(path, path+badSuffix); err != nil {
 		return false, fmt.Errorf("store: mark chunk %s bad: %w", d, err)
 	}

@@ -78,6 +78,7 @@ func (w *SnapshotWriter) checkManifest(m *catalog.Manifest) error {
 	}
 	listed := make(map[string]bool)
 	seen := make(map[catalog.Digest]struct{})
+	trusted := w.trusted()
 	missing := &MissingChunksError{}
 	for _, a := range m.Archives {
 		for i, f := range a.Files {
@@ -89,7 +90,7 @@ func (w *SnapshotWriter) checkManifest(m *catalog.Manifest) error {
 			if err := checkIndexKind(a, i, idx); err != nil {
 				return err
 			}
-			if err := w.s.touchAll(idx, seen, missing); err != nil {
+			if err := w.s.touchAll(idx, seen, trusted, missing); err != nil {
 				return err
 			}
 		}
@@ -137,11 +138,11 @@ func checkIndexKind(a catalog.Archive, i int, idx catalog.Index) error {
 	return nil
 }
 
-// touchAll touches every chunk of idx not in seen, recording missing ones.
+// touchAll touches every chunk of idx not in seen, recording missing ones;
+// chunks of the writer's base (trusted, see base.go) are not looked up.
 // The touches run on touchWorkers goroutines: on a cold cache each waits
-// for the chunk file's inode to be read, and a second backup that changed
-// little is mostly this wait.
-func (s *Store) touchAll(idx catalog.Index, seen map[catalog.Digest]struct{}, missing *MissingChunksError) error {
+// for the chunk file's inode to be read.
+func (s *Store) touchAll(idx catalog.Index, seen, trusted map[catalog.Digest]struct{}, missing *MissingChunksError) error {
 	var todo []catalog.Digest
 	for i := range idx.NumChunks() {
 		_, _, d := idx.Chunk(i)
@@ -149,6 +150,9 @@ func (s *Store) touchAll(idx catalog.Index, seen map[catalog.Digest]struct{}, mi
 			continue
 		}
 		seen[d] = struct{}{}
+		if _, ok := trusted[d]; ok {
+			continue
+		}
 		todo = append(todo, d)
 	}
 	exists := make([]bool, len(todo))

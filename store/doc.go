@@ -7,6 +7,7 @@
 //	DIR/.backupfs-datastore                marker: "backupfs datastore 1\n"
 //	DIR/.chunks/<first 4 hex>/<64 hex>     chunk blobs (see EncodeBlob)
 //	DIR/.chunks/<first 4 hex>/<64 hex>.bad chunks Verify found corrupt
+//	DIR/.bad-chunks                        their digests, one hex per line (see base.go)
 //	DIR/<type>/<id>/<RFC3339 UTC>/         published snapshots: manifest.json + index files
 //	DIR/.tmp/<type>_<id>_<time>/           snapshots being written (invisible to listings)
 //	DIR/.trash/                            snapshots being forgotten
@@ -64,7 +65,8 @@
 // ErrCorrupt (a blob or file failed its checks), ErrExists (Begin on a
 // snapshot that exists or is being written), ErrNotDatastore (Open on a
 // foreign directory), ErrInvalid (a bad name or a manifest that does not
-// match) and ErrGCRunning. Errors are wrapped with the path or digest.
+// match), ErrGCRunning and ErrBusy (Forget of a snapshot a backup in
+// progress holds as its base). Errors are wrapped with the path or digest.
 //
 // # Concurrency and garbage collection
 //
@@ -77,7 +79,12 @@
 // start minus a grace period. PutChunk of a chunk that exists touches it,
 // and Commit touches every chunk the snapshot references while checking it
 // exists, so a chunk a backup relies on either survives the sweep or the
-// Commit fails (nothing is published). Touch and sweep of one chunk are
+// Commit fails (nothing is published). The one exception is the chunks of
+// the writer's base (SetBase: the previous snapshot an incremental backup
+// takes unchanged chunks from), which Commit does not look up: the writer
+// holds the base against Forget until it ends, so they stay referenced by
+// a published snapshot throughout (base.go has the argument, and how
+// chunks Verify renamed aside are still checked). Touch and sweep of one chunk are
 // serialised by a lock striped over digests, which is why GC must run in
 // the same process as the writers (the server): the locks do not span
 // processes. Only one GC runs at a time per Store.
@@ -115,6 +122,9 @@ var (
 	ErrInvalid = errors.New("store: invalid argument")
 	// ErrGCRunning reports a GC started while another runs on the store.
 	ErrGCRunning = errors.New("store: garbage collection already running")
+	// ErrBusy: Forget of a snapshot a backup in progress holds as its
+	// base, or SetBase of one being forgotten.
+	ErrBusy = errors.New("store: snapshot in use")
 	// ErrClosed reports use of a snapshot writer after Commit or Abort, or
 	// after GC removed it as abandoned.
 	ErrClosed = errors.New("store: snapshot writer closed")

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/backupfs/backupfs/catalog"
 )
 
@@ -123,7 +125,20 @@ func (s *Store) Forget(g catalog.Group, t time.Time) error {
 	}
 	name := fmt.Sprintf("%s/%s", g, catalog.FormatTime(t))
 	aside := filepath.Join(s.dir, trashDir, tmpName(g, t)+"."+randomSuffix())
-	err := os.Rename(s.snapPath(g, t), aside)
+	// A backup in progress may hold it as its base (base.go): the
+	// exclusive lock fails then, and is held across the rename otherwise.
+	lock, err := os.Open(s.snapPath(g, t))
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: snapshot %s", ErrNotFound, name)
+	}
+	if err != nil {
+		return fmt.Errorf("store: forget %s: %w", name, err)
+	}
+	defer lock.Close()
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return fmt.Errorf("%w: snapshot %s is the base of a backup in progress", ErrBusy, name)
+	}
+	err = os.Rename(s.snapPath(g, t), aside)
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%w: snapshot %s", ErrNotFound, name)
 	}

@@ -31,6 +31,7 @@ type SnapshotWriter struct {
 	last   time.Time  // last activity, by the store's clock
 	closed error      // non-nil once committed, aborted or reaped
 	lock   *os.File   // the tmp directory, flock'd while this writer lives
+	base   *base      // the snapshot it takes unchanged chunks from (base.go)
 }
 
 // Begin starts a snapshot of g at t (whole seconds; finer parts are
@@ -106,12 +107,14 @@ func reclaimStale(dir string) bool {
 	return os.RemoveAll(dir) == nil
 }
 
-// unlock releases the writer's flock; w.mu or the store's mu is held.
+// unlock releases the writer's flocks (its directory's, and its base's);
+// w.mu or the store's mu is held.
 func (w *SnapshotWriter) unlock() {
 	if w.lock != nil {
 		w.lock.Close()
 		w.lock = nil
 	}
+	w.releaseBase()
 }
 
 func (w *SnapshotWriter) String() string {

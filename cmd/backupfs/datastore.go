@@ -68,8 +68,23 @@ type repo interface {
 // localRepo is the datastore as a repo.
 type localRepo struct{ *store.Store }
 
+// Begin starts a snapshot, holding the group's latest one before t (the
+// previous snapshot the backup takes unchanged chunks from) as its base,
+// as the server does (store/base.go). Without it Commit looks up every
+// chunk, which is slower but as safe.
 func (l localRepo) Begin(g catalog.Group, t time.Time) (backup.Sink, error) {
-	return l.Store.Begin(g, t)
+	w, err := l.Store.Begin(g, t)
+	if err != nil {
+		return nil, err
+	}
+	times, _ := l.Store.Snapshots(g)
+	for i := len(times) - 1; i >= 0; i-- {
+		if times[i].Before(t) {
+			_ = w.SetBase(times[i])
+			break
+		}
+	}
+	return w, nil
 }
 func (l localRepo) Close() error { return nil }
 

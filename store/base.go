@@ -1,0 +1,201 @@
+package store
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/backupfs/backupfs/catalog"
+)
+
+// A base is the published snapshot an incremental backup takes its
+// unchanged chunks from (the client's previous snapshot). While a writer
+// holds it, the base cannot be forgotten: the writer keeps a shared flock
+// on its directory and Forget needs an exclusive one. So every chunk of the
+// base stays referenced by a published snapshot until the new one is
+// published, and Commit need not look up those chunk files one by one: a
+// second backup that changed 1% of a 27,000-file tree spent 0.12-0.17 s
+// of its 0.6-0.7 s on cold lookups of the 6,600 chunks it reused.
+//
+// Why that is as safe as the touch: GC removes only chunks that no
+// snapshot it listed references and whose mtime is older than its start
+// minus the grace. A base is published before its writer begins and stays
+// until the writer ends, so a GC that listed snapshots while the writer
+// held it marked its chunks. A GC that listed them before the base was
+// published finds each of the base's chunks fresh (uploaded or touched by
+// the base's own backup, within the grace) or in the base's own base,
+// which that backup held, and so on down to a snapshot the GC listed. The
+// rule every backup already follows, finishing within the grace, is all
+// this needs.
+//
+// Chunks Verify found corrupt are the exception: verify renames them aside
+// and records their digests in DIR/.bad-chunks; Commit checks those like
+// any chunk not in the base, so a backup never publishes a reference to a
+// chunk verify has taken away. A chunk file deleted by hand is not noticed
+// (Verify reports it).
+
+// badList is the file of digests Verify renamed aside, one hex digest per
+// line, appended to.
+const badList = ".bad-chunks"
+
+// maxBadList bounds what is read of it: 64 MiB is a million digests.
+const maxBadList = 64 << 20
+
+// base is a writer's hold on its base snapshot.
+type base struct {
+	lock   *os.File // the base's directory, flock'd shared
+	chunks map[catalog.Digest]struct{}
+}
+
+// SetBase makes the published snapshot of the writer's group at t its
+// base (see above). It fails, and the writer keeps checking every chunk,
+// when the snapshot is gone, being forgotten, or unreadable. A second
+// call replaces the first.
+func (w *SnapshotWriter) SetBase(t time.Time) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.active(); err != nil {
+		return err
+	}
+	b, err := w.s.holdBase(w.g, t.UTC().Truncate(time.Second))
+	if err != nil {
+		return fmt.Errorf("store: snapshot %s: base %s: %w", w, catalog.FormatTime(t), err)
+	}
+	w.releaseBase()
+	w.base = b
+	return nil
+}
+
+// releaseBase drops the writer's base; w.mu or the store's mu is held.
+func (w *SnapshotWriter) releaseBase() {
+	if w.base != nil {
+		w.base.lock.Close()
+		w.base = nil
+	}
+}
+
+// holdBase takes the shared lock on g's snapshot at t, then checks the
+// path still names the directory locked (a Forget may have renamed it
+// between the open and the lock), and reads the chunks of its indexes.
+func (s *Store) holdBase(g catalog.Group, t time.Time) (*base, error) {
+	dir := s.snapPath(g, t)
+	f, err := os.Open(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+		}
+	}()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
+		return nil, fmt.Errorf("%w: %s is being forgotten", ErrBusy, dir)
+	}
+	var held, named unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &held); err != nil {
+		return nil, err
+	}
+	if err := unix.Stat(dir, &named); err != nil || held.Ino != named.Ino || held.Dev != named.Dev {
+		return nil, fmt.Errorf("%w: %s was forgotten", ErrNotFound, dir)
+	}
+	m, err := s.Manifest(g, t)
+	if err != nil {
+		return nil, err
+	}
+	chunks := make(map[catalog.Digest]struct{})
+	for _, a := range m.Archives {
+		for _, file := range a.Files {
+			b, err := s.ReadFile(g, t, file.Name)
+			if err != nil {
+				return nil, err
+			}
+			if int64(len(b)) != file.Size || catalog.Sum(b) != file.SHA256 {
+				return nil, fmt.Errorf("%w: %s/%s does not match the manifest", ErrCorrupt, dir, file.Name)
+			}
+			idx, err := catalog.DecodeIndex(b)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %s/%s: %w", ErrCorrupt, dir, file.Name, err)
+			}
+			for i := range idx.NumChunks() {
+				_, _, d := idx.Chunk(i)
+				chunks[d] = struct{}{}
+			}
+		}
+	}
+	ok = true
+	return &base{lock: f, chunks: chunks}, nil
+}
+
+// trusted returns the base's chunks less those on the bad list, read now;
+// nil when there is no base or the list cannot be read (then Commit checks
+// every chunk). w.mu held.
+func (w *SnapshotWriter) trusted() map[catalog.Digest]struct{} {
+	if w.base == nil {
+		return nil
+	}
+	bad, err := w.s.badChunks()
+	if err != nil {
+		return nil
+	}
+	for d := range bad {
+		delete(w.base.chunks, d)
+	}
+	return w.base.chunks
+}
+
+// recordBad appends a digest to the bad list (Verify's markBad); a writer
+// in this or another process reads it at Commit.
+func (s *Store) recordBad(d catalog.Digest) error {
+	f, err := os.OpenFile(filepath.Join(s.dir, badList), os.O_WRONLY|os.O_APPEND|os.O_CREATE, filePerm)
+	if err != nil {
+		return fmt.Errorf("store: record bad chunk %s: %w", d, err)
+	}
+	_, err = f.Write([]byte(d.String() + "\n"))
+	if serr := f.Sync(); err == nil {
+		err = serr
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("store: record bad chunk %s: %w", d, err)
+	}
+	return nil
+}
+
+// badChunks reads the bad list. Lines that are not a digest (a write torn
+// by a crash) are skipped; a list over maxBadList is an error.
+func (s *Store) badChunks() (map[catalog.Digest]struct{}, error) {
+	b, err := readBounded(filepath.Join(s.dir, badList), maxBadList)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: bad chunk list: %w", err)
+	}
+	return parseBadList(b), nil
+}
+
+func parseBadList(b []byte) map[catalog.Digest]struct{} {
+	bad := make(map[catalog.Digest]struct{})
+	for line := range bytes.SplitSeq(b, []byte("\n")) {
+		var d catalog.Digest
+		if len(line) != 2*len(d) {
+			continue
+		}
+		if _, err := hex.Decode(d[:], line); err == nil {
+			bad[d] = struct{}{}
+		}
+	}
+	return bad
+}
