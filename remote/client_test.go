@@ -194,3 +194,39 @@ func TestHundredClients(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestBackupHoldsPrevious: while a backup over the network is open, the
+// server holds the group's previous snapshot as its base (store.SetBase),
+// so it cannot be forgotten; once the backup is committed or aborted, it
+// can be.
+func TestBackupHoldsPrevious(t *testing.T) {
+	for _, end := range []string{"commit", "abort"} {
+		t.Run(end, func(t *testing.T) {
+			srv := remotetest.Start(t, t.TempDir())
+			c := srv.Dial(srv.Token("admin", "read:*", "backup:*"))
+			dir := t.TempDir()
+			writeFiles(t, dir, map[string][]byte{"a": []byte("hello"), "b/c": bytes.Repeat([]byte("x"), 100000)})
+			g := catalog.Group{Type: "host", ID: "h"}
+			backupTree(t, c, g, t0, dir)
+			b, err := c.Begin(g, t0.Add(time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := srv.Store.Forget(g, t0); !errors.Is(err, store.ErrBusy) {
+				t.Fatalf("Forget of the previous snapshot during a backup: %v, want ErrBusy", err)
+			}
+			if end == "commit" {
+				_, err = backup.Run(context.Background(), b, backup.Options{Group: g, Time: t0.Add(time.Hour),
+					Archives: []backup.Spec{{Name: "root.tree", Path: dir}}}, &backup.Stats{})
+			} else {
+				err = b.Abort()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := srv.Store.Forget(g, t0); err != nil {
+				t.Fatalf("Forget after the backup ended: %v", err)
+			}
+		})
+	}
+}
