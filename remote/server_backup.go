@@ -86,19 +86,11 @@ func (c *srvConn) backupBegin(r *srvReq, m wire.BackupBegin) {
 
 // previous returns the time of g's latest snapshot before t (0: none).
 func (c *srvConn) previous(g catalog.Group, t time.Time) (int64, error) {
-	times, err := c.s.cfg.Store.Snapshots(g)
-	if errors.Is(err, store.ErrNotFound) {
-		return 0, nil
-	}
-	if err != nil {
+	prev, ok, err := c.s.cfg.Store.Before(g, t)
+	if !ok || err != nil {
 		return 0, err
 	}
-	for i := len(times) - 1; i >= 0; i-- {
-		if times[i].Before(t) {
-			return times[i].Unix(), nil
-		}
-	}
-	return 0, nil
+	return prev.Unix(), nil
 }
 
 // activeBackup returns the open session and counts an upload in it, or nil.

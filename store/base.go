@@ -85,11 +85,13 @@ func (w *SnapshotWriter) releaseBase() {
 // between the open and the lock), and reads the chunks of its indexes.
 func (s *Store) holdBase(g catalog.Group, t time.Time) (*base, error) {
 	dir := s.snapPath(g, t)
-	f, err := os.Open(dir)
-	if errors.Is(err, os.ErrNotExist) {
+	f, err := lockDir(dir, unix.LOCK_SH)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, dir)
-	}
-	if err != nil {
+	case errors.Is(err, unix.EWOULDBLOCK):
+		return nil, fmt.Errorf("%w: %s is being forgotten", ErrBusy, dir)
+	case err != nil:
 		return nil, err
 	}
 	ok := false
@@ -98,9 +100,6 @@ func (s *Store) holdBase(g catalog.Group, t time.Time) (*base, error) {
 			f.Close()
 		}
 	}()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
-		return nil, fmt.Errorf("%w: %s is being forgotten", ErrBusy, dir)
-	}
 	var held, named unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &held); err != nil {
 		return nil, err
@@ -115,16 +114,9 @@ func (s *Store) holdBase(g catalog.Group, t time.Time) (*base, error) {
 	chunks := make(map[catalog.Digest]struct{})
 	for _, a := range m.Archives {
 		for _, file := range a.Files {
-			b, err := s.ReadFile(g, t, file.Name)
+			idx, err := s.publishedIndex(g, t, file)
 			if err != nil {
-				return nil, err
-			}
-			if int64(len(b)) != file.Size || catalog.Sum(b) != file.SHA256 {
-				return nil, fmt.Errorf("%w: %s/%s does not match the manifest", ErrCorrupt, dir, file.Name)
-			}
-			idx, err := catalog.DecodeIndex(b)
-			if err != nil {
-				return nil, fmt.Errorf("%w: %s/%s: %w", ErrCorrupt, dir, file.Name, err)
+				return nil, fmt.Errorf("%s: %w", dir, err)
 			}
 			for i := range idx.NumChunks() {
 				_, _, d := idx.Chunk(i)

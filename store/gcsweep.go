@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/backupfs/backupfs/catalog"
 )
 
@@ -71,7 +73,7 @@ func (g *gcRun) reapOne(root, name string) error {
 	// local backup next to the server). Its writer holds an flock on the
 	// directory; only an unlocked one belongs to a dead writer.
 	if fi.IsDir() {
-		lock, err := lockDir(path)
+		lock, err := lockDir(path, unix.LOCK_EX)
 		if err != nil {
 			return nil // locked: alive elsewhere
 		}

@@ -116,6 +116,42 @@ func (s *Store) Manifest(g catalog.Group, t time.Time) (*catalog.Manifest, error
 	return m, nil
 }
 
+// publishedIndex reads an index file of a published snapshot, checks it
+// against its manifest entry f and decodes it.
+func (s *Store) publishedIndex(g catalog.Group, t time.Time, f catalog.IndexFile) (catalog.Index, error) {
+	b, err := s.ReadFile(g, t, f.Name)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) != f.Size || catalog.Sum(b) != f.SHA256 {
+		return nil, fmt.Errorf("%w: %s: %d bytes with sha256 %s, manifest says %d, %s",
+			ErrCorrupt, f.Name, len(b), catalog.Sum(b), f.Size, f.SHA256)
+	}
+	idx, err := catalog.DecodeIndex(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, f.Name, err)
+	}
+	return idx, nil
+}
+
+// Before returns the time of g's latest published snapshot before t, and
+// false when there is none (or no such group).
+func (s *Store) Before(g catalog.Group, t time.Time) (time.Time, bool, error) {
+	times, err := s.Snapshots(g)
+	if errors.Is(err, ErrNotFound) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	for i := len(times) - 1; i >= 0; i-- {
+		if times[i].Before(t) {
+			return times[i], true, nil
+		}
+	}
+	return time.Time{}, false, nil
+}
+
 // Forget removes a published snapshot: it is renamed aside first (so it
 // vanishes at once and whole), then deleted; the group directory goes too
 // when it is left empty. Its chunks stay until a GC finds them unused.
@@ -127,17 +163,16 @@ func (s *Store) Forget(g catalog.Group, t time.Time) error {
 	aside := filepath.Join(s.dir, trashDir, tmpName(g, t)+"."+randomSuffix())
 	// A backup in progress may hold it as its base (base.go): the
 	// exclusive lock fails then, and is held across the rename otherwise.
-	lock, err := os.Open(s.snapPath(g, t))
-	if errors.Is(err, fs.ErrNotExist) {
+	lock, err := lockDir(s.snapPath(g, t), unix.LOCK_EX)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("%w: snapshot %s", ErrNotFound, name)
-	}
-	if err != nil {
+	case errors.Is(err, unix.EWOULDBLOCK):
+		return fmt.Errorf("%w: snapshot %s is the base of a backup in progress", ErrBusy, name)
+	case err != nil:
 		return fmt.Errorf("store: forget %s: %w", name, err)
 	}
 	defer lock.Close()
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		return fmt.Errorf("%w: snapshot %s is the base of a backup in progress", ErrBusy, name)
-	}
 	err = os.Rename(s.snapPath(g, t), aside)
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%w: snapshot %s", ErrNotFound, name)

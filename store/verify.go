@@ -135,7 +135,7 @@ func (v *verifyRun) snapshot(ctx context.Context, g catalog.Group, t time.Time) 
 	var order []catalog.Digest
 	for _, a := range m.Archives {
 		for _, f := range a.Files {
-			idx, err := v.index(g, t, f)
+			idx, err := v.s.publishedIndex(g, t, f)
 			if err != nil {
 				bad(f.Name, err)
 				continue
@@ -157,23 +157,6 @@ func (v *verifyRun) snapshot(ctx context.Context, g catalog.Group, t time.Time) 
 		}
 	}
 	return nil
-}
-
-// index reads an index file and checks it against the manifest.
-func (v *verifyRun) index(g catalog.Group, t time.Time, f catalog.IndexFile) (catalog.Index, error) {
-	b, err := v.s.ReadFile(g, t, f.Name)
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) != f.Size || catalog.Sum(b) != f.SHA256 {
-		return nil, fmt.Errorf("%w: %s: %d bytes with sha256 %s, manifest says %d, %s",
-			ErrCorrupt, f.Name, len(b), catalog.Sum(b), f.Size, f.SHA256)
-	}
-	idx, err := catalog.DecodeIndex(b)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, f.Name, err)
-	}
-	return idx, nil
 }
 
 // checkChunks checks the digests not checked yet in this run, in parallel.

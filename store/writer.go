@@ -59,7 +59,7 @@ func (s *Store) Begin(g catalog.Group, t time.Time) (*SnapshotWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: begin %s: %w", label, err)
 	}
-	if w.lock, err = lockDir(w.dir); err != nil {
+	if w.lock, err = lockDir(w.dir, unix.LOCK_EX); err != nil {
 		_ = os.Remove(w.dir)
 		return nil, fmt.Errorf("store: begin %s: %w", label, err)
 	}
@@ -79,16 +79,18 @@ func (s *Store) Begin(g catalog.Group, t time.Time) (*SnapshotWriter, error) {
 	return w, nil
 }
 
-// lockDir opens dir and takes an exclusive flock on it, held while the
-// returned file stays open (it follows the directory through the publish
-// rename). Another process's Begin of the same snapshot sees the lock;
-// when the holder dies, the kernel drops it.
-func lockDir(dir string) (*os.File, error) {
+// lockDir opens dir and takes a flock on it (how: unix.LOCK_EX or
+// LOCK_SH; never waiting), held while the returned file stays open (it
+// follows the directory through a rename). Another process's Begin of the
+// same snapshot sees a writer's lock; when the holder dies, the kernel
+// drops it. A lock held by someone else gives an error wrapping
+// unix.EWOULDBLOCK, a missing dir one wrapping fs.ErrNotExist.
+func lockDir(dir string, how int) (*os.File, error) {
 	f, err := os.Open(dir)
 	if err != nil {
 		return nil, err
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("lock %s: %w", dir, err)
 	}
@@ -99,7 +101,7 @@ func lockDir(dir string) (*os.File, error) {
 // crashed or killed process: no flock on it) and reports whether it did.
 // A directory locked by a live writer in another process is left alone.
 func reclaimStale(dir string) bool {
-	f, err := lockDir(dir)
+	f, err := lockDir(dir, unix.LOCK_EX)
 	if err != nil {
 		return false
 	}

@@ -77,12 +77,8 @@ func (l localRepo) Begin(g catalog.Group, t time.Time) (backup.Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	times, _ := l.Store.Snapshots(g)
-	for i := len(times) - 1; i >= 0; i-- {
-		if times[i].Before(t) {
-			_ = w.SetBase(times[i])
-			break
-		}
+	if prev, ok, _ := l.Store.Before(g, t); ok {
+		_ = w.SetBase(prev)
 	}
 	return w, nil
 }
