@@ -113,13 +113,20 @@ func (w *SnapshotWriter) readIndex(f catalog.IndexFile) (catalog.Index, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeIndexFile(b, f, ErrInvalid)
+}
+
+// decodeIndexFile checks an index file's bytes against its manifest entry
+// f and decodes them; a mismatch wraps bad (ErrInvalid for a snapshot
+// being written, ErrCorrupt for a published one).
+func decodeIndexFile(b []byte, f catalog.IndexFile, bad error) (catalog.Index, error) {
 	if int64(len(b)) != f.Size || catalog.Sum(b) != f.SHA256 {
 		return nil, fmt.Errorf("%w: index file %s: %d bytes, sha256 %s; manifest says %d, %s",
-			ErrInvalid, f.Name, len(b), catalog.Sum(b), f.Size, f.SHA256)
+			bad, f.Name, len(b), catalog.Sum(b), f.Size, f.SHA256)
 	}
 	idx, err := catalog.DecodeIndex(b)
 	if err != nil {
-		return nil, fmt.Errorf("%w: index file %s: %w", ErrInvalid, f.Name, err)
+		return nil, fmt.Errorf("%w: index file %s: %w", bad, f.Name, err)
 	}
 	return idx, nil
 }

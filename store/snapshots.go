@@ -123,15 +123,7 @@ func (s *Store) publishedIndex(g catalog.Group, t time.Time, f catalog.IndexFile
 	if err != nil {
 		return nil, err
 	}
-	if int64(len(b)) != f.Size || catalog.Sum(b) != f.SHA256 {
-		return nil, fmt.Errorf("%w: %s: %d bytes with sha256 %s, manifest says %d, %s",
-			ErrCorrupt, f.Name, len(b), catalog.Sum(b), f.Size, f.SHA256)
-	}
-	idx, err := catalog.DecodeIndex(b)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, f.Name, err)
-	}
-	return idx, nil
+	return decodeIndexFile(b, f, ErrCorrupt)
 }
 
 // Before returns the time of g's latest published snapshot before t, and
