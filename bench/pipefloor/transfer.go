@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -47,21 +48,27 @@ func transfer(st *store.Store, digests []catalog.Digest, nread, ndec int) (resul
 	g, ctx := errgroup.WithContext(context.Background())
 	var sent int64
 	var res result
+	var srvErr, cliErr error
 	g.Go(func() error {
-		return end(ctx, ln.Accept, func(c net.Conn) *tls.Conn { return tls.Server(c, srvConf) }, func(conn *tls.Conn) (err error) {
+		srvErr = end(ctx, ln.Accept, func(c net.Conn) *tls.Conn { return tls.Server(c, srvConf) }, func(conn *tls.Conn) (err error) {
 			sent, err = serve(conn, st, digests, nread)
 			return err
 		})
+		return srvErr
 	})
 	g.Go(func() error {
 		dial := func() (net.Conn, error) { return net.Dial("tcp", ln.Addr().String()) }
-		return end(ctx, dial, func(c net.Conn) *tls.Conn { return tls.Client(c, cliConf) }, func(conn *tls.Conn) (err error) {
+		cliErr = end(ctx, dial, func(c net.Conn) *tls.Conn { return tls.Client(c, cliConf) }, func(conn *tls.Conn) (err error) {
 			res, err = receive(conn, len(digests), ndec)
 			return err
 		})
+		return cliErr
 	})
-	if err := g.Wait(); err != nil {
-		return result{}, err
+	if g.Wait() != nil {
+		// Both ends' errors: the one that failed first names the cause (a
+		// missing or corrupt chunk), the other only saw the connection
+		// close, and either may reach the group first.
+		return result{}, errors.Join(srvErr, cliErr)
 	}
 	if res.blobBytes != sent {
 		return result{}, fmt.Errorf("sent %d blob bytes, received %d", sent, res.blobBytes)
