@@ -34,11 +34,13 @@ import (
 // rule every backup already follows, finishing within the grace, is all
 // this needs.
 //
-// Chunks Verify found corrupt are the exception: verify renames them aside
-// and records their digests in DIR/.bad-chunks; Commit checks those like
-// any chunk not in the base, so a backup never publishes a reference to a
-// chunk verify has taken away. A chunk file deleted by hand is not noticed
-// (Verify reports it).
+// Chunks Verify found corrupt or missing are the exception: verify renames
+// a corrupt one aside and records the digests of both in DIR/.bad-chunks;
+// a listed chunk that is not stored again is not trusted (Commit checks it
+// like any chunk not in the base), so a backup never publishes a reference
+// to a chunk verify has taken away. The writer tells its client which base
+// chunks those are (Lacks), so the client uploads them and the datastore
+// heals. A chunk file deleted by hand is not noticed until Verify runs.
 
 // badList is the file of digests Verify renamed aside, one hex digest per
 // line, appended to.
@@ -51,6 +53,7 @@ const maxBadList = 64 << 20
 type base struct {
 	lock   *os.File // the base's directory, flock'd shared
 	chunks map[catalog.Digest]struct{}
+	lacks  map[catalog.Digest]struct{} // listed bad and not stored again, at SetBase
 }
 
 // SetBase makes the published snapshot of the writer's group at t its
@@ -124,22 +127,48 @@ func (s *Store) holdBase(g catalog.Group, t time.Time) (*base, error) {
 			}
 		}
 	}
+	lacks, err := s.lacking(chunks)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
 	ok = true
-	return &base{lock: f, chunks: chunks}, nil
+	return &base{lock: f, chunks: chunks, lacks: lacks}, nil
 }
 
-// trusted returns the base's chunks less those on the bad list, read now;
-// nil when there is no base or the list cannot be read (then Commit checks
-// every chunk). w.mu held.
+// lacking returns the chunks of set that are on the bad list and not
+// stored again.
+func (s *Store) lacking(set map[catalog.Digest]struct{}) (map[catalog.Digest]struct{}, error) {
+	bad, err := s.badChunks()
+	if err != nil {
+		return nil, err
+	}
+	lacks := make(map[catalog.Digest]struct{})
+	for d := range bad {
+		if _, ok := set[d]; !ok {
+			continue
+		}
+		if has, err := s.HasChunk(d); err != nil {
+			return nil, err
+		} else if !has {
+			lacks[d] = struct{}{}
+		}
+	}
+	return lacks, nil
+}
+
+// trusted returns the base's chunks less those on the bad list and not
+// stored again, read now; nil when there is no base or the list cannot be
+// read (then Commit checks every chunk, and a confined writer accepts
+// only what was put in its session). w.mu held.
 func (w *SnapshotWriter) trusted() map[catalog.Digest]struct{} {
 	if w.base == nil {
 		return nil
 	}
-	bad, err := w.s.badChunks()
+	lacks, err := w.s.lacking(w.base.chunks)
 	if err != nil {
 		return nil
 	}
-	for d := range bad {
+	for d := range lacks {
 		delete(w.base.chunks, d)
 	}
 	return w.base.chunks

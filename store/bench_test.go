@@ -216,7 +216,7 @@ func BenchmarkWriteChunk(b *testing.B) {
 				if ok, err := s.touch(d); ok || err != nil {
 					b.Fatal(ok, err)
 				}
-				if err := s.writeChunk(d, blob); err != nil {
+				if _, err := s.writeChunk(d, blob); err != nil {
 					b.Fatal(err)
 				}
 			}

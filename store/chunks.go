@@ -30,7 +30,8 @@ func (s *Store) HasChunk(d catalog.Digest) (bool, error) {
 // keeps it from the next GC sweep; written reports whether a file was
 // written.
 func (s *Store) PutChunk(d catalog.Digest, plain []byte) (written bool, err error) {
-	return s.putChunk(d, plain, true)
+	stamp, err := s.putChunk(d, plain, true)
+	return stamp != 0, err
 }
 
 // PutHashedChunk is PutChunk for a caller that computed d from these very
@@ -39,28 +40,31 @@ func (s *Store) PutChunk(d catalog.Digest, plain []byte) (written bool, err erro
 // bytes under a wrong name, never serve them as d: every read (Chunk,
 // DecodeBlob, the client) and Verify check the digest.
 func (s *Store) PutHashedChunk(d catalog.Digest, plain []byte) (written bool, err error) {
-	return s.putChunk(d, plain, false)
+	stamp, err := s.putChunk(d, plain, false)
+	return stamp != 0, err
 }
 
-func (s *Store) putChunk(d catalog.Digest, plain []byte, check bool) (bool, error) {
+// putChunk stores a chunk and returns the stamp of the file it wrote
+// (writeChunk), or 0 when the chunk existed and was touched.
+func (s *Store) putChunk(d catalog.Digest, plain []byte, check bool) (stamp int64, err error) {
 	if ok, err := s.touch(d); ok || err != nil {
-		return false, err
+		return 0, err
 	}
 	if len(plain) > catalog.MaxChunkSize {
-		return false, fmt.Errorf("%w: chunk %s: %d bytes, at most %d", ErrInvalid, d, len(plain), catalog.MaxChunkSize)
+		return 0, fmt.Errorf("%w: chunk %s: %d bytes, at most %d", ErrInvalid, d, len(plain), catalog.MaxChunkSize)
 	}
 	if check {
 		if got := catalog.Sum(plain); got != d {
-			return false, fmt.Errorf("%w: chunk given as %s has digest %s", ErrInvalid, d, got)
+			return 0, fmt.Errorf("%w: chunk given as %s has digest %s", ErrInvalid, d, got)
 		}
 	}
 	bp := blobBufs.Get(BlobHeaderSize + len(plain))
 	defer blobBufs.Put(bp)
 	blob, err := AppendBlob((*bp)[:0], plain)
 	if err != nil {
-		return false, err
+		return 0, err
 	}
-	return true, s.writeChunk(d, blob)
+	return s.writeChunk(d, blob)
 }
 
 // blobBufs pools the blob buffers of putChunk: the blob is written to its
@@ -71,13 +75,19 @@ var blobBufs BufPool
 // checked it against d (ErrCorrupt otherwise). An existing chunk is
 // touched, as in PutChunk.
 func (s *Store) PutBlob(d catalog.Digest, blob []byte) (written bool, err error) {
+	stamp, err := s.putBlob(d, blob)
+	return stamp != 0, err
+}
+
+// putBlob is PutBlob returning the written file's stamp (0: touched).
+func (s *Store) putBlob(d catalog.Digest, blob []byte) (stamp int64, err error) {
 	if err := VerifyBlob(blob, d); err != nil {
-		return false, fmt.Errorf("store: put chunk %s: %w", d, err)
+		return 0, fmt.Errorf("store: put chunk %s: %w", d, err)
 	}
 	if ok, err := s.touch(d); ok || err != nil {
-		return false, err
+		return 0, err
 	}
-	return true, s.writeChunk(d, blob)
+	return s.writeChunk(d, blob)
 }
 
 // touch sets a chunk's mtime to now if it exists. It holds the chunk's
@@ -104,12 +114,14 @@ func (s *Store) touch(d catalog.Digest) (exists bool, err error) {
 // chunk made backups ~50x slower than cat): Commit syncs the filesystem
 // once before it publishes, as Proxmox Backup's default sync level does,
 // so a published snapshot never references a chunk lost in a crash.
-func (s *Store) writeChunk(d catalog.Digest, blob []byte) error {
+// It returns the stamp: the file's mtime in ns as written (never 0), which
+// a touch by anyone afterwards changes (session.go's cleanup on Abort).
+func (s *Store) writeChunk(d catalog.Digest, blob []byte) (stamp int64, err error) {
 	path := s.chunkPath(d)
 	dir := filepath.Dir(path)
 	if _, ok := s.chunkDirs.Load(dir); !ok {
 		if err := os.Mkdir(dir, dirPerm); err != nil && !errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("store: write chunk %s: %w", d, err)
+			return 0, fmt.Errorf("store: write chunk %s: %w", d, err)
 		}
 		s.chunkDirs.Store(dir, struct{}{})
 	}
@@ -117,10 +129,11 @@ func (s *Store) writeChunk(d catalog.Digest, blob []byte) error {
 	if !s.realClock {
 		mtime = s.now()
 	}
-	if err := writeFileRename(path, blob, mtime, false); err != nil {
-		return fmt.Errorf("store: write chunk %s: %w", d, err)
+	stamp, err = writeFileRename(path, blob, mtime, false)
+	if err != nil {
+		return 0, fmt.Errorf("store: write chunk %s: %w", d, err)
 	}
-	return nil
+	return max(stamp, 1), nil
 }
 
 // Chunk returns a chunk's plain bytes, verified against d. A missing chunk

@@ -90,7 +90,11 @@ func (w *SnapshotWriter) checkManifest(m *catalog.Manifest) error {
 			if err := checkIndexKind(a, i, idx); err != nil {
 				return err
 			}
-			if err := w.s.touchAll(idx, seen, trusted, missing); err != nil {
+			if n, d := w.unknown(idx, trusted); n > 0 {
+				return fmt.Errorf("%w: index file %s: %d chunks (first %s) were neither uploaded in this backup nor in its base snapshot",
+					ErrUnknownChunks, f.Name, n, d)
+			}
+			if err := w.touchAll(idx, seen, trusted, missing); err != nil {
 				return err
 			}
 		}
@@ -146,10 +150,13 @@ func checkIndexKind(a catalog.Archive, i int, idx catalog.Index) error {
 }
 
 // touchAll touches every chunk of idx not in seen, recording missing ones;
-// chunks of the writer's base (trusted, see base.go) are not looked up.
-// The touches run on touchWorkers goroutines: on a cold cache each waits
-// for the chunk file's inode to be read.
-func (s *Store) touchAll(idx catalog.Index, seen, trusted map[catalog.Digest]struct{}, missing *MissingChunksError) error {
+// chunks of the writer's base (trusted, see base.go) are not looked up,
+// and those the writer stored itself are looked up without a touch (so an
+// Abort after a failed Commit can still remove them, session.go). The
+// touches run on touchWorkers goroutines: on a cold cache each waits for
+// the chunk file's inode to be read.
+func (w *SnapshotWriter) touchAll(idx catalog.Index, seen, trusted map[catalog.Digest]struct{}, missing *MissingChunksError) error {
+	s := w.s
 	var todo []catalog.Digest
 	for i := range idx.NumChunks() {
 		_, _, d := idx.Chunk(i)
@@ -173,7 +180,11 @@ func (s *Store) touchAll(idx catalog.Index, seen, trusted map[catalog.Digest]str
 				if i >= len(todo) {
 					return
 				}
-				exists[i], errs[i] = s.touch(todo[i])
+				if w.fresh(todo[i]) {
+					exists[i], errs[i] = s.HasChunk(todo[i])
+				} else {
+					exists[i], errs[i] = s.touch(todo[i])
+				}
 			}
 		})
 	}

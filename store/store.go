@@ -139,7 +139,7 @@ func tmpName(g catalog.Group, t time.Time) string {
 // writeFileAtomic writes data to a temporary file next to path, syncs it,
 // sets its mtime (unless zero), renames it to path and syncs the directory.
 func writeFileAtomic(path string, data []byte, mtime time.Time) error {
-	if err := writeFileRename(path, data, mtime, true); err != nil {
+	if _, err := writeFileRename(path, data, mtime, true); err != nil {
 		return err
 	}
 	return syncDir(filepath.Dir(path))
@@ -147,12 +147,14 @@ func writeFileAtomic(path string, data []byte, mtime time.Time) error {
 
 // writeFileRename writes data to a temporary file next to path, syncs it
 // if asked, sets its mtime (unless zero) and renames it to path: readers
-// see the old file or the whole new one, never a part.
-func writeFileRename(path string, data []byte, mtime time.Time, sync bool) error {
+// see the old file or the whole new one, never a part. It returns the
+// file's mtime (ns) as it was before the rename, so a caller can tell
+// later whether someone touched the file since.
+func writeFileRename(path string, data []byte, mtime time.Time, sync bool) (stamp int64, err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, tmpPrefix+"*")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	name := f.Name()
 	_, err = f.Write(data)
@@ -163,13 +165,18 @@ func writeFileRename(path string, data []byte, mtime time.Time, sync bool) error
 	if err == nil && !mtime.IsZero() {
 		err = os.Chtimes(name, mtime, mtime)
 	}
+	var fi os.FileInfo
+	if err == nil {
+		fi, err = os.Lstat(name)
+	}
 	if err == nil {
 		err = os.Rename(name, path)
 	}
 	if err != nil {
 		_ = os.Remove(name)
+		return 0, err
 	}
-	return err
+	return fi.ModTime().UnixNano(), nil
 }
 
 // syncFS flushes the whole filesystem holding the datastore (syncfs(2)):

@@ -206,9 +206,16 @@ func (v *verifyRun) checkChunk(d catalog.Digest) (int64, error) {
 	if err == nil {
 		return int64(len(plain)), nil
 	}
-	if errors.Is(err, ErrCorrupt) {
+	switch {
+	case errors.Is(err, ErrCorrupt):
 		if _, merr := v.s.markBad(d); merr != nil {
 			err = fmt.Errorf("%w (marking it bad failed: %v)", err, merr)
+		}
+	case errors.Is(err, ErrNotFound):
+		// Listed so a backup whose base references it uploads it again
+		// (base.go); a chunk stored again later is not lacking.
+		if merr := v.s.recordBad(d); merr != nil {
+			err = fmt.Errorf("%w (listing it bad failed: %v)", err, merr)
 		}
 	}
 	return 0, err

@@ -32,6 +32,7 @@ type SnapshotWriter struct {
 	closed error      // non-nil once committed, aborted or reaped
 	lock   *os.File   // the tmp directory, flock'd while this writer lives
 	base   *base      // the snapshot it takes unchanged chunks from (base.go)
+	sess   session    // the chunks put through it (session.go)
 }
 
 // Begin starts a snapshot of g at t (whole seconds; finer parts are
@@ -134,38 +135,20 @@ func (w *SnapshotWriter) active() error {
 
 // PutChunk stores a chunk for this snapshot (see Store.PutChunk).
 func (w *SnapshotWriter) PutChunk(d catalog.Digest, plain []byte) (written bool, err error) {
-	w.mu.Lock()
-	err = w.active()
-	w.mu.Unlock()
-	if err != nil {
-		return false, err
-	}
-	return w.s.PutChunk(d, plain)
+	return w.putChunk(d, func() (int64, error) { return w.s.putChunk(d, plain, true) })
 }
 
 // PutHashedChunk stores a chunk whose digest the caller computed from
 // plain itself (see Store.PutHashedChunk).
 func (w *SnapshotWriter) PutHashedChunk(d catalog.Digest, plain []byte) (written bool, err error) {
-	w.mu.Lock()
-	err = w.active()
-	w.mu.Unlock()
-	if err != nil {
-		return false, err
-	}
-	return w.s.PutHashedChunk(d, plain)
+	return w.putChunk(d, func() (int64, error) { return w.s.putChunk(d, plain, false) })
 }
 
 // PutBlob stores a chunk received as a blob (from the network) for this
 // snapshot, as Store.PutBlob does, and counts as the writer's activity so
 // a long upload is not reaped by GC as abandoned.
 func (w *SnapshotWriter) PutBlob(d catalog.Digest, blob []byte) (written bool, err error) {
-	w.mu.Lock()
-	err = w.active()
-	w.mu.Unlock()
-	if err != nil {
-		return false, err
-	}
-	return w.s.PutBlob(d, blob)
+	return w.putChunk(d, func() (int64, error) { return w.s.putBlob(d, blob) })
 }
 
 // WriteFile writes an index file of the snapshot (durably, atomically;
@@ -210,8 +193,9 @@ func validIndexName(name string) error {
 	return fmt.Errorf("%w: %q is not an index file name", ErrInvalid, name)
 }
 
-// Abort removes the snapshot in progress. It is a no-op on a writer that
-// is already committed or aborted, so `defer w.Abort()` is safe.
+// Abort removes the snapshot in progress and the chunks it stored that
+// nothing touched since (session.go). It is a no-op on a writer that is
+// already committed or aborted, so `defer w.Abort()` is safe.
 func (w *SnapshotWriter) Abort() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -220,7 +204,11 @@ func (w *SnapshotWriter) Abort() error {
 	}
 	w.closed = fmt.Errorf("%w: aborted", ErrClosed)
 	w.unlock()
-	return w.s.dropWriter(w)
+	err := w.s.dropWriter(w)
+	if _, rerr := w.removeFresh(); rerr != nil {
+		err = errors.Join(err, fmt.Errorf("store: snapshot %s: %w", w, rerr))
+	}
+	return err
 }
 
 // dropWriter removes a writer's directory and registration. w.mu held.

@@ -1,0 +1,205 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sync"
+
+	"github.com/backupfs/backupfs/catalog"
+)
+
+// A writer's session: the chunks put through it.
+//
+// # Known chunks (Confine)
+//
+// A confined writer (the server's, for every network backup) publishes
+// only references to chunks its client proved it holds: chunks put
+// through this writer in this session (their bytes were received and
+// checked against the digest) and chunks of the base the server handed to
+// the session (SetBase; the client was allowed to download its indexes).
+// Any other digest in an index file makes Commit fail with
+// ErrUnknownChunks, decided before any chunk is looked up, so the answer
+// is the same whether the datastore holds the chunk or not: a digest
+// learned elsewhere (computed from a known file, read from another group's
+// index) gives no access to another group's data. This is Proxmox Backup's
+// rule. A local writer (backup --datastore) is not confined: whoever opens
+// the datastore directory can read every chunk anyway.
+//
+// The base's chunks that verify found bad and that are not stored again
+// (Lacks) are not known either: the client is told them at the start and
+// uploads them, which heals the datastore.
+//
+// # Cleanup on Abort
+//
+// Abort removes the chunks this writer stored new (not those it found and
+// touched), so a backup that failed, for instance on a full disk, gives
+// its space back at once instead of after GC's grace period. A chunk is
+// removed only when its mtime is still the one it was written with: any
+// touch since (another backup, in this process or another, putting the
+// same chunk; a Commit checking it; GC marking it) changes the mtime, and
+// the chunk stays for GC to judge. The check and the unlink hold the
+// chunk's lock, as GC's sweep does, so a touch in this process cannot slip
+// between them; one in another process could, and then that backup's
+// Commit finds the chunk missing and fails (nothing wrong is published).
+// A writer that dies with its process leaves its chunks to GC.
+//
+// Memory: one map entry per distinct chunk put (~80 bytes), ~80 MiB for a
+// million chunks (a 4 TiB image at 4 MiB chunks, or ~150 GiB of files).
+
+// ErrUnknownChunks reports a confined writer's index file referencing a
+// chunk neither put in the session nor in its base.
+var ErrUnknownChunks = errors.New("store: index references chunks not uploaded in this backup")
+
+// session is the state of Confine and of Abort's cleanup.
+type session struct {
+	mu       sync.Mutex
+	confined bool
+	// put: every chunk put through the writer; the value is the stamp
+	// of the file the writer wrote (writeChunk), or 0 when it existed.
+	put map[catalog.Digest]int64
+}
+
+// Confine makes Commit accept only chunks put through this writer or in
+// its base (see above). The server calls it for every backup.
+func (w *SnapshotWriter) Confine() {
+	w.sess.mu.Lock()
+	w.sess.confined = true
+	w.sess.mu.Unlock()
+}
+
+// record notes a chunk put through the writer.
+func (w *SnapshotWriter) record(d catalog.Digest, stamp int64) {
+	w.sess.mu.Lock()
+	defer w.sess.mu.Unlock()
+	if w.sess.put == nil {
+		w.sess.put = make(map[catalog.Digest]int64)
+	}
+	if old, ok := w.sess.put[d]; !ok || old == 0 {
+		w.sess.put[d] = stamp
+	}
+}
+
+// putChunk runs one of the store's put functions for the writer.
+func (w *SnapshotWriter) putChunk(d catalog.Digest, put func() (int64, error)) (written bool, err error) {
+	w.mu.Lock()
+	err = w.active()
+	w.mu.Unlock()
+	if err != nil {
+		return false, err
+	}
+	stamp, err := put()
+	if err != nil {
+		return false, err
+	}
+	w.record(d, stamp)
+	return stamp != 0, nil
+}
+
+// unknown lists the digests of idx a confined writer may not reference:
+// neither put in the session nor trusted (the base, less its bad chunks).
+// It never looks at the chunk files. w.mu held.
+func (w *SnapshotWriter) unknown(idx catalog.Index, trusted map[catalog.Digest]struct{}) (n int, first catalog.Digest) {
+	w.sess.mu.Lock()
+	defer w.sess.mu.Unlock()
+	if !w.sess.confined {
+		return 0, first
+	}
+	for i := range idx.NumChunks() {
+		_, _, d := idx.Chunk(i)
+		if _, ok := w.sess.put[d]; ok {
+			continue
+		}
+		if _, ok := trusted[d]; ok {
+			continue
+		}
+		if n == 0 {
+			first = d
+		}
+		n++
+	}
+	return n, first
+}
+
+// fresh reports whether the writer stored d itself (Commit then checks
+// that it exists without touching it, so Abort can still remove it).
+func (w *SnapshotWriter) fresh(d catalog.Digest) bool {
+	w.sess.mu.Lock()
+	defer w.sess.mu.Unlock()
+	return w.sess.put[d] != 0
+}
+
+// removeFresh removes the chunks the writer stored whose mtime is still
+// the one written (see above). It reports how many it removed.
+func (w *SnapshotWriter) removeFresh() (int, error) {
+	w.sess.mu.Lock()
+	put := w.sess.put
+	w.sess.put = nil
+	w.sess.mu.Unlock()
+	n := 0
+	var errs []error
+	for d, stamp := range put {
+		if stamp == 0 {
+			continue
+		}
+		ok, err := w.s.removeIfStamp(d, stamp)
+		if err != nil && len(errs) < 3 {
+			errs = append(errs, err)
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// removeIfStamp removes chunk d if its mtime is stamp, under its lock.
+func (s *Store) removeIfStamp(d catalog.Digest, stamp int64) (bool, error) {
+	path := s.chunkPath(d)
+	mu := s.lockChunk(d)
+	mu.Lock()
+	defer mu.Unlock()
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil || fi.ModTime().UnixNano() != stamp || !fi.Mode().IsRegular() {
+		return false, err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("store: remove chunk %s of an aborted backup: %w", d, err)
+	}
+	return true, nil
+}
+
+// Lacks reports whether d is a chunk of the writer's base that the
+// datastore no longer holds whole: verify renamed it aside as bad (the bad
+// list) and no backup has stored it again. A client must upload such a
+// chunk instead of taking it from the base.
+func (w *SnapshotWriter) Lacks(d catalog.Digest) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.base == nil {
+		return false
+	}
+	_, ok := w.base.lacks[d]
+	return ok
+}
+
+// BaseLacks lists the chunks of the base the datastore lacks (Lacks), at
+// most max of them, and whether there were more.
+func (w *SnapshotWriter) BaseLacks(max int) (ds []catalog.Digest, more bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.base == nil {
+		return nil, false
+	}
+	for d := range w.base.lacks {
+		if len(ds) == max {
+			return ds, true
+		}
+		ds = append(ds, d)
+	}
+	return ds, false
+}
