@@ -24,6 +24,21 @@ type asyncSink interface {
 	PutChunkAsync(d catalog.Digest, plain []byte, stored func(written bool)) error
 }
 
+// lackingSink is a Sink whose base (the previous snapshot the server or
+// store holds for this backup) lacks some chunks: verify found them bad or
+// missing. Change detection must not take a file from the previous
+// snapshot when one of its chunks is lacking; reading the file uploads
+// the chunk again, which heals the datastore.
+type lackingSink interface {
+	Lacks(d catalog.Digest) bool
+}
+
+// lacks reports whether the sink's base lacks chunk dg.
+func (d *dedup) lacks(dg catalog.Digest) bool {
+	l, ok := d.sink.(lackingSink)
+	return ok && l.Lacks(dg)
+}
+
 // dedup puts chunks into a sink once per backup and counts them. A digest
 // already put in this backup (a repeated block, the zero chunk) costs a
 // map lookup, not a sink call.

@@ -43,6 +43,9 @@ func (w *treeWalker) reuse(e, pe *catalog.Entry) (bool, error) {
 		return false, nil
 	}
 	first, last := idx.Find(old), idx.Find(end-1)
+	if w.lacking(idx, first, last) {
+		return false, nil // read it: its chunks are uploaded again
+	}
 	r := &w.run
 	inside := r.valid && first >= r.lo && last <= r.hi
 	grows := r.valid && w.off == r.end && first >= r.lo && first <= r.hi+1
@@ -66,6 +69,17 @@ func (w *treeWalker) reuse(e, pe *catalog.Entry) (bool, error) {
 	e.PayloadOffset = old - r.oldLo + r.newLo
 	w.reused(e.Size)
 	return true, nil
+}
+
+// lacking reports whether any previous chunk first..last is one the
+// sink's base lacks (dedup.lacks).
+func (w *treeWalker) lacking(idx catalog.Index, first, last int) bool {
+	for i := first; i <= last; i++ {
+		if _, _, d := idx.Chunk(i); w.dd.lacks(d) {
+			return true
+		}
+	}
+	return false
 }
 
 // appendRun appends the previous chunks after the run's last one up to

@@ -20,6 +20,7 @@ import (
 // to the catalog in post-order (children before their parent).
 type treeWalker struct {
 	ctx     context.Context
+	dd      *dedup
 	stats   *Stats
 	warn    func(error)
 	payload *stream // file contents
@@ -89,7 +90,7 @@ func backupTree(ctx context.Context, dd *dedup, opt *Options, name, root string,
 		meta.finish(now)
 		return nil, fmt.Errorf("tree %s: %w", name, err)
 	}
-	w := &treeWalker{ctx: ctx, stats: dd.stats, warn: warn, payload: payload,
+	w := &treeWalker{ctx: ctx, dd: dd, stats: dd.stats, warn: warn, payload: payload,
 		tree: catalog.NewTreeWriter(meta.cw), links: map[devIno]catalog.Entry{}, buf: make([]byte, 1<<20),
 		prev: openPrevTree(opt.Previous, name, warn)}
 	werr := w.walkRoot(root, &st)

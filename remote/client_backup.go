@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +27,9 @@ type Backup struct {
 	group    catalog.Group
 	time     time.Time
 	known    []byte // sorted digests of the previous snapshot: not uploaded again
+	previous time.Time                  // the server's base (zero: none)
+	lacking  map[catalog.Digest]struct{} // base chunks the server lacks: uploaded
+	note     string                      // the server's word on the base, for the user
 	Uploaded atomic.Int64
 	Skipped  atomic.Int64 // chunks the previous snapshot had
 
@@ -65,11 +69,45 @@ func (b *Backup) begin(ctx context.Context) error {
 		return fmt.Errorf("begin backup of %s: %w", b.group, err)
 	}
 	r, err := wire.DecodeBackupReady(f.Payload)
-	if err != nil || r.Previous == 0 {
+	if err != nil {
 		return err
 	}
-	return b.loadPrevious(ctx, r.Previous)
+	b.note = r.Note
+	if r.Previous == 0 {
+		return nil
+	}
+	b.lacking = make(map[catalog.Digest]struct{}, len(r.Lacking))
+	for _, d := range r.Lacking {
+		b.lacking[d] = struct{}{}
+	}
+	if err := b.loadPrevious(ctx, r.Previous); err != nil {
+		// Not fatal: without the table every chunk is offered, which the
+		// server accepts as well (and it heals what the base lacks).
+		b.known = nil
+		b.note = strings.TrimPrefix(b.note+"; ", "; ") + fmt.Sprintf("%v: every chunk is uploaded", err)
+		return nil
+	}
+	b.previous = time.Unix(r.Previous, 0).UTC()
+	return nil
 }
+
+// Previous returns the snapshot the server holds as this backup's base
+// (its chunks need no upload), and whether there is one. Change detection
+// must compare against this one: a confined server accepts only chunks
+// uploaded in the session or in this base.
+func (b *Backup) Previous() (time.Time, bool) { return b.previous, !b.previous.IsZero() }
+
+// Lacks reports whether d is a chunk of the base the server no longer
+// holds whole: it is uploaded even where the base references it, and
+// change detection must not take a file that needs it from the base.
+func (b *Backup) Lacks(d catalog.Digest) bool {
+	_, ok := b.lacking[d]
+	return ok
+}
+
+// Note returns what the server said of the base for the user (empty: all
+// is well): why there is none, or that chunks of it are uploaded again.
+func (b *Backup) Note() string { return b.note }
 
 // loadPrevious reads the previous snapshot's indexes into a sorted table.
 func (b *Backup) loadPrevious(ctx context.Context, prev int64) error {
@@ -96,7 +134,9 @@ func (b *Backup) loadPrevious(ctx context.Context, prev int64) error {
 			}
 			for i := range idx.NumChunks() {
 				_, _, d := idx.Chunk(i)
-				table = append(table, d[:]...)
+				if _, bad := b.lacking[d]; !bad {
+					table = append(table, d[:]...)
+				}
 			}
 		}
 	}

@@ -53,6 +53,8 @@ func (e *ServerError) Unwrap() error {
 		return wire.ErrVersion
 	case wire.CodeBusy:
 		return ErrBusy
+	case wire.CodeExists:
+		return store.ErrExists
 	}
 	return nil
 }

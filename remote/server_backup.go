@@ -2,6 +2,7 @@ package remote
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -66,22 +67,45 @@ func (c *srvConn) backupBegin(r *srvReq, m wire.BackupBegin) {
 		c.failErr(r, "begin backup", err)
 		return
 	}
-	if prev != 0 {
-		// The client takes unchanged chunks from prev: holding it spares
-		// Commit a lookup of each (store/base.go).
-		if err := w.SetBase(time.Unix(prev, 0)); err != nil {
-			c.log.Warn("previous snapshot not held as the base: commit will look up every chunk", "err", err)
-		}
-	}
+	w.Confine()
+	ready := c.holdBase(w, prev)
 	b := &srvBackup{w: w, label: w.String()}
 	c.mu.Lock()
 	c.backup, c.prevFiles = b, srvSnapKey{}
-	if prev != 0 {
-		c.prevFiles = srvSnapKey{m.Group, prev}
+	if ready.Previous != 0 {
+		c.prevFiles = srvSnapKey{m.Group, ready.Previous}
 	}
 	c.mu.Unlock()
-	c.log.Info("backup started", "snapshot", b.label, "previous", prev)
-	c.done(r, wire.Frame{Type: wire.TBackupReady, Payload: wire.BackupReady{Previous: prev}.Append(nil)}, true)
+	c.log.Info("backup started", "snapshot", b.label, "previous", ready.Previous, "lacking", len(ready.Lacking))
+	c.done(r, wire.Frame{Type: wire.TBackupReady, Payload: ready.Append(nil)}, true)
+}
+
+// holdBase makes the previous snapshot the writer's base and returns the
+// BACKUP_READY that names it and the chunks of it the datastore lacks. A
+// previous snapshot that cannot be held (an index file damaged, being
+// forgotten) or lacks too many chunks to list is no base: the answer names
+// none and says why, and the client uploads every chunk (a confined
+// writer takes nothing it was not given).
+func (c *srvConn) holdBase(w *store.SnapshotWriter, prev int64) wire.BackupReady {
+	if prev == 0 {
+		return wire.BackupReady{}
+	}
+	at := catalog.FormatTime(time.Unix(prev, 0))
+	if err := w.SetBase(time.Unix(prev, 0)); err != nil {
+		c.log.Warn("previous snapshot not usable as the base: every chunk is uploaded", "previous", at, "err", err)
+		return wire.BackupReady{Note: fmt.Sprintf("previous snapshot %s is not usable (%v): backing up without it, every chunk is uploaded", at, err)}
+	}
+	lacking, more := w.BaseLacks(wire.MaxLacking)
+	if more {
+		w.DropBase()
+		c.log.Warn("previous snapshot lacks too many chunks: every chunk is uploaded", "previous", at)
+		return wire.BackupReady{Note: fmt.Sprintf("previous snapshot %s lacks more than %d chunks (see verify): backing up without it", at, wire.MaxLacking)}
+	}
+	ready := wire.BackupReady{Previous: prev, Lacking: lacking}
+	if len(lacking) > 0 {
+		ready.Note = fmt.Sprintf("previous snapshot %s: the datastore lacks %d of its chunks (verify found them bad or missing); they are uploaded again", at, len(lacking))
+	}
+	return ready
 }
 
 // previous returns the time of g's latest snapshot before t (0: none).

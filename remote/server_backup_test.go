@@ -113,11 +113,11 @@ func TestServerBackupSession(t *testing.T) {
 	if _, codes := c.chunks(32, im.ds[0]); codes[im.ds[0]] != wire.CodeDenied {
 		t.Fatalf("backup token read a chunk: %v", codes)
 	}
-	// FINISH with a chunk missing: NOT_FOUND with the count; the session
-	// stays open and ABORT publishes nothing.
+	// FINISH with chunks neither uploaded nor in the base: DENIED with the
+	// count; the session stays open and ABORT publishes nothing.
 	im2 := srvMakeImage(t, srvHostC, at, srvChunks(4, 2, 4096))
 	wantAck(t, c.uploadFile(33, "disk.img.fidx", im2.idx, 0), false)
-	wantError(t, c.call(wire.TBackupFinish, 34, im2.man), wire.CodeNotFound, "2 referenced chunks missing")
+	wantError(t, c.call(wire.TBackupFinish, 34, im2.man), wire.CodeDenied, "2 chunks (first")
 	wantAck(t, c.call(wire.TBackupAbort, 35, nil), false)
 	if ts, _ := e.st.Snapshots(srvHostC); len(ts) != 1 {
 		t.Fatalf("aborted backup published: %v", ts)

@@ -31,7 +31,9 @@ func srvCode(err error) wire.Code {
 		errors.Is(err, catalog.ErrFormat), errors.Is(err, catalog.ErrVersion):
 		return wire.CodeBadRequest
 	case errors.Is(err, store.ErrExists):
-		return wire.CodeGeneric
+		return wire.CodeExists
+	case errors.Is(err, store.ErrUnknownChunks):
+		return wire.CodeDenied
 	}
 	return wire.CodeGeneric
 }

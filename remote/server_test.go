@@ -2,6 +2,7 @@ package remote
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,7 +33,7 @@ func TestServerHello(t *testing.T) {
 		msg     string
 	}{
 		{"good", good, wire.Version, 0, ""},
-		{"version", good, 2, wire.CodeVersion, "client speaks protocol 2, server speaks 1"},
+		{"version", good, wire.Version + 1, wire.CodeVersion, fmt.Sprintf("client speaks protocol %d, server speaks %d", wire.Version+1, wire.Version)},
 		{"wrong secret", good[:len(good)-3] + "AAA", wire.Version, wire.CodeDenied, "invalid or revoked token"},
 		{"revoked", revoked, wire.Version, wire.CodeDenied, "invalid or revoked token"},
 		{"malformed", "hunter2", wire.Version, wire.CodeDenied, "invalid or revoked token"},

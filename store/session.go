@@ -203,3 +203,11 @@ func (w *SnapshotWriter) BaseLacks(max int) (ds []catalog.Digest, more bool) {
 	}
 	return ds, false
 }
+
+// DropBase releases the writer's base: Commit then checks every chunk,
+// and a confined writer accepts only what was put in its session.
+func (w *SnapshotWriter) DropBase() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.releaseBase()
+}

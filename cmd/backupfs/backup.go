@@ -63,16 +63,12 @@ func runBackup(ctx context.Context, e env, o backupOptions, args []string) error
 	host, _ := os.Hostname()
 	opt.CreatedBy = fmt.Sprintf("backupfs host=%s", host)
 	opt.Warn = func(err error) { fmt.Fprintf(e.stderr, "warning: %v\n", err) }
-	at := opt.Time.UTC().Truncate(time.Second)
 	start := time.Now()
-	if !o.fullRead {
-		opt.Previous = previousSnapshot(s, opt.Group, at, opt.Warn)
-	}
 	note := "no previous snapshot"
 	if o.fullRead {
 		note = "--full-read"
 	}
-	m, w, st, note, err := makeSnapshot(ctx, e, s, &opt, at, note)
+	m, w, st, note, err := makeSnapshot(ctx, e, s, &opt, o, note)
 	if err != nil {
 		return err
 	}
@@ -94,11 +90,17 @@ func runBackup(ctx context.Context, e env, o backupOptions, args []string) error
 // every file, so the backup stores them anew and repairs the datastore,
 // as a backup without change detection would. note says why nothing was
 // compared with a previous snapshot (given, and returned updated).
-func makeSnapshot(ctx context.Context, e env, s repo, opt *backup.Options, at time.Time, note string) (*catalog.Manifest, backup.Sink, *backup.Stats, string, error) {
+func makeSnapshot(ctx context.Context, e env, s repo, opt *backup.Options, o backupOptions, note string) (*catalog.Manifest, backup.Sink, *backup.Stats, string, error) {
 	for {
-		w, err := s.Begin(opt.Group, at)
+		w, err := beginSnapshot(ctx, s, opt, o.time != "")
 		if err != nil {
 			return nil, nil, nil, note, err
+		}
+		if n, ok := w.(interface{ Note() string }); ok && n.Note() != "" {
+			opt.Warn(errors.New(n.Note()))
+		}
+		if !o.fullRead && note != "the previous snapshot lacks chunks" {
+			opt.Previous = baseSnapshot(s, w, opt.Group, opt.Time, opt.Warn)
 		}
 		st := new(backup.Stats)
 		stop := startProgress(e, st)
@@ -110,6 +112,51 @@ func makeSnapshot(ctx context.Context, e env, s repo, opt *backup.Options, at ti
 		opt.Warn(fmt.Errorf("%w; backing up again, reading every file", err))
 		opt.Previous, note = nil, "the previous snapshot lacks chunks"
 	}
+}
+
+// beginSnapshot begins the snapshot at opt.Time. A snapshot of the group
+// at that second that exists or is being written (a second backup in the
+// same second) makes it wait for the next second and take that time, a
+// few times, unless the time was given (--time): then it is an error.
+func beginSnapshot(ctx context.Context, s repo, opt *backup.Options, fixed bool) (backup.Sink, error) {
+	opt.Time = opt.Time.UTC().Truncate(time.Second)
+	for try := 0; ; try++ {
+		w, err := s.Begin(opt.Group, opt.Time)
+		if err == nil || fixed || try == 4 || !errors.Is(err, store.ErrExists) {
+			return w, err
+		}
+		next := time.Now().UTC().Truncate(time.Second).Add(time.Second)
+		if !next.After(opt.Time) {
+			next = opt.Time.Add(time.Second)
+		}
+		select {
+		case <-time.After(time.Until(next)):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		opt.Time = next
+	}
+}
+
+// baseSnapshot opens the snapshot change detection compares against: the
+// one the server holds as the backup's base (it accepts only chunks
+// uploaded or in that base), or for the local datastore the latest before
+// at (the one localRepo.Begin holds).
+func baseSnapshot(s repo, w backup.Sink, g catalog.Group, at time.Time, warn func(error)) *backup.Snapshot {
+	b, ok := w.(interface{ Previous() (time.Time, bool) })
+	if !ok {
+		return previousSnapshot(s, g, at, warn)
+	}
+	t, ok := b.Previous()
+	if !ok {
+		return nil
+	}
+	snap, err := backup.OpenSnapshot(s, g, t)
+	if err != nil {
+		warn(fmt.Errorf("%w (reading every file)", err))
+		return nil
+	}
+	return snap
 }
 
 // previousSnapshot opens the group's latest snapshot before at, the one

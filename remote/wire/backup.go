@@ -1,5 +1,7 @@
 package wire
 
+import "github.com/backupfs/backupfs/catalog"
+
 // BackupBegin starts a backup of a group at a time.
 //
 //	0  .. group str (1..MaxGroupLen)
@@ -24,18 +26,46 @@ func DecodeBackupBegin(p []byte) (BackupBegin, error) {
 	return b, nil
 }
 
-// BackupReady answers BACKUP_BEGIN.
+// BackupReady answers BACKUP_BEGIN: the previous snapshot the server
+// holds as the session's base, the chunks of that base the datastore lacks
+// (verify found them corrupt or missing: the client must upload them, not
+// take them from the base), and a note for the user (why there is no
+// base, say), possibly empty.
 //
 //	0  8  previous snapshot time i64 (0: none)
-type BackupReady struct{ Previous int64 }
+//	8  4  lacking count u32 (0..MaxLacking; 0 when previous is 0)
+//	12 .. count x digest (32 bytes)
+//	.. .. note str (0..MaxMessageLen)
+type BackupReady struct {
+	Previous int64
+	Lacking  []catalog.Digest
+	Note     string
+}
 
 // Append appends the payload encoding of b.
-func (b BackupReady) Append(dst []byte) []byte { return appendI64(dst, b.Previous) }
+func (b BackupReady) Append(dst []byte) []byte {
+	dst = appendU32(appendI64(dst, b.Previous), uint32(len(b.Lacking)))
+	for i := range b.Lacking {
+		dst = append(dst, b.Lacking[i][:]...)
+	}
+	return appendStr(dst, b.Note, MaxMessageLen)
+}
 
 // DecodeBackupReady decodes a BACKUP_READY payload.
 func DecodeBackupReady(p []byte) (BackupReady, error) {
 	d := newDecoder(p, "BACKUP_READY")
 	b := BackupReady{Previous: d.i64("previous")}
+	n := int(d.u32("lacking count"))
+	if d.err == nil && (n > MaxLacking || n*catalog.DigestSize > len(d.b) || (n > 0 && b.Previous == 0)) {
+		d.fail("lacking count %d: want 0..%d, none without a previous snapshot, and %d bytes each (%d left)", n, MaxLacking, catalog.DigestSize, len(d.b))
+	}
+	if d.err == nil && n > 0 {
+		b.Lacking = make([]catalog.Digest, n)
+		for i := range b.Lacking {
+			b.Lacking[i] = d.digest("lacking")
+		}
+	}
+	b.Note = d.str("note", 0, MaxMessageLen)
 	if err := d.finish(); err != nil {
 		return BackupReady{}, err
 	}

@@ -18,6 +18,7 @@ const (
 	CodeVersion    Code = 6 // protocol version mismatch
 	CodeCorrupt    Code = 7 // stored data failed its checksum
 	CodeCanceled   Code = 8 // answer to CANCEL
+	CodeExists     Code = 9 // the snapshot exists or is being written
 )
 
 var codeNames = [...]string{
@@ -29,6 +30,7 @@ var codeNames = [...]string{
 	CodeVersion:    "VERSION",
 	CodeCorrupt:    "CORRUPT",
 	CodeCanceled:   "CANCELED",
+	CodeExists:     "EXISTS",
 }
 
 // Known reports whether c is one of the codes of this protocol version.
@@ -52,6 +54,7 @@ const (
 	MaxGroups        = 65536   // groups per GROUPS frame
 	MaxSnapshots     = 1000000 // times per SNAPSHOTS frame
 	MaxGetChunks     = 4096    // digests per GET_CHUNKS
+	MaxLacking       = 65536   // lacking digests per BACKUP_READY (2 MiB)
 	MaxManifest      = 1 << 20 // BACKUP_FINISH manifest
 	MaxFileTotal     = 1 << 30 // the FILE_DATA total a receiver should accept (NewFileAssembler limit)
 )

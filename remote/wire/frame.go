@@ -20,7 +20,7 @@ import (
 //	8      4    payload length, u32 LE, at most MaxPayload
 //	12     n    payload
 const (
-	Version    = 1
+	Version    = 2
 	Magic      = "BFSP"
 	HeaderSize = 12
 	MaxPayload = 16 << 20

@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -96,6 +97,8 @@ var samples = []struct {
 	{"BackupBegin", BackupBegin{Group: "host/a", Time: -1}},
 	{"BackupReady", BackupReady{Previous: 1763800000}},
 	{"BackupReady", BackupReady{}},
+	{"BackupReady", BackupReady{Previous: 7, Lacking: []catalog.Digest{digestN(8), digestN(9)}, Note: "base index damaged"}},
+	{"BackupReady", BackupReady{Note: "no base: its index file x.fidx is corrupt"}},
 	{"UploadChunk", UploadChunk{Digest: digestN(6), Blob: []byte{1}}},
 	{"Ack", Ack{New: true}},
 	{"Ack", Ack{}},
@@ -158,12 +161,12 @@ func TestDecodedSlicesCapped(t *testing.T) {
 }
 
 func TestHelloVersionMismatch(t *testing.T) {
-	p := ClientHello{Version: 2, Token: "t"}.Append(nil)
+	p := ClientHello{Version: Version + 1, Token: "t"}.Append(nil)
 	h, err := DecodeClientHello(p)
 	if !errors.Is(err, ErrVersion) || errors.Is(err, ErrProtocol) {
 		t.Fatalf("got %v, want ErrVersion only", err)
 	}
-	if h.Version != 2 || !strings.Contains(err.Error(), "protocol 2") {
+	if want := fmt.Sprintf("protocol %d", Version+1); h.Version != Version+1 || !strings.Contains(err.Error(), want) {
 		t.Fatalf("version %d, error %q: want both versions named", h.Version, err)
 	}
 	// Only magic and version are read: a v2 hello may be laid out differently.
