@@ -217,3 +217,39 @@ func flipChunkOf(t *testing.T, ds, indexFile string) {
 		t.Fatal(err)
 	}
 }
+
+// TestBackupsInTheSameSecond: backups of one group started at once (so
+// in the same second), to the local datastore and over the network, all
+// succeed, each as its own snapshot.
+func TestBackupsInTheSameSecond(t *testing.T) {
+	src := filepath.Join(GoRoot(t), "src", "fmt")
+	for _, remote := range []bool{false, true} {
+		t.Run(map[bool]string{false: "local", true: "network"}[remote], func(t *testing.T) {
+			ds := t.TempDir()
+			run := func(args ...string) Result {
+				return Run(t, append(append(args[:1:1], "--datastore", ds), args[1:]...)...)
+			}
+			repo := "/host/a"
+			if remote {
+				srv := StartServer(t, ds)
+				tok := srv.Token("admin", "read:*", "backup:*")
+				run = func(args ...string) Result { return srv.Client(tok, args...) }
+				repo = srv.Repo("/host/a")
+			}
+			const n = 3
+			results := make(chan Result, n)
+			for range n {
+				go func() { results <- run("backup", repo, "fmt.tree:"+src) }()
+			}
+			for range n {
+				if r := <-results; r.Code != 0 {
+					t.Errorf("one of %d backups at once: exit %d: %s", n, r.Code, r.Stderr)
+				}
+			}
+			r := run("ls", repo)
+			if got := len(strings.Fields(r.Stdout)); r.Code != 0 || got != n {
+				t.Fatalf("ls after %d backups: %d snapshots (exit %d)\n%s%s", n, got, r.Code, r.Stdout, r.Stderr)
+			}
+		})
+	}
+}
