@@ -1,5 +1,7 @@
 // Package wire is the frame and message codec of the backupfs protocol,
-// version 1. remote/PROTOCOL.md is the specification and the single source
+// version 2 (version 1 lacked BACKUP_READY's lacking chunks and note, and
+// the EXISTS code; a version 1 peer is refused at HELLO with a VERSION
+// error naming both versions). remote/PROTOCOL.md is the specification and the single source
 // of truth for the byte layout; this package implements it and repeats the
 // layout next to each type.
 //
