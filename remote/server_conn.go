@@ -31,6 +31,8 @@ type srvConn struct {
 	stopping atomic.Bool      // Shutdown asked this connection to end
 	handlers sync.WaitGroup   // request goroutines
 	slots    [2]chan struct{} // blob reads at a time: readahead, demand
+	source   string           // what MaxConnsPerSource counts by (srvSource)
+	shaking  bool             // counted as handshaking (guarded by s.mu)
 
 	mu        sync.Mutex
 	inflight  map[uint32]*srvReq
@@ -87,9 +89,11 @@ func (c *srvConn) serve(cfg *tls.Config) {
 	defer c.raw.Close()
 	defer c.cancel()
 	if err := c.handshake(cfg); err != nil {
-		c.log.Info("connection refused", "err", err)
+		c.log.Debug("connection refused", "err", err)
+		c.s.failed.note("", "last_remote", c.raw.RemoteAddr().String(), "last_err", err)
 		return
 	}
+	c.s.handshook(c)
 	c.log = c.log.With("token", c.grant.Name)
 	c.log.Info("connected")
 	werr := make(chan error, 1)
@@ -104,9 +108,9 @@ func (c *srvConn) serve(cfg *tls.Config) {
 	c.finish(end, werr)
 }
 
-// handshake does TLS and HELLO within FrameTimeout.
+// handshake does TLS and HELLO within HandshakeTimeout.
 func (c *srvConn) handshake(cfg *tls.Config) error {
-	_ = c.raw.SetDeadline(time.Now().Add(c.s.lim.FrameTimeout))
+	_ = c.raw.SetDeadline(time.Now().Add(c.s.lim.HandshakeTimeout))
 	if c.stopping.Load() {
 		return errors.New("server shutting down")
 	}
