@@ -119,3 +119,37 @@ func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
+
+// The connection flags of serve are applied: with --max-conns-per-source
+// 2 the third connection from one address is closed at once and logged;
+// a negative bound is refused with one line.
+func TestServeConnectionFlags(t *testing.T) {
+	ds := filepath.Join(t.TempDir(), "ds")
+	srv := StartServerWith(t, ds, ServerOpts{Args: []string{
+		"--max-conns", "10", "--max-conns-per-source", "2", "--max-handshakes", "9", "--handshake-timeout", "1m"}})
+	if !strings.Contains(srv.Log(), "max_conns=10 max_conns_per_source=2 max_handshakes=9") {
+		t.Fatalf("serve does not report the bounds it was given:\n%s", srv.Log())
+	}
+	conns, failed := floodFrom(t, "127.0.0.3", srv.Addr, 3)
+	defer func() {
+		for _, nc := range conns {
+			nc.Close()
+		}
+	}()
+	if failed != 0 {
+		t.Fatalf("%d connections failed", failed)
+	}
+	if err := conns[2].SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := conns[2].Read(make([]byte, 1)); n != 0 || err == nil || os.IsTimeout(err) {
+		t.Fatalf("third connection from one address: read %d, %v; want it closed at once", n, err)
+	}
+	waitFor(t, 10*time.Second, "a refusal logged", func() bool {
+		return strings.Contains(srv.Log(), "connections refused") && strings.Contains(srv.Log(), "per_source=1")
+	})
+	r := Run(t, "serve", "--datastore", ds, "--listen", "127.0.0.1:0", "--max-conns", "-1")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "must not be negative") || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
+		t.Fatalf("serve --max-conns -1: exit %d, %q", r.Code, r.Stderr)
+	}
+}

@@ -15,9 +15,62 @@ package remote
 // (Limits.InFlight, more are answered ERROR BUSY), bytes of partially
 // received uploads (Limits.Buffered, ERROR BUSY), answer bytes queued for
 // writing (a handler waits when its queue is full), blobs read from disk
-// at a time (a few per priority), and time (Limits.IdleTimeout between
-// frames, Limits.FrameTimeout from a frame's first byte to its last, and
-// for writing one batch of frames).
+// at a time (a few per priority), and time (Limits.HandshakeTimeout for
+// TLS and HELLO, Limits.IdleTimeout between frames, Limits.FrameTimeout
+// from a frame's first byte to its last, and for writing one batch of
+// frames). The connections themselves are bounded too (# Connections).
+//
+// # Connections
+//
+// The server bounds the connections it holds, so that no client can take
+// its file descriptors (before the bounds, about 20,000 idle TCP
+// connections, or 127 under a limit of 128, made accept fail with "too
+// many open files" and Serve return, which ended `backupfs serve`):
+//
+//   - Limits.MaxConns connections open at once;
+//   - Limits.MaxConnsPerSource of them from one source: an IPv4 address,
+//     or an IPv6 /64 (one host commonly holds a whole /64);
+//   - Limits.MaxHandshakes of them that have not finished TLS and HELLO.
+//     These have Limits.HandshakeTimeout (10 s) from accept for both,
+//     rather than the 30 s of a frame: a client does both in a few round
+//     trips, a connection that does not is not a client.
+//
+// A new connection over a bound is closed at once, before TLS and without
+// an answer. It counts in ServerStats.Refused and in one "connections
+// refused" log line per 10 s (the first at once) with counts per bound,
+// not in a line per connection; failed handshakes are summed up the same
+// way ("handshakes failed"; each is logged at Debug). Admitted connections
+// are never closed to make room: a flood from many sources that fills
+// MaxHandshakes keeps new clients out until its connections time out, but
+// never disturbs the logged-in ones. Accept errors (EMFILE, ENFILE,
+// ECONNABORTED, ...) never end Serve: it pauses 5 ms, doubling up to 1 s
+// (as net/http does), logs at the same rate limit, and goes on. Only
+// Shutdown, or the listener closed by someone else, ends Serve.
+//
+// The defaults derive from the soft RLIMIT_NOFILE n, which Go has already
+// raised to the hard limit when the process started (package syscall,
+// since Go 1.19), so the server does not raise it itself. 64 descriptors
+// are kept for the rest of the process (listener, poller, stdio, token
+// file) and half of what remains goes to sockets: MaxConns = (n-64)/2, at
+// most 4096, at least 8. The other half is for the store's files that the
+// admitted connections' requests open (a few at a time each; a request
+// whose open fails with EMFILE gets ERROR GENERIC, the server goes on).
+// MaxHandshakes = MaxConns/4 (at least 8) and MaxConnsPerSource =
+// MaxConns/16 (at least 4): per source below handshaking, so one address
+// cannot take every handshake slot, and handshaking below total, so
+// unfinished handshakes cannot take every connection. That gives:
+//
+//	n = 1024 (hard limit 1024)          480 connections, 120 handshaking, 30 per source
+//	n >= 8256 (systemd: 524288; Docker) 4096, 1024, 256
+//	n = 128                             32, 8, 4
+//
+// 4096 is memory's bound (an idle logged-in connection holds about
+// 100 KiB: TLS state, a 64 KiB read buffer, two goroutines; 400 MiB at
+// the bound): for a hosting company, thousands of mounts and backups at
+// once, 256 per address for a host or a NAT with many VMs, and an
+// attacker needs 16 addresses to fill the server, while the ones logged
+// in keep being served. Flags of `backupfs serve` set each bound; a
+// MaxConns above the file budget is kept, with a warning at start.
 //
 // # Access
 //
