@@ -93,7 +93,6 @@ func (c *srvConn) serve(cfg *tls.Config) {
 		c.s.failed.note("", "last_remote", c.raw.RemoteAddr().String(), "last_err", err)
 		return
 	}
-	c.s.handshook(c)
 	c.log = c.log.With("token", c.grant.Name)
 	c.log.Info("connected")
 	werr := make(chan error, 1)
@@ -156,6 +155,7 @@ func (c *srvConn) hello() error {
 		return errors.New("invalid or revoked token")
 	}
 	c.grant, c.lastValid = g, time.Now()
+	c.s.handshook(c) // before the answer: a client that has it is no longer handshaking
 	sh := wire.ServerHello{Version: wire.Version, Name: c.s.cfg.Name}
 	return wire.WriteFrame(c.nc, wire.Frame{Type: wire.THello, Payload: sh.Append(nil)})
 }
