@@ -35,8 +35,9 @@ func hardWaitGoroutines(t *testing.T, n int, within time.Duration) {
 }
 
 // Bad peers before TLS (garbage, a 4 GiB frame header, a half TLS hello
-// then silence) are closed within FrameTimeout without an answer; a TLS
-// client keeps being served. (After HELLO: TestServerBadPeers.)
+// then silence) are closed within HandshakeTimeout (which follows a
+// shorter FrameTimeout) without an answer; a TLS client keeps being
+// served. (After HELLO: TestServerBadPeers.)
 func TestHardenRawTCPBeforeTLS(t *testing.T) {
 	e := srvStart(t, Limits{FrameTimeout: 500 * time.Millisecond})
 	other := e.dial(e.token("r", "read:*"))
