@@ -21,6 +21,17 @@ type Server struct {
 	mu          sync.Mutex // guards cmd and exited: a fault proxy's hook may Kill from its goroutine
 	cmd         *exec.Cmd
 	exited      chan struct{}
+	opts        ServerOpts
+	stderr      lockedBuffer // every line the server logged
+}
+
+// ServerOpts change how StartServerWith runs `backupfs serve`.
+type ServerOpts struct {
+	// Wrap is a command the server runs under, e.g. {"prlimit",
+	// "--nofile=128", "--"}: the backupfs command line is appended to it.
+	Wrap []string
+	// Args are extra flags for serve.
+	Args []string
 }
 
 var listenRE = regexp.MustCompile(`listen=(127\.0\.0\.1:\d+)`)
@@ -29,7 +40,13 @@ var listenRE = regexp.MustCompile(`listen=(127\.0\.0\.1:\d+)`)
 // until it listens; the server is killed when the test ends.
 func StartServer(t testing.TB, datastore string) *Server {
 	t.Helper()
-	s := &Server{t: t, Datastore: datastore}
+	return StartServerWith(t, datastore, ServerOpts{})
+}
+
+// StartServerWith is StartServer with options.
+func StartServerWith(t testing.TB, datastore string, o ServerOpts) *Server {
+	t.Helper()
+	s := &Server{t: t, Datastore: datastore, opts: o}
 	s.Fingerprint = strings.TrimSpace(MustRun(t, "fingerprint", "--datastore", datastore))
 	s.start("127.0.0.1:0")
 	t.Cleanup(func() { s.Kill() })
@@ -38,7 +55,8 @@ func StartServer(t testing.TB, datastore string) *Server {
 
 func (s *Server) start(listen string) {
 	s.t.Helper()
-	cmd := exec.Command(Binary(s.t), "serve", "--datastore", s.Datastore, "--listen", listen)
+	argv := append(append([]string{}, s.opts.Wrap...), Binary(s.t), "serve", "--datastore", s.Datastore, "--listen", listen)
+	cmd := exec.Command(argv[0], append(argv[1:], s.opts.Args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		s.t.Fatal(err)
@@ -54,6 +72,7 @@ func (s *Server) start(listen string) {
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
+			s.stderr.Write([]byte(sc.Text() + "\n"))
 			if m := listenRE.FindStringSubmatch(sc.Text()); m != nil {
 				select {
 				case addr <- m[1]:
@@ -88,6 +107,29 @@ func (s *Server) Kill() {
 		<-exited
 	}
 }
+
+// Exited reports whether the server process has ended.
+func (s *Server) Exited() bool {
+	s.mu.Lock()
+	exited := s.exited
+	s.mu.Unlock()
+	select {
+	case <-exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// Pid is the server process's id.
+func (s *Server) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd.Process.Pid
+}
+
+// Log returns what the server has logged so far.
+func (s *Server) Log() string { return s.stderr.String() }
 
 // Stop ends the server with SIGTERM (graceful shutdown) and waits.
 func (s *Server) Stop() {

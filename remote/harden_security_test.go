@@ -13,21 +13,8 @@ import (
 // hardWaitLog waits until the server's log has a line containing every sub.
 func hardWaitLog(t *testing.T, e *srvEnv, subs ...string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		for _, line := range strings.Split(e.logs.String(), "\n") {
-			ok := true
-			for _, s := range subs {
-				ok = ok && strings.Contains(line, s)
-			}
-			if ok {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no log line with %q in:\n%s", subs, e.logs)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !e.logHas(5*time.Second, subs...) {
+		t.Fatalf("no log line with %q in:\n%s", subs, e.logs)
 	}
 }
 

@@ -15,9 +15,62 @@ package remote
 // (Limits.InFlight, more are answered ERROR BUSY), bytes of partially
 // received uploads (Limits.Buffered, ERROR BUSY), answer bytes queued for
 // writing (a handler waits when its queue is full), blobs read from disk
-// at a time (a few per priority), and time (Limits.IdleTimeout between
-// frames, Limits.FrameTimeout from a frame's first byte to its last, and
-// for writing one batch of frames).
+// at a time (a few per priority), and time (Limits.HandshakeTimeout for
+// TLS and HELLO, Limits.IdleTimeout between frames, Limits.FrameTimeout
+// from a frame's first byte to its last, and for writing one batch of
+// frames). The connections themselves are bounded too (# Connections).
+//
+// # Connections
+//
+// The server bounds the connections it holds, so that no client can take
+// its file descriptors (before the bounds, about 20,000 idle TCP
+// connections, or 127 under a limit of 128, made accept fail with "too
+// many open files" and Serve return, which ended `backupfs serve`):
+//
+//   - Limits.MaxConns connections open at once;
+//   - Limits.MaxConnsPerSource of them from one source: an IPv4 address,
+//     or an IPv6 /64 (one host commonly holds a whole /64);
+//   - Limits.MaxHandshakes of them that have not finished TLS and HELLO.
+//     These have Limits.HandshakeTimeout (10 s) from accept for both,
+//     rather than the 30 s of a frame: a client does both in a few round
+//     trips, a connection that does not is not a client.
+//
+// A new connection over a bound is closed at once, before TLS and without
+// an answer. It counts in ServerStats.Refused and in one "connections
+// refused" log line per 10 s (the first at once) with counts per bound,
+// not in a line per connection; failed handshakes are summed up the same
+// way ("handshakes failed"; each is logged at Debug). Admitted connections
+// are never closed to make room: a flood from many sources that fills
+// MaxHandshakes keeps new clients out until its connections time out, but
+// never disturbs the logged-in ones. Accept errors (EMFILE, ENFILE,
+// ECONNABORTED, ...) never end Serve: it pauses 5 ms, doubling up to 1 s
+// (as net/http does), logs at the same rate limit, and goes on. Only
+// Shutdown, or the listener closed by someone else, ends Serve.
+//
+// The defaults derive from the soft RLIMIT_NOFILE n, which Go has already
+// raised to the hard limit when the process started (package syscall,
+// since Go 1.19), so the server does not raise it itself. 64 descriptors
+// are kept for the rest of the process (listener, poller, stdio, token
+// file) and half of what remains goes to sockets: MaxConns = (n-64)/2, at
+// most 4096, at least 8. The other half is for the store's files that the
+// admitted connections' requests open (a few at a time each; a request
+// whose open fails with EMFILE gets ERROR GENERIC, the server goes on).
+// MaxHandshakes = MaxConns/4 (at least 8) and MaxConnsPerSource =
+// MaxConns/16 (at least 4): per source below handshaking, so one address
+// cannot take every handshake slot, and handshaking below total, so
+// unfinished handshakes cannot take every connection. That gives:
+//
+//	n = 1024 (hard limit 1024)          480 connections, 120 handshaking, 30 per source
+//	n >= 8256 (systemd: 524288; Docker) 4096, 1024, 256
+//	n = 128                             32, 8, 4
+//
+// 4096 is memory's bound (an idle logged-in connection holds about
+// 100 KiB: TLS state, a 64 KiB read buffer, two goroutines; 400 MiB at
+// the bound): for a hosting company, thousands of mounts and backups at
+// once, 256 per address for a host or a NAT with many VMs, and an
+// attacker needs 16 addresses to fill the server, while the ones logged
+// in keep being served. Flags of `backupfs serve` set each bound; a
+// MaxConns above the file budget is kept, with a warning at start.
 //
 // # Access
 //
@@ -73,54 +126,10 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/backupfs/backupfs/remote/auth"
-	"github.com/backupfs/backupfs/remote/wire"
 	"github.com/backupfs/backupfs/store"
 )
-
-// Limits bound what one connection may hold; zero fields take the
-// defaults of PROTOCOL.md.
-type Limits struct {
-	// InFlight is the most requests in flight per connection (256); more
-	// are answered ERROR BUSY.
-	InFlight int
-	// Buffered bounds the bytes of partially received uploads per
-	// connection (64 MiB), counted by the total each upload announces in
-	// its first frame. One upload at a time is admitted whatever its size
-	// (up to MaxFile), so a large index file can always be uploaded;
-	// another that would exceed Buffered is answered ERROR BUSY.
-	Buffered int64
-	// FrameTimeout bounds the arrival of a frame from its first byte
-	// (30 s); it also bounds the TLS handshake, the HELLO, and each write
-	// of a batch of answer frames.
-	FrameTimeout time.Duration
-	// IdleTimeout closes a connection (with GOODBYE) when no frame starts
-	// for that long (5 min).
-	IdleTimeout time.Duration
-	// MaxFile bounds an uploaded file (1 GiB, wire.MaxFileTotal).
-	MaxFile uint64
-}
-
-func (l Limits) withDefaults() Limits {
-	if l.InFlight <= 0 {
-		l.InFlight = 256
-	}
-	if l.Buffered <= 0 {
-		l.Buffered = 64 << 20
-	}
-	if l.FrameTimeout <= 0 {
-		l.FrameTimeout = 30 * time.Second
-	}
-	if l.IdleTimeout <= 0 {
-		l.IdleTimeout = 5 * time.Minute
-	}
-	if l.MaxFile == 0 || l.MaxFile > wire.MaxFileTotal {
-		l.MaxFile = wire.MaxFileTotal
-	}
-	return l
-}
 
 // ServerConfig configures a Server. Store and Tokens are required; TLS
 // nil serves plain TCP (tests only; `backupfs serve` always passes one).
@@ -147,11 +156,13 @@ type ServerStats struct {
 	BytesSent     int64 // frame bytes written, headers included
 	BytesReceived int64 // frame bytes read after HELLO, headers included
 	Snapshots     int64 // backups published
+	Refused       int64 // connections closed at accept: over a connection bound
+	Handshaking   int64 // connections open now that have not finished TLS and HELLO
 }
 
 // srvCounters are the atomics behind ServerStats.
 type srvCounters struct {
-	conns, open, served, missing, upNew, upKnown, sent, received, published atomic.Int64
+	conns, open, served, missing, upNew, upKnown, sent, received, published, refused atomic.Int64
 }
 
 // Server serves a datastore over the wire protocol.
@@ -162,11 +173,18 @@ type Server struct {
 	digests *srvDigestCache
 	stats   srvCounters
 
-	mu       sync.Mutex
-	lns      map[net.Listener]struct{}
-	conns    map[*srvConn]struct{}
-	shutdown bool
-	wg       sync.WaitGroup // connection goroutines
+	refusals  *srvLogLimit  // connections refused over a bound
+	acceptErr *srvLogLimit  // accept errors
+	failed    *srvLogLimit  // TLS handshakes or HELLOs that failed
+	quit      chan struct{} // closed by Shutdown
+
+	mu          sync.Mutex
+	lns         map[net.Listener]struct{}
+	conns       map[*srvConn]struct{}
+	sources     map[string]int // open connections by source (srvSource)
+	handshaking int            // open connections before the end of HELLO
+	shutdown    bool
+	wg          sync.WaitGroup // connection goroutines
 }
 
 // NewServer checks cfg and returns a server that serves nothing until
@@ -184,86 +202,29 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.DigestCache <= 0 {
 		cfg.DigestCache = 256 << 20
 	}
-	return &Server{
-		cfg:     cfg,
-		lim:     cfg.Limits.withDefaults(),
-		log:     cfg.Log,
-		digests: srvNewDigestCache(cfg.Store, cfg.DigestCache),
-		lns:     make(map[net.Listener]struct{}),
-		conns:   make(map[*srvConn]struct{}),
-	}, nil
-}
-
-// ErrServerClosed is returned by Serve called after Shutdown.
-var ErrServerClosed = errors.New("remote: server closed")
-
-// Serve accepts connections on ln until Shutdown (then it returns nil) or
-// an accept error (returned). Each connection does its TLS handshake and
-// HELLO in its own goroutine, within Limits.FrameTimeout. Serve closes ln.
-func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.shutdown {
-		s.mu.Unlock()
-		ln.Close()
-		return ErrServerClosed
+	nofile := srvNoFile()
+	s := &Server{
+		cfg:       cfg,
+		lim:       cfg.Limits.withDefaults(nofile),
+		log:       cfg.Log,
+		digests:   srvNewDigestCache(cfg.Store, cfg.DigestCache),
+		refusals:  srvNewLogLimit(cfg.Log, slog.LevelWarn, "connections refused"),
+		acceptErr: srvNewLogLimit(cfg.Log, slog.LevelWarn, "accept failed: retrying"),
+		failed:    srvNewLogLimit(cfg.Log, slog.LevelInfo, "handshakes failed"),
+		quit:      make(chan struct{}),
+		lns:       make(map[net.Listener]struct{}),
+		conns:     make(map[*srvConn]struct{}),
+		sources:   make(map[string]int),
 	}
-	s.lns[ln] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.lns, ln)
-		s.mu.Unlock()
-		ln.Close()
-	}()
-	var delay time.Duration
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if s.closing() {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
-			return fmt.Errorf("remote: serve: %w", err)
-		}
-		delay = 0
-		s.start(nc)
+	if need := int64(s.lim.MaxConns); need > srvFDBudget(nofile) {
+		s.log.Warn("MaxConns exceeds the open file limit: connections may starve the store of file descriptors",
+			"max_conns", s.lim.MaxConns, "rlimit_nofile", nofile, "reserve", srvFDReserve)
 	}
+	return s, nil
 }
 
-func (s *Server) closing() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.shutdown
-}
-
-// start registers a new connection and serves it in a goroutine.
-func (s *Server) start(nc net.Conn) {
-	c := s.newConn(nc)
-	s.mu.Lock()
-	if s.shutdown {
-		s.mu.Unlock()
-		nc.Close()
-		return
-	}
-	s.conns[c] = struct{}{}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	s.stats.conns.Add(1)
-	s.stats.open.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer s.stats.open.Add(-1)
-		c.serve(s.cfg.TLS)
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-	}()
-}
+// Limits returns the limits the server applies, defaults filled in.
+func (s *Server) Limits() Limits { return s.lim }
 
 // Shutdown stops accepting, lets every connection finish the answers in
 // flight, aborts open backups, says GOODBYE and closes. It waits for the
@@ -271,6 +232,9 @@ func (s *Server) start(nc net.Conn) {
 // returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.shutdown {
+		close(s.quit)
+	}
 	s.shutdown = true
 	for ln := range s.lns {
 		ln.Close()
@@ -307,6 +271,7 @@ func (s *Server) Stats() ServerStats {
 		ChunksServed: c.served.Load(), ChunksMissing: c.missing.Load(),
 		ChunksNew: c.upNew.Load(), ChunksKnown: c.upKnown.Load(),
 		BytesSent: c.sent.Load(), BytesReceived: c.received.Load(),
-		Snapshots: c.published.Load(),
+		Snapshots: c.published.Load(), Refused: c.refused.Load(),
+		Handshaking: s.handshakingNow(),
 	}
 }

@@ -31,6 +31,8 @@ type srvConn struct {
 	stopping atomic.Bool      // Shutdown asked this connection to end
 	handlers sync.WaitGroup   // request goroutines
 	slots    [2]chan struct{} // blob reads at a time: readahead, demand
+	source   string           // what MaxConnsPerSource counts by (srvSource)
+	shaking  bool             // counted as handshaking (guarded by s.mu)
 
 	mu        sync.Mutex
 	inflight  map[uint32]*srvReq
@@ -87,7 +89,8 @@ func (c *srvConn) serve(cfg *tls.Config) {
 	defer c.raw.Close()
 	defer c.cancel()
 	if err := c.handshake(cfg); err != nil {
-		c.log.Info("connection refused", "err", err)
+		c.log.Debug("connection refused", "err", err)
+		c.s.failed.note("", "last_remote", c.raw.RemoteAddr().String(), "last_err", err)
 		return
 	}
 	c.log = c.log.With("token", c.grant.Name)
@@ -104,9 +107,9 @@ func (c *srvConn) serve(cfg *tls.Config) {
 	c.finish(end, werr)
 }
 
-// handshake does TLS and HELLO within FrameTimeout.
+// handshake does TLS and HELLO within HandshakeTimeout.
 func (c *srvConn) handshake(cfg *tls.Config) error {
-	_ = c.raw.SetDeadline(time.Now().Add(c.s.lim.FrameTimeout))
+	_ = c.raw.SetDeadline(time.Now().Add(c.s.lim.HandshakeTimeout))
 	if c.stopping.Load() {
 		return errors.New("server shutting down")
 	}
@@ -152,6 +155,7 @@ func (c *srvConn) hello() error {
 		return errors.New("invalid or revoked token")
 	}
 	c.grant, c.lastValid = g, time.Now()
+	c.s.handshook(c) // before the answer: a client that has it is no longer handshaking
 	sh := wire.ServerHello{Version: wire.Version, Name: c.s.cfg.Name}
 	return wire.WriteFrame(c.nc, wire.Frame{Type: wire.THello, Payload: sh.Append(nil)})
 }

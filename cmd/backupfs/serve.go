@@ -15,6 +15,7 @@ type serveOptions struct {
 	datastore string
 	listen    string
 	verbose   bool
+	limits    remote.Limits // connection bounds; zero: the defaults
 }
 
 func cmdServe(ctx context.Context, e env, args []string) error {
@@ -23,11 +24,19 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	datastoreFlag(fs, &o.datastore)
 	fs.StringVar(&o.listen, "listen", fmt.Sprintf("127.0.0.1:%d", DefaultPort), "address to listen on")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "log every request")
+	fs.IntVar(&o.limits.MaxConns, "max-conns", 0, "most connections open at once (default from the open file limit, at most 4096)")
+	fs.IntVar(&o.limits.MaxConnsPerSource, "max-conns-per-source", 0, "most connections open at once from one IPv4 address or IPv6 /64 (default max-conns/16, at least 4)")
+	fs.IntVar(&o.limits.MaxHandshakes, "max-handshakes", 0, "most connections that have not finished TLS and HELLO (default max-conns/4, at least 8)")
+	fs.DurationVar(&o.limits.HandshakeTimeout, "handshake-timeout", 0, "time a new connection has for TLS and HELLO (default 10s)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return fmt.Errorf("serve takes no arguments")
+	}
+	l := o.limits
+	if l.MaxConns < 0 || l.MaxConnsPerSource < 0 || l.MaxHandshakes < 0 || l.HandshakeTimeout < 0 {
+		return fmt.Errorf("serve: --max-conns, --max-conns-per-source, --max-handshakes and --handshake-timeout must not be negative")
 	}
 	return runServe(ctx, e, o)
 }
@@ -45,7 +54,7 @@ func runServe(ctx context.Context, e env, o serveOptions) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	srv, err := remote.NewServer(remote.ServerConfig{Store: s, Tokens: st.tokens, TLS: auth.ServerConfig(cert), Log: log})
+	srv, err := remote.NewServer(remote.ServerConfig{Store: s, Tokens: st.tokens, TLS: auth.ServerConfig(cert), Log: log, Limits: o.limits})
 	if err != nil {
 		return err
 	}
@@ -53,7 +62,9 @@ func runServe(ctx context.Context, e env, o serveOptions) error {
 	if err != nil {
 		return err
 	}
-	log.Info("serving", "datastore", s.Dir(), "listen", ln.Addr().String(), "fingerprint", auth.Fingerprint(cert))
+	lim := srv.Limits()
+	log.Info("serving", "datastore", s.Dir(), "listen", ln.Addr().String(), "fingerprint", auth.Fingerprint(cert),
+		"max_conns", lim.MaxConns, "max_conns_per_source", lim.MaxConnsPerSource, "max_handshakes", lim.MaxHandshakes)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
