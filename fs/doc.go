@@ -29,7 +29,25 @@
 // fetched on first use and refreshed when older than Options.Refresh (and
 // at most once a second when a snapshot name is missing), so new snapshots
 // appear and "latest" moves without remounting; entries above snapshots get
-// one-second kernel timeouts. A snapshot's manifest loads on first access,
+// one-second kernel timeouts.
+//
+// # Snapshots forgotten or pruned while mounted
+//
+// The server tells no one, so the mount learns it when it next reads one
+// of the snapshot's files (its manifest or an index file) and is told the
+// file does not exist (Repository errors wrap io/fs.ErrNotExist). It then
+// fetches the group's list at once; if the snapshot left it, the kernel is
+// told to forget the group's entries for it and "latest" and the group's
+// listing, and the request answers ESTALE, which makes the kernel walk
+// the path once more revalidating every entry: a path through "latest"
+// then leads to the newest snapshot left (never ENOENT), a path through
+// the snapshot's own name ends in ENOENT, and the next listing of the
+// group lacks it. The group reads the manifest of its newest snapshot when
+// it looks it up, so "ls latest" after the newest went away never meets a
+// snapshot it cannot list. What the mount already holds of a forgotten
+// snapshot (an opened manifest or archive) keeps answering until the
+// list's next refresh (Options.Refresh) drops the snapshot; its chunks
+// stay readable until the server's gc removes them (then EIO). A snapshot's manifest loads on first access,
 // an archive's index files on first lookup or open (listing a snapshot
 // with READDIRPLUS gives a tree not opened yet no attributes, so a plain
 // ls of a fresh mount reads no index: 1 ms instead of ~14 ms), a tree directory's

@@ -69,6 +69,7 @@ func latestIno(g catalog.Group, target string) uint64 { return inoOf("latest", g
 
 func (n *groupNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	shortEntry(out)
+	since := n.fsys.now()
 	var t time.Time
 	if name != catalog.Latest {
 		var err error
@@ -90,8 +91,35 @@ func (n *groupNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 		return n.latest(ctx, ts[len(ts)-1], out), 0
 	}
 	n.fsys.synthAttr(&out.Attr, t)
-	child := newSnapshotNode(n.fsys, n.g, t)
-	return n.NewInode(ctx, child, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: snapshotIno(n.g, name)}), 0
+	child := n.NewInode(ctx, newSnapshotNode(n.fsys, n, n.g, t), gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: snapshotIno(n.g, name)})
+	if sn, ok := child.Operations().(*snapshotNode); ok && t.Equal(ts[len(ts)-1]) {
+		if en := sn.preopen(since); en != 0 {
+			return nil, en
+		}
+	}
+	return child, 0
+}
+
+// vanished is told that snapshot t's files are missing from the
+// repository, as a request that began at since found. It fetches the list
+// again (unless that happened after since) and reports whether t left it;
+// if so, the kernel forgets the group's entries for t and "latest" and its
+// cached listing, so the next lookup or listing of the group answers from
+// the new list.
+func (n *groupNode) vanished(t, since time.Time) bool {
+	ts, en := n.snapshots(n.fsys.now().Sub(since))
+	if en != 0 || slices.ContainsFunc(ts, t.Equal) {
+		return false
+	}
+	n.fsys.log.Info("backupfs: snapshot no longer in the repository; listing refreshed", "snapshot", n.g.String()+"/"+catalog.FormatTime(t))
+	// A notification waits for the directory's lock, which a lookup in
+	// the group may hold while it waits for this request: send it aside.
+	go func() {
+		n.NotifyEntry(catalog.FormatTime(t))
+		n.NotifyEntry(catalog.Latest)
+		n.NotifyContent(0, 0)
+	}()
+	return true
 }
 
 // has reports whether ts holds t, or any time if name is "latest".

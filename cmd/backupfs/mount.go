@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	iofs "io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -101,7 +103,7 @@ func runMount(ctx context.Context, e env, o mountOptions, args []string) error {
 	lctx, stopLending := context.WithCancel(ctx)
 	defer stopLending()
 	go lendCache(lctx, c)
-	srv, err := fs.Mount(args[1], fs.Options{Repo: r, Cache: c, Ref: ref, Log: log, AllowOther: o.allowOther, Debug: o.debug, Background: o.background, NoXattrs: o.noXattrs, NoLatencyHint: o.noLatencyHint})
+	srv, err := fs.Mount(args[1], fs.Options{Repo: notExistRepo{r}, Cache: c, Ref: ref, Log: log, AllowOther: o.allowOther, Debug: o.debug, Background: o.background, NoXattrs: o.noXattrs, NoLatencyHint: o.noLatencyHint})
 	if err != nil {
 		return err
 	}
@@ -140,6 +142,40 @@ func serveMount(ctx context.Context, e env, srv interface {
 		}
 	}
 }
+
+// notExistRepo is the repository as fs reads it: a group, snapshot or
+// file the datastore or the server does not have (store.ErrNotFound) also
+// reads as io/fs.ErrNotExist, which fs branches on.
+type notExistRepo struct{ r repo }
+
+func (n notExistRepo) Groups() ([]catalog.Group, error) {
+	gs, err := n.r.Groups()
+	return gs, notExist(err)
+}
+
+func (n notExistRepo) Snapshots(g catalog.Group) ([]time.Time, error) {
+	ts, err := n.r.Snapshots(g)
+	return ts, notExist(err)
+}
+
+func (n notExistRepo) ReadFile(g catalog.Group, t time.Time, name string) ([]byte, error) {
+	b, err := n.r.ReadFile(g, t, name)
+	return b, notExist(err)
+}
+
+func notExist(err error) error {
+	if errors.Is(err, store.ErrNotFound) && !errors.Is(err, iofs.ErrNotExist) {
+		return notFoundError{err}
+	}
+	return err
+}
+
+// notFoundError is an error that is also io/fs.ErrNotExist; its text is
+// the original's.
+type notFoundError struct{ error }
+
+func (e notFoundError) Unwrap() error        { return e.error }
+func (e notFoundError) Is(target error) bool { return target == iofs.ErrNotExist }
 
 // chunkSource adapts a repository to the cache's chunk source: the network
 // client fetches with a priority and a context; the local store reads from
