@@ -99,11 +99,28 @@
 //
 // # Errors
 //
-// Errors become errno in one place (errno.go): a missing name is ENOENT, a
+// Errors become errno in one place (errno.go): a snapshot gone from the
+// repository is ESTALE (see above), a missing name is ENOENT, a
 // cancelled request (the kernel's interrupt) EINTR, and anything else EIO
 // with one log line naming the operation, the archive and the error (the
 // cache's error names the offset and digest). Every write operation fails
 // with EROFS.
+//
+// # Unmounting
+//
+// A mount never ends as a dead mount ("Transport endpoint is not
+// connected") while its process decides. The decision, for Ctrl-C or
+// SIGTERM to `backupfs mount` (cmd/backupfs endMount): an unused mount is
+// unmounted; a busy one (a process has a file open or its working
+// directory in it) is detached lazily (Detach, umount -l semantics) and
+// served until the last process lets go, then the command ends; stderr
+// names the mountpoint and says that a second signal ends at once (the
+// holders' reads then fail; the mountpoint is still free). Detaching keeps
+// the promise the first signal asks for (the mountpoint is free and a new
+// mount may go there) without breaking a shell or a copy still in it, as
+// gocryptfs and `fusermount -u -z` users expect; refusing to end would
+// leave the user to find the holder first, and ending anyway is what
+// leaves dead mounts behind rclone (rclone issue 7766).
 //
 // # What it must not do
 //

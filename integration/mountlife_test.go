@@ -1,11 +1,14 @@
 package integration
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -90,5 +93,110 @@ func TestMountSnapshotForgotten(t *testing.T) {
 	}
 	if got, err := os.ReadFile(filepath.Join(mp, "latest", "root", "f2")); err != nil || string(got) != times[2] {
 		t.Fatalf("latest/root/f2: %q, %v", got, err)
+	}
+}
+
+// busyMount backs up a 4 MiB file, mounts the snapshot from the local
+// datastore and opens the file in the mount: the mountpoint is busy.
+func busyMount(t *testing.T) (m *Mount, held *os.File, want []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	want = make([]byte, 4<<20)
+	for i := range want {
+		want[i] = byte(i * 7 / 4096)
+	}
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "big"), want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ds := filepath.Join(dir, "ds")
+	MustRun(t, "backup", "--datastore", ds, "/host/busy", "root.tree:"+src)
+	mp := filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m = StartMount(t, nil, mp, "--datastore", ds, "--readahead", "0", "/host/busy/latest")
+	t.Cleanup(func() { // after a failure, no mount left behind
+		if Mounted(mp) {
+			exec.Command("umount", "-l", mp).Run()
+		}
+	})
+	held, err := os.Open(filepath.Join(mp, "root", "big"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { held.Close() })
+	if _, err := held.ReadAt(make([]byte, 4096), 0); err != nil {
+		t.Fatal(err)
+	}
+	return m, held, want
+}
+
+// notDead fails the test if the mountpoint is a dead FUSE mount (stat
+// fails with "Transport endpoint is not connected") or still mounted.
+func notDead(t *testing.T, mp string) {
+	t.Helper()
+	if _, err := os.Stat(mp); err != nil {
+		t.Fatalf("stat %s after the mount process was told to end: %v", mp, err)
+	}
+	if Mounted(mp) {
+		t.Fatalf("%s is still mounted", mp)
+	}
+}
+
+// TestMountSignalWhileBusy: SIGTERM to the mount process while a file in
+// the mount is open detaches the mount at once (umount -l), so the
+// mountpoint is free, and serves the file's holder until it closes it;
+// then the process exits 0. It says so on stderr.
+func TestMountSignalWhileBusy(t *testing.T) {
+	m, held, want := busyMount(t)
+	m.cmd.Process.Signal(syscall.SIGTERM)
+	waitFor(t, 20*time.Second, "the busy mount to be detached", func() bool { return !Mounted(m.Dir) })
+	notDead(t, m.Dir)
+	got := make([]byte, len(want))
+	if _, err := held.ReadAt(got, 0); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("reading the held file after the mount was detached: %v (equal: %v)", err, bytes.Equal(got, want))
+	}
+	select {
+	case err := <-m.exited:
+		t.Fatalf("the mount process ended (%v) while a file was still open in it:\n%s", err, m.Stderr())
+	default:
+	}
+	if !strings.Contains(m.Stderr(), "busy") || !strings.Contains(m.Stderr(), m.Dir) {
+		t.Errorf("stderr does not say the mountpoint is busy:\n%s", m.Stderr())
+	}
+	held.Close()
+	select {
+	case err := <-m.exited:
+		if err != nil {
+			t.Fatalf("the mount process exited with %v after the holder let go:\n%s", err, m.Stderr())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the mount process did not end within 20 s of the last holder letting go:\n%s", m.Stderr())
+	}
+	notDead(t, m.Dir)
+}
+
+// TestMountSecondSignalWhileBusy: a second SIGTERM ends the process at
+// once even while a file is held; the mountpoint is not left dead.
+func TestMountSecondSignalWhileBusy(t *testing.T) {
+	m, held, _ := busyMount(t)
+	m.cmd.Process.Signal(syscall.SIGTERM)
+	waitFor(t, 20*time.Second, "the busy mount to be detached", func() bool { return !Mounted(m.Dir) })
+	m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-m.exited:
+		if err != nil {
+			t.Fatalf("the mount process exited with %v after a second SIGTERM:\n%s", err, m.Stderr())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the mount process did not end within 20 s of a second SIGTERM:\n%s", m.Stderr())
+	}
+	notDead(t, m.Dir)
+	if _, err := held.ReadAt(make([]byte, 4096), 2<<20); err == nil {
+		t.Errorf("a read of the held file after the mount process ended succeeded")
 	}
 }

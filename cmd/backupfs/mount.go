@@ -108,15 +108,18 @@ func runMount(ctx context.Context, e env, o mountOptions, args []string) error {
 		return err
 	}
 	log.Info("mounted", "repository", args[0], "mountpoint", args[1])
-	return serveMount(ctx, e, srv, c, log)
+	return serveMount(ctx, e, args[1], srv, c, log)
+}
+
+// unmounter is the part of the FUSE server serveMount uses.
+type unmounter interface {
+	Wait()
+	Unmount() error
 }
 
 // serveMount waits for the end (a signal or an external unmount) and
 // prints statistics on SIGUSR1.
-func serveMount(ctx context.Context, e env, srv interface {
-	Wait()
-	Unmount() error
-}, c *cache.Cache, log *slog.Logger) error {
+func serveMount(ctx context.Context, e env, mountpoint string, srv unmounter, c *cache.Cache, log *slog.Logger) error {
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
@@ -129,16 +132,52 @@ func serveMount(ctx context.Context, e env, srv interface {
 		case <-done:
 			return nil
 		case <-ctx.Done():
-			log.Info("unmounting")
-			var err error
-			for range 20 { // busy: a reader still has it open; retry briefly
-				if err = srv.Unmount(); err == nil {
-					<-done
-					return nil
-				}
-				time.Sleep(250 * time.Millisecond)
+			return endMount(e, mountpoint, srv, done, log)
+		}
+	}
+}
+
+// endMount ends the mount after SIGINT or SIGTERM, never leaving a dead
+// one ("Transport endpoint is not connected") behind. Unused, it is
+// unmounted. Busy (a process has a file open or its working directory in
+// it), it is detached lazily (fs.Detach, as umount -l): the mountpoint is
+// free at once, and the processes still in the mount keep reading it
+// until they let go, then the process ends; a second signal ends it at
+// once (their reads then fail). If even detaching fails, it keeps serving
+// and tries again on the next signal. Each step is said on stderr.
+func endMount(e env, mountpoint string, srv unmounter, done <-chan struct{}, log *slog.Logger) error {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	log.Info("unmounting")
+	for {
+		if err := srv.Unmount(); err == nil {
+			<-done
+			return nil
+		}
+		err := fs.Detach(mountpoint)
+		if err == nil {
+			fmt.Fprintf(e.stderr, "backupfs mount: %s is busy (a process has a file open or its working directory in it): "+
+				"detached it (as umount -l); serving those processes until they let go; "+
+				"a second Ctrl-C or SIGTERM ends now (their reads then fail)\n", mountpoint)
+			select {
+			case <-done:
+			case <-sig:
+				log.Info("ending while the detached mount is still in use")
 			}
-			return fmt.Errorf("unmount: %w (is something still using the mountpoint?)", err)
+			return nil
+		}
+		select {
+		case <-done: // unmounted from outside meanwhile
+			return nil
+		default:
+		}
+		fmt.Fprintf(e.stderr, "backupfs mount: %s is busy and could not be detached (%v); still serving it: "+
+			"close what uses it or run umount -l %s, then Ctrl-C or SIGTERM again\n", mountpoint, err, mountpoint)
+		select {
+		case <-done:
+			return nil
+		case <-sig:
 		}
 	}
 }
