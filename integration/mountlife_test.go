@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -198,5 +200,76 @@ func TestMountSecondSignalWhileBusy(t *testing.T) {
 	notDead(t, m.Dir)
 	if _, err := held.ReadAt(make([]byte, 4096), 2<<20); err == nil {
 		t.Errorf("a read of the held file after the mount process ended succeeded")
+	}
+}
+
+var statsRE = regexp.MustCompile(`cache: hits=\d+ misses=\d+ disk_hits=\d+ zero_hits=(\d+) fetches=(\d+)`)
+
+// cacheStats asks the mount process for its cache statistics (SIGUSR1)
+// and returns its zero hits and fetches.
+func cacheStats(t *testing.T, m *Mount) (zeroHits, fetches int) {
+	t.Helper()
+	before := len(statsRE.FindAllString(m.Stderr(), -1))
+	m.cmd.Process.Signal(syscall.SIGUSR1)
+	var all [][]string
+	waitFor(t, 10*time.Second, "cache statistics on SIGUSR1", func() bool {
+		all = statsRE.FindAllStringSubmatch(m.Stderr(), -1)
+		return len(all) > before
+	})
+	last := all[len(all)-1]
+	zeroHits, _ = strconv.Atoi(last[1])
+	fetches, _ = strconv.Atoi(last[2])
+	return zeroHits, fetches
+}
+
+// TestMountOddZeroChunksNotFetched: reading an image whose last chunk is
+// 12 KiB + 5 bytes of zeros, and a tree file of 70001 zero bytes, through
+// a real mount fetches nothing for them: the cache knows zero chunks of
+// every size by digest.
+func TestMountOddZeroChunksNotFetched(t *testing.T) {
+	dir := t.TempDir()
+	img := append(bytes.Repeat([]byte("backupfs"), 512<<10), make([]byte, 12<<10+5)...) // 4 MiB of data, a zero tail
+	if err := os.WriteFile(filepath.Join(dir, "disk.img"), img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(dir, "src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "zeros"), make([]byte, 70001), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ds := filepath.Join(dir, "ds")
+	MustRun(t, "backup", "--datastore", ds, "/host/zero", "disk.img:"+filepath.Join(dir, "disk.img"), "root.tree:"+src)
+	mp := filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m := StartMount(t, nil, mp, "--datastore", ds, "--readahead", "0", "/host/zero/latest")
+
+	f, err := os.Open(filepath.Join(mp, "disk.img"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.ReadAt(make([]byte, 4096), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(mp, "root", "zeros")); err != nil {
+		t.Fatal(err)
+	}
+	zero0, fetched0 := cacheStats(t, m)
+
+	tail := make([]byte, 12<<10+5)
+	if _, err := f.ReadAt(tail, int64(len(img)-len(tail))); err != nil || !bytes.Equal(tail, make([]byte, len(tail))) {
+		t.Fatalf("reading the image's zero tail: %v", err)
+	}
+	if got, err := os.ReadFile(filepath.Join(mp, "root", "zeros")); err != nil || !bytes.Equal(got, make([]byte, 70001)) {
+		t.Fatalf("reading a file of 70001 zeros: %d bytes, %v", len(got), err)
+	}
+	zero1, fetched1 := cacheStats(t, m)
+	if fetched1 != fetched0 || zero1 <= zero0 {
+		t.Fatalf("reading zero chunks of odd sizes: %d fetches (want none) and %d zero hits:\n%s",
+			fetched1-fetched0, zero1-zero0, m.Stderr())
 	}
 }
