@@ -42,9 +42,9 @@
 // the path once more revalidating every entry: a path through "latest"
 // then leads to the newest snapshot left (never ENOENT), a path through
 // the snapshot's own name ends in ENOENT, and the next listing of the
-// group lacks it. The group reads the manifest of its newest snapshot when
-// it looks it up, so "ls latest" after the newest went away never meets a
-// snapshot it cannot list. What the mount already holds of a forgotten
+// group lacks it. The group starts reading the manifest of its newest
+// snapshot when it looks it up (without waiting for it), so "ls latest"
+// after the newest went away lists what was read rather than failing. What the mount already holds of a forgotten
 // snapshot (an opened manifest or archive) keeps answering until the
 // list's next refresh (Options.Refresh) drops the snapshot; its chunks
 // stay readable until the server's gc removes them (then EIO). A snapshot's manifest loads on first access,

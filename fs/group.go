@@ -69,7 +69,6 @@ func latestIno(g catalog.Group, target string) uint64 { return inoOf("latest", g
 
 func (n *groupNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	shortEntry(out)
-	since := n.fsys.now()
 	var t time.Time
 	if name != catalog.Latest {
 		var err error
@@ -93,12 +92,14 @@ func (n *groupNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	n.fsys.synthAttr(&out.Attr, t)
 	child := n.NewInode(ctx, newSnapshotNode(n.fsys, n, n.g, t), gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: snapshotIno(n.g, name)})
 	if sn, ok := child.Operations().(*snapshotNode); ok && t.Equal(ts[len(ts)-1]) {
-		if en := sn.preopen(since); en != 0 {
-			return nil, en
-		}
+		sn.preload()
 	}
 	return child, 0
 }
+
+// notifyWait bounds how long vanished waits for the kernel to take its
+// notifications.
+const notifyWait = time.Second
 
 // vanished is told that snapshot t's files are missing from the
 // repository, as a request that began at since found. It fetches the list
@@ -112,13 +113,22 @@ func (n *groupNode) vanished(t, since time.Time) bool {
 		return false
 	}
 	n.fsys.log.Info("backupfs: snapshot no longer in the repository; listing refreshed", "snapshot", n.g.String()+"/"+catalog.FormatTime(t))
-	// A notification waits for the directory's lock, which a lookup in
-	// the group may hold while it waits for this request: send it aside.
+	// The kernel takes a notification under the group directory's lock.
+	// No caller holds it (they run in requests on the snapshot's
+	// directories, or in no request), but a request on the group may,
+	// so wait a bounded time: a stale listing for a second at worst,
+	// never a deadlock.
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		n.NotifyEntry(catalog.FormatTime(t))
 		n.NotifyEntry(catalog.Latest)
 		n.NotifyContent(0, 0)
 	}()
+	select {
+	case <-done:
+	case <-time.After(notifyWait):
+	}
 	return true
 }
 

@@ -7,6 +7,7 @@ import (
 	iofs "io/fs"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -24,6 +25,8 @@ type snapshotNode struct {
 	t     time.Time
 	id    string     // "type/id/time", for inode numbers and log lines
 	group *groupNode // the group's directory; nil when the mount shows one snapshot
+
+	preloading atomic.Bool // preload's read is under way
 
 	mu    sync.Mutex
 	snap  *backup.Snapshot
@@ -110,17 +113,27 @@ func (n *snapshotNode) gone(err error, since time.Time) bool {
 	return n.group != nil && errors.Is(err, iofs.ErrNotExist) && n.group.vanished(n.t, since)
 }
 
-// preopen reads the manifest of the group's newest snapshot, the target
-// of "latest", when the group looks it up: the kernel may list the
-// snapshot without asking again for a second, and a listing of a
-// snapshot gone by then would fail. Only a gone snapshot fails it
-// (ESTALE: the kernel walks the path again, through the new list); other
-// errors are met again on the snapshot's first use.
-func (n *snapshotNode) preopen(since time.Time) syscall.Errno {
-	if _, err := n.snapshot(); err != nil && n.gone(err, since) {
-		return n.fsys.errno("open snapshot", n.id, fmt.Errorf("%w: %w", errGone, err))
+// preload starts reading the manifest of the group's newest snapshot, the
+// target of "latest", when the group looks it up, and does not wait: the
+// kernel may then list the snapshot without asking the group again for a
+// second, and a listing of a snapshot gone by then would fail where one
+// read before succeeds. The lookup itself never waits for the network (a
+// server that is down makes reads wait for their timeout). A failed read
+// is retried on the snapshot's first use, as always.
+func (n *snapshotNode) preload() {
+	n.mu.Lock()
+	loaded := n.snap != nil
+	n.mu.Unlock()
+	if loaded || !n.preloading.CompareAndSwap(false, true) {
+		return
 	}
-	return 0
+	go func() {
+		defer n.preloading.Store(false)
+		since := n.fsys.now()
+		if _, err := n.snapshot(); err != nil {
+			n.gone(err, since) // a forgotten snapshot: the group's list refreshes at once
+		}
+	}()
 }
 
 func (n *snapshotNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
