@@ -65,8 +65,9 @@ func cmdMount(ctx context.Context, e env, args []string) error {
 }
 
 // runMount mounts a repository location read-only and serves it in the
-// foreground until SIGINT/SIGTERM (or an external unmount); SIGUSR1
-// prints cache statistics.
+// foreground until SIGINT/SIGTERM (or an external unmount); a busy mount
+// is detached then and served until its last user lets go (endMount).
+// SIGUSR1 prints cache statistics.
 func runMount(ctx context.Context, e env, o mountOptions, args []string) error {
 	if len(args) != 2 {
 		return fmt.Errorf("want a repository path (HOST[:PORT]:/..., or /... with --datastore) and a mountpoint")
