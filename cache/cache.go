@@ -148,7 +148,7 @@ var zeroBuf = sync.OnceValue(func() []byte { return make([]byte, catalog.MaxChun
 // bytes are read-only. If ctx ends first, Chunk returns ctx.Err() to this
 // caller only; the fetch goes on for the others and fills the cache.
 func (c *Cache) Chunk(ctx context.Context, d catalog.Digest, size int, demand bool) ([]byte, error) {
-	if catalog.IsZeroChunk(d, size) {
+	if knownZero(d, size) {
 		c.st.zeroHits.Add(1)
 		return zeroBuf()[:size:size], nil
 	}
@@ -220,18 +220,18 @@ func (c *Cache) newFlight(d catalog.Digest, demand bool) *flight {
 // and the cache, then writes the chunk to the disk tier.
 func (c *Cache) run(f *flight, d catalog.Digest, size int) {
 	defer c.wg.Done()
-	data, fromDisk, err := c.load(d, size, f.demand)
+	data, from, err := c.load(d, size, f.demand)
 	c.mu.Lock()
 	delete(c.flights, d)
-	if err == nil {
+	if err == nil && from != fromZeros {
 		c.add(d, &entry{data: data, ra: !f.demand && !f.used})
-	} else if c.ctx.Err() == nil {
+	} else if err != nil && c.ctx.Err() == nil {
 		c.remember(d, err)
 	}
 	f.data, f.err = data, err
 	c.mu.Unlock()
 	close(f.done)
-	if err == nil && !fromDisk && c.disk != nil {
+	if err == nil && from == fromSource && c.disk != nil {
 		c.disk.put(d, data)
 	}
 }
@@ -265,12 +265,24 @@ func (c *Cache) remember(d catalog.Digest, err error) {
 	}
 }
 
-// load reads d from the disk tier or the source.
-func (c *Cache) load(d catalog.Digest, size int, demand bool) (data []byte, fromDisk bool, err error) {
+// Where load found a chunk.
+const (
+	fromSource = iota
+	fromDisk
+	fromZeros // all zeros: made here, not fetched, not kept
+)
+
+// load reads d from the disk tier or the source, unless it is all zeros
+// (isZero, for the sizes knownZero does not know).
+func (c *Cache) load(d catalog.Digest, size int, demand bool) (data []byte, from int, err error) {
+	if isZero(d, size) {
+		c.st.zeroHits.Add(1)
+		return zeroBuf()[:size:size], fromZeros, nil
+	}
 	if c.disk != nil {
 		if data, ok := c.disk.get(d, size); ok {
 			c.st.diskHits.Add(1)
-			return data, true, nil
+			return data, fromDisk, nil
 		}
 	}
 	c.st.fetches.Add(1)
@@ -280,10 +292,10 @@ func (c *Cache) load(d catalog.Digest, size int, demand bool) (data []byte, from
 	}
 	if err != nil {
 		c.st.fetchErrors.Add(1)
-		return nil, false, err
+		return nil, fromSource, err
 	}
 	c.st.bytesFetched.Add(int64(len(data)))
-	return data, false, nil
+	return data, fromSource, nil
 }
 
 // add puts e into the LRU and evicts down to the byte bound (Size less the

@@ -17,9 +17,12 @@
 //     cancelled gets ctx.Err() at once, and the fetch goes on for the
 //     others and still fills the cache. Failed fetches are not cached; the
 //     next read tries again.
-//   - All-zero chunks (recognised by digest and size with
-//     catalog.IsZeroChunk) are never fetched: they are served from one
-//     shared read-only zero buffer.
+//   - All-zero chunks of every size (recognised by digest and size: the
+//     digest of that many zeros, see zero.go) are never fetched, read
+//     ahead or kept in memory: they are served from one shared read-only
+//     zero buffer. Sizes catalog.IsZeroChunk does not know (an image's
+//     tail, a stream's last chunk) are checked where a fetch would start,
+//     at a cost of at most 4 KiB of hashing per new size.
 //   - Bytes returned by Cache.Chunk are shared and read-only. Callers copy
 //     out of them and never write to them.
 //   - The Source returns verified bytes (it checks the SHA-256); the cache

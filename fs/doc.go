@@ -29,7 +29,25 @@
 // fetched on first use and refreshed when older than Options.Refresh (and
 // at most once a second when a snapshot name is missing), so new snapshots
 // appear and "latest" moves without remounting; entries above snapshots get
-// one-second kernel timeouts. A snapshot's manifest loads on first access,
+// one-second kernel timeouts.
+//
+// # Snapshots forgotten or pruned while mounted
+//
+// The server tells no one, so the mount learns it when it next reads one
+// of the snapshot's files (its manifest or an index file) and is told the
+// file does not exist (Repository errors wrap io/fs.ErrNotExist). It then
+// fetches the group's list at once; if the snapshot left it, the kernel is
+// told to forget the group's entries for it and "latest" and the group's
+// listing, and the request answers ESTALE, which makes the kernel walk
+// the path once more revalidating every entry: a path through "latest"
+// then leads to the newest snapshot left (never ENOENT), a path through
+// the snapshot's own name ends in ENOENT, and the next listing of the
+// group lacks it. The group starts reading the manifest of its newest
+// snapshot when it looks it up (without waiting for it), so "ls latest"
+// after the newest went away lists what was read rather than failing. What the mount already holds of a forgotten
+// snapshot (an opened manifest or archive) keeps answering until the
+// list's next refresh (Options.Refresh) drops the snapshot; its chunks
+// stay readable until the server's gc removes them (then EIO). A snapshot's manifest loads on first access,
 // an archive's index files on first lookup or open (listing a snapshot
 // with READDIRPLUS gives a tree not opened yet no attributes, so a plain
 // ls of a fresh mount reads no index: 1 ms instead of ~14 ms), a tree directory's
@@ -81,11 +99,28 @@
 //
 // # Errors
 //
-// Errors become errno in one place (errno.go): a missing name is ENOENT, a
+// Errors become errno in one place (errno.go): a snapshot gone from the
+// repository is ESTALE (see above), a missing name is ENOENT, a
 // cancelled request (the kernel's interrupt) EINTR, and anything else EIO
 // with one log line naming the operation, the archive and the error (the
 // cache's error names the offset and digest). Every write operation fails
 // with EROFS.
+//
+// # Unmounting
+//
+// A mount never ends as a dead mount ("Transport endpoint is not
+// connected") while its process decides. The decision, for Ctrl-C or
+// SIGTERM to `backupfs mount` (cmd/backupfs endMount): an unused mount is
+// unmounted; a busy one (a process has a file open or its working
+// directory in it) is detached lazily (Detach, umount -l semantics) and
+// served until the last process lets go, then the command ends; stderr
+// names the mountpoint and says that a second signal ends at once (the
+// holders' reads then fail; the mountpoint is still free). Detaching keeps
+// the promise the first signal asks for (the mountpoint is free and a new
+// mount may go there) without breaking a shell or a copy still in it, as
+// gocryptfs and `fusermount -u -z` users expect; refusing to end would
+// leave the user to find the holder first, and ending anyway is what
+// leaves dead mounts behind rclone (rclone issue 7766).
 //
 // # What it must not do
 //

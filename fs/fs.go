@@ -20,7 +20,10 @@ import (
 )
 
 // Repository lists and reads snapshot files (the store and the network
-// client implement it). Groups are sorted; Snapshots are oldest first.
+// client implement it). Groups are sorted; Snapshots are oldest first. A
+// missing group, snapshot or file is an error that wraps io/fs.ErrNotExist
+// (errors.Is): a snapshot forgotten while mounted is told from a failure
+// by it.
 type Repository interface {
 	Groups() ([]catalog.Group, error)
 	Snapshots(g catalog.Group) ([]time.Time, error)
@@ -146,7 +149,7 @@ func snapshotRoot(fsys *filesys, r catalog.Ref) (gofs.InodeEmbedder, error) {
 			return nil, err
 		}
 	}
-	n := newSnapshotNode(fsys, g, t)
+	n := newSnapshotNode(fsys, nil, g, t)
 	if _, err := n.snapshot(); err != nil {
 		return nil, err
 	}

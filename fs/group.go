@@ -90,8 +90,46 @@ func (n *groupNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 		return n.latest(ctx, ts[len(ts)-1], out), 0
 	}
 	n.fsys.synthAttr(&out.Attr, t)
-	child := newSnapshotNode(n.fsys, n.g, t)
-	return n.NewInode(ctx, child, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: snapshotIno(n.g, name)}), 0
+	child := n.NewInode(ctx, newSnapshotNode(n.fsys, n, n.g, t), gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: snapshotIno(n.g, name)})
+	if sn, ok := child.Operations().(*snapshotNode); ok && t.Equal(ts[len(ts)-1]) {
+		sn.preload()
+	}
+	return child, 0
+}
+
+// notifyWait bounds how long vanished waits for the kernel to take its
+// notifications.
+const notifyWait = time.Second
+
+// vanished is told that snapshot t's files are missing from the
+// repository, as a request that began at since found. It fetches the list
+// again (unless that happened after since) and reports whether t left it;
+// if so, the kernel forgets the group's entries for t and "latest" and its
+// cached listing, so the next lookup or listing of the group answers from
+// the new list.
+func (n *groupNode) vanished(t, since time.Time) bool {
+	ts, en := n.snapshots(n.fsys.now().Sub(since))
+	if en != 0 || slices.ContainsFunc(ts, t.Equal) {
+		return false
+	}
+	n.fsys.log.Info("backupfs: snapshot no longer in the repository; listing refreshed", "snapshot", n.g.String()+"/"+catalog.FormatTime(t))
+	// The kernel takes a notification under the group directory's lock.
+	// No caller holds it (they run in requests on the snapshot's
+	// directories, or in no request), but a request on the group may,
+	// so wait a bounded time: a stale listing for a second at worst,
+	// never a deadlock.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n.NotifyEntry(catalog.FormatTime(t))
+		n.NotifyEntry(catalog.Latest)
+		n.NotifyContent(0, 0)
+	}()
+	select {
+	case <-done:
+	case <-time.After(notifyWait):
+	}
+	return true
 }
 
 // has reports whether ts holds t, or any time if name is "latest".

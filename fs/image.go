@@ -17,6 +17,7 @@ import (
 // image is an image archive of a snapshot; its index is read on first open.
 type image struct {
 	fsys  *filesys
+	owner *snapshotNode // for failed: a missing index may mean the snapshot is gone
 	snap  *backup.Snapshot
 	a     *catalog.Archive
 	where string // "type/id/time/NAME.img"
@@ -81,9 +82,10 @@ func (n *imageNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, ui
 	if openForWrite(flags) {
 		return nil, 0, syscall.EROFS
 	}
+	since := n.fsys.now()
 	s, err := n.img.open()
 	if err != nil {
-		return nil, 0, n.fsys.errno("open image", n.img.where, err)
+		return nil, 0, n.img.owner.failed("open image", n.img.where, err, since)
 	}
 	if n.fsys.noOpen.Load() {
 		return nil, 0, syscall.ENOSYS
@@ -101,9 +103,10 @@ func (n *imageNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, o
 	if h, ok := fh.(*fileHandle); ok {
 		return h.Read(ctx, dest, off)
 	}
+	since := n.fsys.now()
 	s, err := n.img.open()
 	if err != nil {
-		return nil, n.fsys.errno("open image", n.img.where, err)
+		return nil, n.img.owner.failed("open image", n.img.where, err, since)
 	}
 	n.img.mu.Lock()
 	if n.img.own == nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -82,6 +83,32 @@ func mount(mountpoint string, o Options) (*mounted, error) {
 	fsys.noOpen.Store(offered&fuse.CAP_NO_OPEN_SUPPORT != 0)
 	dirs.on.Store(offered&fuse.CAP_NO_OPENDIR_SUPPORT != 0)
 	return &mounted{srv: srv, root: root, dirs: dirs, hint: hint}, nil
+}
+
+// Detach unmounts mountpoint lazily (umount -l, MNT_DETACH): the mount
+// leaves the namespace at once, so the mountpoint is an ordinary empty
+// directory again, while processes that have a file open or their working
+// directory in it keep using it; the kernel ends the file system (and the
+// server's Wait returns) when the last of them lets go. As root it calls
+// umount2(2), otherwise fusermount3 -u -z (or fusermount).
+func Detach(mountpoint string) error {
+	if os.Geteuid() == 0 {
+		if err := syscall.Unmount(mountpoint, syscall.MNT_DETACH); err != nil {
+			return fmt.Errorf("fs: detach %s: %w", mountpoint, err)
+		}
+		return nil
+	}
+	bin, err := exec.LookPath("fusermount3")
+	if err != nil {
+		bin, err = exec.LookPath("fusermount")
+	}
+	if err != nil {
+		return fmt.Errorf("fs: detach %s: %w", mountpoint, err)
+	}
+	if out, err := exec.Command(bin, "-u", "-z", mountpoint).CombinedOutput(); err != nil {
+		return fmt.Errorf("fs: detach %s: %w: %s", mountpoint, err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }
 
 // mountOptions are the kernel cache timeouts and FUSE parameters.

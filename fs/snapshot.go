@@ -2,9 +2,12 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	iofs "io/fs"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -18,9 +21,12 @@ import (
 // read on first use; a failed read is retried on the next.
 type snapshotNode struct {
 	node
-	g  catalog.Group
-	t  time.Time
-	id string // "type/id/time", for inode numbers and log lines
+	g     catalog.Group
+	t     time.Time
+	id    string     // "type/id/time", for inode numbers and log lines
+	group *groupNode // the group's directory; nil when the mount shows one snapshot
+
+	preloading atomic.Bool // preload's read is under way
 
 	mu    sync.Mutex
 	snap  *backup.Snapshot
@@ -41,8 +47,8 @@ var (
 	_ = (gofs.NodeGetattrer)((*snapshotNode)(nil))
 )
 
-func newSnapshotNode(fsys *filesys, g catalog.Group, t time.Time) *snapshotNode {
-	return &snapshotNode{node: node{fsys: fsys}, g: g, t: t,
+func newSnapshotNode(fsys *filesys, group *groupNode, g catalog.Group, t time.Time) *snapshotNode {
+	return &snapshotNode{node: node{fsys: fsys}, g: g, t: t, group: group,
 		id:    g.String() + "/" + catalog.FormatTime(t),
 		trees: map[string]*tree{}, imgs: map[string]*image{}}
 }
@@ -90,9 +96,50 @@ func (n *snapshotNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fus
 	return 0
 }
 
+// failed is the errno of an error reading the snapshot's files (its
+// manifest or index files) in a request that began at since: ESTALE
+// (errGone) if the snapshot is gone, else as errno says.
+func (n *snapshotNode) failed(op, where string, err error, since time.Time) syscall.Errno {
+	if n.gone(err, since) {
+		err = fmt.Errorf("%w: %w", errGone, err)
+	}
+	return n.fsys.errno(op, where, err)
+}
+
+// gone reports whether err, met reading the snapshot's files, means the
+// snapshot was forgotten or pruned: the repository no longer has a file
+// and the group's list, fetched again, lacks the snapshot too.
+func (n *snapshotNode) gone(err error, since time.Time) bool {
+	return n.group != nil && errors.Is(err, iofs.ErrNotExist) && n.group.vanished(n.t, since)
+}
+
+// preload starts reading the manifest of the group's newest snapshot, the
+// target of "latest", when the group looks it up, and does not wait: the
+// kernel may then list the snapshot without asking the group again for a
+// second, and a listing of a snapshot gone by then would fail where one
+// read before succeeds. The lookup itself never waits for the network (a
+// server that is down makes reads wait for their timeout). A failed read
+// is retried on the snapshot's first use, as always.
+func (n *snapshotNode) preload() {
+	n.mu.Lock()
+	loaded := n.snap != nil
+	n.mu.Unlock()
+	if loaded || !n.preloading.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer n.preloading.Store(false)
+		since := n.fsys.now()
+		if _, err := n.snapshot(); err != nil {
+			n.gone(err, since) // a forgotten snapshot: the group's list refreshes at once
+		}
+	}()
+}
+
 func (n *snapshotNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	since := n.fsys.now()
 	if _, err := n.snapshot(); err != nil {
-		return nil, 0, n.fsys.errno("open snapshot", n.id, err)
+		return nil, 0, n.failed("open snapshot", n.id, err, since)
 	}
 	list := make([]fuse.DirEntry, len(n.names))
 	for i, an := range n.names {
@@ -136,8 +183,9 @@ func (n *snapshotNode) opened(a *catalog.Archive) bool {
 func (n *snapshotNode) archiveIno(name string) uint64 { return inoOf("archive", n.id, name) }
 
 func (n *snapshotNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	since := n.fsys.now()
 	if _, err := n.snapshot(); err != nil {
-		return nil, n.fsys.errno("open snapshot", n.id, err)
+		return nil, n.failed("open snapshot", n.id, err, since)
 	}
 	i, ok := findShown(n.names, name)
 	if !ok {
@@ -152,7 +200,7 @@ func (n *snapshotNode) Lookup(ctx context.Context, name string, out *fuse.EntryO
 	}
 	t, err := n.tree(a)
 	if err != nil {
-		return nil, n.fsys.errno("open tree", n.id+"/"+a.Name, err)
+		return nil, n.failed("open tree", n.id+"/"+a.Name, err, since)
 	}
 	tn := t.newNode(t.cat.Root(), t.rootIno)
 	if en := tn.fill(ctx, &out.Attr); en != 0 {
@@ -167,7 +215,7 @@ func (n *snapshotNode) image(a *catalog.Archive) *image {
 	defer n.mu.Unlock()
 	img := n.imgs[a.Name]
 	if img == nil {
-		img = &image{fsys: n.fsys, snap: n.snap, a: a, where: n.id + "/" + a.Name,
+		img = &image{fsys: n.fsys, owner: n, snap: n.snap, a: a, where: n.id + "/" + a.Name,
 			ino: n.archiveIno(a.Name), mtime: n.t}
 		n.imgs[a.Name] = img
 	}

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	iofs "io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -63,8 +65,9 @@ func cmdMount(ctx context.Context, e env, args []string) error {
 }
 
 // runMount mounts a repository location read-only and serves it in the
-// foreground until SIGINT/SIGTERM (or an external unmount); SIGUSR1
-// prints cache statistics.
+// foreground until SIGINT/SIGTERM (or an external unmount); a busy mount
+// is detached then and served until its last user lets go (endMount).
+// SIGUSR1 prints cache statistics.
 func runMount(ctx context.Context, e env, o mountOptions, args []string) error {
 	if len(args) != 2 {
 		return fmt.Errorf("want a repository path (HOST[:PORT]:/..., or /... with --datastore) and a mountpoint")
@@ -101,20 +104,23 @@ func runMount(ctx context.Context, e env, o mountOptions, args []string) error {
 	lctx, stopLending := context.WithCancel(ctx)
 	defer stopLending()
 	go lendCache(lctx, c)
-	srv, err := fs.Mount(args[1], fs.Options{Repo: r, Cache: c, Ref: ref, Log: log, AllowOther: o.allowOther, Debug: o.debug, Background: o.background, NoXattrs: o.noXattrs, NoLatencyHint: o.noLatencyHint})
+	srv, err := fs.Mount(args[1], fs.Options{Repo: notExistRepo{r}, Cache: c, Ref: ref, Log: log, AllowOther: o.allowOther, Debug: o.debug, Background: o.background, NoXattrs: o.noXattrs, NoLatencyHint: o.noLatencyHint})
 	if err != nil {
 		return err
 	}
 	log.Info("mounted", "repository", args[0], "mountpoint", args[1])
-	return serveMount(ctx, e, srv, c, log)
+	return serveMount(ctx, e, args[1], srv, c, log)
+}
+
+// unmounter is the part of the FUSE server serveMount uses.
+type unmounter interface {
+	Wait()
+	Unmount() error
 }
 
 // serveMount waits for the end (a signal or an external unmount) and
 // prints statistics on SIGUSR1.
-func serveMount(ctx context.Context, e env, srv interface {
-	Wait()
-	Unmount() error
-}, c *cache.Cache, log *slog.Logger) error {
+func serveMount(ctx context.Context, e env, mountpoint string, srv unmounter, c *cache.Cache, log *slog.Logger) error {
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
@@ -127,19 +133,89 @@ func serveMount(ctx context.Context, e env, srv interface {
 		case <-done:
 			return nil
 		case <-ctx.Done():
-			log.Info("unmounting")
-			var err error
-			for range 20 { // busy: a reader still has it open; retry briefly
-				if err = srv.Unmount(); err == nil {
-					<-done
-					return nil
-				}
-				time.Sleep(250 * time.Millisecond)
-			}
-			return fmt.Errorf("unmount: %w (is something still using the mountpoint?)", err)
+			return endMount(e, mountpoint, srv, done, log)
 		}
 	}
 }
+
+// endMount ends the mount after SIGINT or SIGTERM, never leaving a dead
+// one ("Transport endpoint is not connected") behind. Unused, it is
+// unmounted. Busy (a process has a file open or its working directory in
+// it), it is detached lazily (fs.Detach, as umount -l): the mountpoint is
+// free at once, and the processes still in the mount keep reading it
+// until they let go, then the process ends; a second signal ends it at
+// once (their reads then fail). If even detaching fails, it keeps serving
+// and tries again on the next signal. Each step is said on stderr.
+func endMount(e env, mountpoint string, srv unmounter, done <-chan struct{}, log *slog.Logger) error {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	log.Info("unmounting")
+	for {
+		if err := srv.Unmount(); err == nil {
+			<-done
+			return nil
+		}
+		err := fs.Detach(mountpoint)
+		if err == nil {
+			fmt.Fprintf(e.stderr, "backupfs mount: %s is busy (a process has a file open or its working directory in it): "+
+				"detached it (as umount -l); serving those processes until they let go; "+
+				"a second Ctrl-C or SIGTERM ends now (their reads then fail)\n", mountpoint)
+			select {
+			case <-done:
+			case <-sig:
+				log.Info("ending while the detached mount is still in use")
+			}
+			return nil
+		}
+		select {
+		case <-done: // unmounted from outside meanwhile
+			return nil
+		default:
+		}
+		fmt.Fprintf(e.stderr, "backupfs mount: %s is busy and could not be detached (%v); still serving it: "+
+			"close what uses it or run umount -l %s, then Ctrl-C or SIGTERM again\n", mountpoint, err, mountpoint)
+		select {
+		case <-done:
+			return nil
+		case <-sig:
+		}
+	}
+}
+
+// notExistRepo is the repository as fs reads it: a group, snapshot or
+// file the datastore or the server does not have (store.ErrNotFound) also
+// reads as io/fs.ErrNotExist, which fs branches on.
+type notExistRepo struct{ r repo }
+
+func (n notExistRepo) Groups() ([]catalog.Group, error) {
+	gs, err := n.r.Groups()
+	return gs, notExist(err)
+}
+
+func (n notExistRepo) Snapshots(g catalog.Group) ([]time.Time, error) {
+	ts, err := n.r.Snapshots(g)
+	return ts, notExist(err)
+}
+
+func (n notExistRepo) ReadFile(g catalog.Group, t time.Time, name string) ([]byte, error) {
+	b, err := n.r.ReadFile(g, t, name)
+	return b, notExist(err)
+}
+
+func notExist(err error) error {
+	if errors.Is(err, store.ErrNotFound) && !errors.Is(err, iofs.ErrNotExist) {
+		return notFoundError{err}
+	}
+	return err
+}
+
+// notFoundError is an error that is also io/fs.ErrNotExist; its text is
+// the original's.
+type notFoundError struct{ error }
+
+func (e notFoundError) Unwrap() error        { return e.error }
+func (e notFoundError) Is(target error) bool { return target == iofs.ErrNotExist }
 
 // chunkSource adapts a repository to the cache's chunk source: the network
 // client fetches with a priority and a context; the local store reads from
