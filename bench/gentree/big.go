@@ -2,49 +2,94 @@ package main
 
 import (
 	"bufio"
+	"encoding/base64"
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // bigTime is the mtime of the generated files, fixed so reruns match.
 var bigTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// writeBig writes random-0.bin and random-1.bin (seeded PCG, incompressible)
-// and text.txt (text files of dir concatenated over and over, compressible).
-func writeBig(out, dir string, size int64) error {
+// bigSizes are the sizes of the generated files (issue 13's shape: 256 MiB
+// random, 64 MiB of base64 text, 32 MiB of zeros); tests make them small.
+type bigSizes struct{ random, text, zeros int64 }
+
+// writeBig writes the large files that sit beside the real ones:
+// random.bin (seeded PCG, incompressible), text.b64 (base64 of seeded PCG
+// bytes in 76-column lines, as base64(1) writes: compressible to about
+// 3/4), zeros.bin; a small notes.txt with a hardlink notes.hard; and the
+// symlinks random.lnk -> random.bin and up.lnk -> .. (a directory).
+// Every file and symlink gets bigTime as its mtime.
+func writeBig(out string, sz bigSizes) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	for i := range 2 {
-		r := rand.New(rand.NewPCG(1, uint64(i)))
-		err := writeFile(filepath.Join(out, fmt.Sprintf("random-%d.bin", i)), size, func(b []byte) {
-			for j := 0; j+8 <= len(b); j += 8 {
-				v := r.Uint64()
-				for k := range 8 {
-					b[j+k] = byte(v >> (8 * k))
-				}
-			}
-		})
-		if err != nil {
-			return err
-		}
-	}
-	text, err := readText(dir, 32<<20)
-	if err != nil {
+	r := rand.New(rand.NewPCG(1, 0))
+	if err := writeFile(filepath.Join(out, "random.bin"), sz.random, func(b []byte) { fillRandom(r, b) }); err != nil {
 		return err
 	}
-	pos := 0
-	return writeFile(filepath.Join(out, "text.txt"), size, func(b []byte) {
-		for i := range b {
-			b[i] = text[pos]
-			pos = (pos + 1) % len(text)
+	if err := writeFile(filepath.Join(out, "text.b64"), sz.text, base64Filler(rand.New(rand.NewPCG(2, 0)))); err != nil {
+		return err
+	}
+	if err := writeFile(filepath.Join(out, "zeros.bin"), sz.zeros, func([]byte) {}); err != nil {
+		return err
+	}
+	notes := []byte("backupfs bench: a small file with a second name (notes.hard)\n")
+	if err := writeFile(filepath.Join(out, "notes.txt"), int64(len(notes)), func(b []byte) { copy(b, notes) }); err != nil {
+		return err
+	}
+	if err := os.Link(filepath.Join(out, "notes.txt"), filepath.Join(out, "notes.hard")); err != nil {
+		return err
+	}
+	for name, target := range map[string]string{"random.lnk": "random.bin", "up.lnk": ".."} {
+		p := filepath.Join(out, name)
+		if err := os.Symlink(target, p); err != nil {
+			return err
 		}
-	})
+		ts := []unix.Timespec{unix.NsecToTimespec(bigTime.UnixNano()), unix.NsecToTimespec(bigTime.UnixNano())}
+		if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+func fillRandom(r *rand.Rand, b []byte) {
+	for j := 0; j+8 <= len(b); j += 8 {
+		v := r.Uint64()
+		for k := range 8 {
+			b[j+k] = byte(v >> (8 * k))
+		}
+	}
+}
+
+// base64Filler gives base64 text of r's bytes, 76 characters and a newline
+// per line, continuing across blocks.
+func base64Filler(r *rand.Rand) func([]byte) {
+	const width = 76
+	var line [width + 1]byte
+	var raw [width / 4 * 3]byte
+	pos := len(line) // nothing buffered yet
+	return func(b []byte) {
+		for i := range b {
+			if pos == len(line) {
+				fillRandom(r, raw[:len(raw)/8*8])
+				for k := len(raw) / 8 * 8; k < len(raw); k++ {
+					raw[k] = byte(r.Uint32())
+				}
+				base64.StdEncoding.Encode(line[:width], raw[:])
+				line[width] = '\n'
+				pos = 0
+			}
+			b[i] = line[pos]
+			pos++
+		}
+	}
 }
 
 // writeFile writes size bytes, fill giving each 1 MiB block.
@@ -71,30 +116,4 @@ func writeFile(path string, size int64, fill func([]byte)) error {
 		return err
 	}
 	return os.Chtimes(path, bigTime, bigTime)
-}
-
-// readText concatenates the .go, .h, .c, .txt and .html files under dir
-// (sorted walk) up to max bytes.
-func readText(dir string, max int) ([]byte, error) {
-	var out []byte
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() || len(out) >= max {
-			return err
-		}
-		switch filepath.Ext(p) {
-		case ".go", ".h", ".c", ".txt", ".html":
-		default:
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		out = append(out, b...)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if len(out) < 1<<20 {
-		return nil, fmt.Errorf("%s: only %d bytes of text, want at least 1 MiB", dir, len(out))
-	}
-	return []byte(strings.ToValidUTF8(string(out), "?")), nil
 }

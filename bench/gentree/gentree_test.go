@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -109,5 +110,53 @@ func TestCopyKeepsSymlinksAndMtimes(t *testing.T) {
 	}
 	if st, err := os.Stat(filepath.Join(dir, "f001")); err != nil || !st.ModTime().Equal(bigTime) {
 		t.Errorf("mtime not kept: %v, %v", st, err)
+	}
+}
+
+func TestBigShapeAndDeterminism(t *testing.T) {
+	sz := bigSizes{random: 3<<20 + 5, text: 2<<20 + 77, zeros: 1 << 20}
+	a, b := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+	for _, dir := range []string{a, b} {
+		if err := writeBig(dir, sz); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, size := range map[string]int64{"random.bin": sz.random, "text.b64": sz.text, "zeros.bin": sz.zeros} {
+		x, err := os.ReadFile(filepath.Join(a, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, err := os.ReadFile(filepath.Join(b, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int64(len(x)) != size || !bytes.Equal(x, y) {
+			t.Errorf("%s: %d bytes, equal across runs %v; want %d bytes, equal", name, len(x), bytes.Equal(x, y), size)
+		}
+		switch name {
+		case "zeros.bin":
+			if bytes.Count(x, []byte{0}) != len(x) {
+				t.Error("zeros.bin is not all zeros")
+			}
+		case "text.b64":
+			lines := bytes.Split(x[:len(x)/77*77], []byte("\n"))
+			for _, l := range lines[:len(lines)-1] {
+				if _, err := base64.StdEncoding.DecodeString(string(l)); err != nil || len(l) != 76 {
+					t.Fatalf("text.b64 line %q: %v", l, err)
+				}
+			}
+		}
+	}
+	na, errA := os.Stat(filepath.Join(a, "notes.txt"))
+	nb, errB := os.Stat(filepath.Join(a, "notes.hard"))
+	if errA != nil || errB != nil || !os.SameFile(na, nb) {
+		t.Errorf("notes.hard is not a hardlink of notes.txt: %v, %v", errA, errB)
+	}
+	for name, target := range map[string]string{"random.lnk": "random.bin", "up.lnk": ".."} {
+		got, err := os.Readlink(filepath.Join(a, name))
+		st, lerr := os.Lstat(filepath.Join(a, name))
+		if err != nil || lerr != nil || got != target || !st.ModTime().Equal(bigTime) {
+			t.Errorf("%s -> %q (%v, %v); want -> %q with mtime %v", name, got, err, lerr, target, bigTime)
+		}
 	}
 }

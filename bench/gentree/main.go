@@ -3,7 +3,7 @@
 // given and never writes outside its output directory.
 //
 //	gentree copy -bytes N -out DIR SRC...  copy sorted SRC walks until N bytes
-//	gentree big -out DIR -text DIR         2 x 128 MiB random, 1 x 128 MiB text
+//	gentree big -out DIR                   256 MiB random, 64 MiB base64, 32 MiB zeros, links
 //	gentree change DIR                     rewrite every 100th file (sorted walk)
 //
 // copy takes each source in the order given and, inside it, entries in
@@ -43,7 +43,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: gentree copy -bytes N -out DIR SRC... | big -out DIR -text DIR | change DIR")
+	fmt.Fprintln(os.Stderr, "usage: gentree copy -bytes N -out DIR SRC... | big -out DIR | change DIR")
 	os.Exit(2)
 }
 
@@ -67,13 +67,15 @@ func runCopy(args []string) error {
 func runBig(args []string) error {
 	fl := flag.NewFlagSet("big", flag.ExitOnError)
 	out := fl.String("out", "", "output directory")
-	text := fl.String("text", "", "directory whose files give the compressible text")
-	size := fl.Int64("size", 128<<20, "size of each file")
+	var sz bigSizes
+	fl.Int64Var(&sz.random, "random", 256<<20, "size of random.bin")
+	fl.Int64Var(&sz.text, "text", 64<<20, "size of text.b64")
+	fl.Int64Var(&sz.zeros, "zeros", 32<<20, "size of zeros.bin")
 	_ = fl.Parse(args)
-	if *out == "" || *text == "" {
+	if *out == "" || fl.NArg() != 0 {
 		usage()
 	}
-	return writeBig(*out, *text, *size)
+	return writeBig(*out, sz)
 }
 
 func runChange(args []string) error {

@@ -129,25 +129,85 @@ measure_pipefloor() {
 	rec "${key}_blobs_s" "${BASH_REMATCH[1]}"
 }
 
+# measure_cp: the whole tree copied to the tmpfs at $out, cold each time:
+# local cp -a, cp -a through the FUSE floor, backupfs restore over the
+# same server with no mount, cp -a out of the mount. Once per invocation
+# the restored and the copied trees are compared with the source.
 measure_cp() {
-	log "cp -a of the tree, local, FUSE floor, mount"
-	timed cp_local_s cp -a "$tree" "$work/copy-local"
+	log "cp -a of the tree: local, FUSE floor, backupfs restore, mount"
+	timed cp_local_s cp -a "$tree" "$out/copy-local"
+	rm -rf "$out/copy-local"
 	start_floor "$tree"
-	timed cp_floor_s cp -a "$floor" "$work/copy-floor"
+	timed cp_floor_s cp -a "$floor" "$out/copy-floor"
 	stop_floor
+	rm -rf "$out/copy-floor"
+	stop_mount # the restore runs alone, as a user runs it
+	timed restore_tree_s "$b" restore "127.0.0.1:$port:/host/bench/latest/data.tree" "$out/copy-restore"
+	check_tree restore "$out/copy-restore"
 	start_mount
-	timed cp_mount_s cp -a "$mtree" "$work/copy-mount"
+	timed cp_mount_s cp -a "$mtree" "$out/copy-mount"
 	rec rss_cp_kib "$(hwm)"
-	if [ -z "${cp_checked:-}" ]; then
-		cp_checked=1
-		if diff -r --no-dereference "$tree" "$work/copy-mount" >"$work/diff.log" 2>&1; then
-			rec cp_equal 1
-		else
-			rec cp_equal 0
-			echo "note cp -a from the mount DIFFERS from the source: $(head -3 "$work/diff.log" | tr '\n' ' ')" >>"$raw"
+	check_tree cp "$out/copy-mount"
+	rm -rf "$out/copy-restore" "$out/copy-mount"
+	if [ "$i" = 1 ]; then count_cp_requests; fi
+}
+
+# check_tree KEY DIR: once per invocation, DIR must equal the source tree
+# (diff -r, symlinks not followed); records KEY_equal 1 or 0 and a note.
+check_tree() {
+	local flag=checked_$1
+	[ -z "${!flag:-}" ] || return 0
+	printf -v "$flag" 1
+	if diff -r --no-dereference "$tree" "$2" >"$work/diff-$1.log" 2>&1; then
+		rec "${1}_equal" 1
+	else
+		rec "${1}_equal" 0
+		echo "note $1 of the tree DIFFERS from the source: $(head -3 "$work/diff-$1.log" | tr '\n' ' ')" >>"$raw"
+	fi
+}
+
+# count_cp_requests: one more cp -a out of a fresh mount, cold, with
+# --debug (untimed: logging every request slows it), and the FUSE requests
+# it received counted by type from go-fuse's "rx N: OPCODE" lines, as
+# cpreq_OPCODE keys and one note.
+count_cp_requests() {
+	log "cp -a out of the mount with --debug: FUSE requests by type (untimed)"
+	local saved=$mount_opts counts total
+	mount_opts="--debug $mount_opts"
+	start_mount requests
+	mount_opts=$saved
+	cp -a "$mtree" "$out/copy-debug"
+	stop_mount
+	rm -rf "$out/copy-debug"
+	sed -n '/^=== bench\/run: count_cp_requests-requests/,$p' "$work/mount.log" |
+		grep -oE 'rx [0-9]+: [A-Z_]+' | awk '{print $3}' | sort | uniq -c | sort -rn >"$work/cp-requests.txt"
+	total=$(awk '{s += $1} END {print s + 0}' "$work/cp-requests.txt")
+	rec cpreq_total "$total"
+	counts=$(awk '{printf "%s%s %d", (NR > 1 ? ", " : ""), $2, $1}' "$work/cp-requests.txt")
+	awk '{print "cpreq_" $2, $1}' "$work/cp-requests.txt" >>"$raw"
+	echo "note FUSE requests of one cold cp -a out of the mount (--debug, untimed): $total: $counts" >>"$raw"
+	if [ "$keep" = 0 ]; then # the request log is large
+		sed -i '/^=== bench\/run: count_cp_requests-requests/,/^=== bench\/run:/{/^=== bench\/run:/!d}' "$work/mount.log"
+	fi
+}
+
+# measure_restore_img: the image restored over the server (no mount) to
+# the tmpfs at $out, against a cold local cp of the image there; the
+# restored image is compared with the original once.
+measure_restore_img() {
+	log "backupfs restore of the image, local cp"
+	stop_mount
+	timed restore_img_local_s cp "$data/disk.img" "$out/disk-local.img"
+	rm -f "$out/disk-local.img"
+	timed restore_img_s "$b" restore "127.0.0.1:$port:/vm/bench/latest/disk.img" "$out/disk.img"
+	if [ -z "${checked_img:-}" ]; then
+		checked_img=1
+		if cmp -s "$data/disk.img" "$out/disk.img"; then rec restore_img_equal 1; else
+			rec restore_img_equal 0
+			echo "note backupfs restore of the image DIFFERS from the original" >>"$raw"
 		fi
 	fi
-	rm -rf "$work/copy-local" "$work/copy-floor" "$work/copy-mount"
+	rm -f "$out/disk.img"
 }
 
 measure_find() {

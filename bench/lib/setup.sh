@@ -2,7 +2,7 @@
 # the backups. Uses bench/run's helpers and variables ($work, $b, $raw, ...).
 
 # ---- data sets (cached across runs, keyed by $version) ----------------------
-version=v2 # bump when the data sets change
+version=v3 # bump when the data sets change (v3: issue 13's shape)
 data=/var/tmp/backupfs-bench-data/$version
 
 # fix_times IMG: mke2fs -d copies each file's atime and ctime from the staging
@@ -36,26 +36,25 @@ make_data() {
 	fi
 	log "making the data sets in $data (once; --fresh rebuilds)"
 	rm -rf "$data" && mkdir -p "$data"
-	# Real files nobody here wrote, sorted walks, 560 MiB; then the large files.
-	"$work/gentree" copy -bytes $((560 << 20)) -out "$data/tree/real" \
-		"$(go env GOROOT)" /usr/include /usr/share/doc /usr/lib/x86_64-linux-gnu /usr/share >&2
-	"$work/gentree" big -out "$data/tree/big" -text "$data/tree/real" >&2
+	# Issue 13's shape, one tree: real files nobody here wrote (the Go
+	# toolchain and /usr/include, whole: ~25k entries, ~400 MiB) beside big
+	# files (256 MiB random, 64 MiB base64 text, 32 MiB zeros) and links.
+	"$work/gentree" copy -bytes $((2 << 30)) -out "$data/tree/real" "$(go env GOROOT)" /usr/include >&2
+	"$work/gentree" big -out "$data/tree/big" >&2
 	touch -d @1767225600 "$data/tree/real" "$data/tree/big" "$data/tree" # made here: fixed mtimes
-	# The image: the real files plus one random file, ~700 MiB in 1 GiB;
-	# fixed UUID, hash seed and time so mke2fs writes the same bytes.
-	mkdir "$data/stage"
-	cp -al "$data/tree/real" "$data/stage/real"
-	ln "$data/tree/big/random-0.bin" "$data/stage/random-0.bin"
+	# The image: the whole tree (zeros become holes) in 1 GiB of ext4; fixed
+	# UUID, hash seed and time so mke2fs writes the same bytes.
+	cp -al "$data/tree" "$data/stage"
 	E2FSPROGS_FAKE_TIME=1767225600 mke2fs -q -t ext4 -U 6b61636b-7570-4673-8062-656e63680001 \
 		-E hash_seed=6b61636b-7570-4673-8062-656e63680002,root_owner=0:0 \
 		-d "$data/stage" -F "$data/disk.img" 1G
 	fix_times "$data/disk.img"
 	rm -rf "$data/stage"
 	local files bytes used
-	files=$(find "$data/tree" -type f | wc -l)
+	files=$(find "$data/tree" | wc -l)
 	bytes=$(find "$data/tree" -type f -printf '%s\n' | awk '{s += $1} END {print s}')
 	used=$(dumpe2fs -h "$data/disk.img" 2>/dev/null | awk -F: '/^Block count/ {n=$2} /^Free blocks/ {f=$2} /^Block size/ {s=$2} END {printf "%d", (n-f)*s/1048576}')
-	echo "tree $files files $((bytes >> 20)) MiB, image 1024 MiB ext4 with $used MiB used" >"$data/COMPLETE"
+	echo "tree $files entries $((bytes >> 20)) MiB, image 1024 MiB ext4 with $used MiB used" >"$data/COMPLETE"
 	log "$(cat "$data/COMPLETE")"
 }
 

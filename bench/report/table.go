@@ -95,7 +95,7 @@ func runTable(rawPath, jsonOut string) error {
 }
 
 func printTable(w io.Writer, rep report) {
-	const format = "%-52s %9s %9s %7s %-16s %s\n"
+	const format = "%-52s %9s %9s %7s %-22s %s\n"
 	fmt.Fprintf(w, format, "operation", "local", "backupfs", "ratio", "target", "ok?")
 	for _, r := range rep.Rows {
 		fmt.Fprintf(w, format, r.Op+" ("+r.Unit+")", num(r.Local), num(&r.Backupfs), num(r.Ratio), r.Target, okText(r.OK))
