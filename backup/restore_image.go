@@ -64,7 +64,7 @@ func writeImage(ctx context.Context, s *Stream, f *os.File, device bool) error {
 		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(runtime.GOMAXPROCS(0) + 2)
+	g.SetLimit(restoreWindow(idx))
 	for i := range idx.NumChunks() {
 		if gctx.Err() != nil {
 			break
@@ -74,7 +74,9 @@ func writeImage(ctx context.Context, s *Stream, f *os.File, device bool) error {
 			if !device && catalog.IsZeroChunk(d, int(end-start)) {
 				return nil // stays a hole
 			}
-			data, err := FetchChunk(s.src, idx, i)
+			// Every chunk is wanted, none more than another: ahead of
+			// need, so a network source batches them (fetchChunk).
+			data, err := fetchChunk(gctx, s.src, idx, i, false)
 			if err != nil {
 				return err
 			}
@@ -94,4 +96,19 @@ func writeImage(ctx context.Context, s *Stream, f *os.File, device bool) error {
 		}
 	}
 	return unix.Fsync(int(f.Fd()))
+}
+
+// restoreBytes bounds the chunk bytes an image restore has in flight.
+const restoreBytes = 32 << 20
+
+// restoreWindow is how many chunks an image restore fetches at once: a
+// window of restoreBytes, at least one per CPU plus two (a local datastore
+// reads and decodes on them) and at most 64 (the network client sends
+// readahead in 4 requests of 16).
+func restoreWindow(idx catalog.Index) int {
+	n := 64
+	if fi, ok := idx.(*catalog.FixedIndex); ok && fi.ChunkSize() > 0 {
+		n = restoreBytes / int(fi.ChunkSize())
+	}
+	return max(runtime.GOMAXPROCS(0)+2, min(n, 64))
 }

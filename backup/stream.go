@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sync"
@@ -78,12 +79,12 @@ func (s *Stream) chunk(i int) ([]byte, error) {
 	s.mu.Lock()
 	f := s.slots[i]
 	if f == nil {
-		f = s.start(i)
+		f = s.start(i, false)
 	}
 	if i == s.last+1 {
 		for j := i + 1; j <= i+s.ahead && j < s.idx.NumChunks(); j++ {
 			if s.slots[j] == nil {
-				s.start(j)
+				s.start(j, true)
 			}
 		}
 	}
@@ -103,8 +104,10 @@ func (s *Stream) chunk(i int) ([]byte, error) {
 	return f.data, nil
 }
 
-// start fetches chunk i in the background; s.mu is held.
-func (s *Stream) start(i int) *fetch {
+// start fetches chunk i in the background; s.mu is held. A fetch ahead
+// of the reader asks the Source at low priority, so a Source that batches
+// those (the network client) asks for many chunks per request.
+func (s *Stream) start(i int, ahead bool) *fetch {
 	f := &fetch{done: make(chan struct{})}
 	s.slots[i] = f
 	s.order = append(s.order, i)
@@ -113,7 +116,7 @@ func (s *Stream) start(i int) *fetch {
 		s.order = s.order[1:]
 	}
 	go func() {
-		f.data, f.err = FetchChunk(s.src, s.idx, i)
+		f.data, f.err = fetchChunk(context.Background(), s.src, s.idx, i, !ahead)
 		close(f.done)
 	}()
 	return f
@@ -123,12 +126,31 @@ func (s *Stream) start(i int) *fetch {
 // asking src, otherwise src's bytes, refused unless their length matches
 // the index (the source verified the digest).
 func FetchChunk(src Source, idx catalog.Index, i int) ([]byte, error) {
+	return fetchChunk(context.Background(), src, idx, i, true)
+}
+
+// PrioritySource is a Source that tells a chunk a reader waits for
+// (demand) from one fetched ahead of need, and may batch the latter: the
+// network client (remote.Client.ChunkContext).
+type PrioritySource interface {
+	ChunkContext(ctx context.Context, d catalog.Digest, demand bool) ([]byte, error)
+}
+
+// fetchChunk is FetchChunk with the fetch's priority (demand: a reader
+// waits for it), passed to a PrioritySource.
+func fetchChunk(ctx context.Context, src Source, idx catalog.Index, i int, demand bool) ([]byte, error) {
 	start, end, d := idx.Chunk(i)
 	n := int(end - start)
 	if catalog.IsZeroChunk(d, n) {
 		return make([]byte, n), nil
 	}
-	data, err := src.Chunk(d)
+	var data []byte
+	var err error
+	if ps, ok := src.(PrioritySource); ok {
+		data, err = ps.ChunkContext(ctx, d, demand)
+	} else {
+		data, err = src.Chunk(d)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("chunk %d at offset %d (%s): %w", i, start, d, err)
 	}
