@@ -28,7 +28,7 @@ type corruptFixture struct {
 func newCorruptFixture(t *testing.T) *corruptFixture {
 	t.Helper()
 	base := filepath.Join(GoRoot(t), "src")
-	f := &corruptFixture{ds: filepath.Join(t.TempDir(), "ds"), src: map[string]string{
+	f := &corruptFixture{ds: NewDatastore(t), src: map[string]string{
 		"host/a/" + corruptT1 + "/fmt.tree":  filepath.Join(base, "fmt"),
 		"host/a/" + corruptT1 + "/sort.tree": filepath.Join(base, "sort"),
 		"host/a/" + corruptT2 + "/fmt.tree":  filepath.Join(base, "fmt"),

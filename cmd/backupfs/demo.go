@@ -37,7 +37,7 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 // datastore, then mounts the backups with FUSE and waits (Ctrl-C
 // unmounts), saying where to look.
 func runDemo(ctx context.Context, e env, o demoOptions) error {
-	st, err := openServerState(o.datastore)
+	st, err := demoServerState(e, o.datastore)
 	if err != nil {
 		return err
 	}

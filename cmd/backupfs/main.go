@@ -48,6 +48,7 @@ func init() {
 		"mount":       {"mount [--datastore DIR] [--cache-size 64MiB] [--readahead 32MiB] REPO MOUNTPOINT", "mount backups read-only with FUSE (foreground; Ctrl-C unmounts)", cmdMount},
 		"serve":       {"serve [--datastore DIR] [--listen ADDR]", "serve a datastore over the network (TLS, tokens)", cmdServe},
 		"token":       {"token [--datastore DIR] create NAME --allow read:PATTERN --allow backup:PATTERN | list | revoke NAME", "manage the server's access tokens", cmdToken},
+		"init":        {"init [--datastore DIR]", "create a datastore (every other command needs one; demo makes the default one)", cmdInit},
 		"fingerprint": {"fingerprint [--datastore DIR]", "print the server certificate's SHA-256 fingerprint", cmdFingerprint},
 	}
 }
