@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -99,9 +100,11 @@ type repoOptions struct {
 	tokenFile   string
 	fingerprint string
 	timeout     time.Duration
+	stderr      io.Writer // the client's warnings (reconnects); nil: os.Stderr
 }
 
 func repoFlags(fs *pflag.FlagSet, o *repoOptions) {
+	o.stderr = fs.Output() // the command's stderr (flags sets it)
 	datastoreFlag(fs, &o.datastore)
 	fs.StringVar(&o.tokenFile, "token-file", "", "file holding the server token (default $BACKUPFS_TOKEN)")
 	fs.StringVar(&o.fingerprint, "fingerprint", "", "server certificate SHA-256 fingerprint (default $BACKUPFS_FINGERPRINT)")
