@@ -179,7 +179,7 @@ func (c *Client) replayGrants(ctx context.Context, cc *clientConn) error {
 func (c *Client) do(ctx context.Context, what string, op func(context.Context, *clientConn) error) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	for {
+	for attempt := 0; ; attempt++ {
 		cc, err := c.conn(ctx)
 		if err == nil {
 			err = op(ctx, cc)
@@ -199,7 +199,7 @@ func (c *Client) do(ctx context.Context, what string, op func(context.Context, *
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%s: %s: gave up after %s: %w", c.cfg.Addr, what, c.cfg.Timeout, errors.Join(ce, ctx.Err()))
-		case <-time.After(c.retryWait()):
+		case <-time.After(max(c.retryWait(), ownBackoff(attempt))):
 		}
 	}
 }

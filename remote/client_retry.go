@@ -94,14 +94,25 @@ func (c *Client) scheduleLocked(err error) time.Duration {
 		err = errConn{err} // a connection failure, whatever broke it: do retries
 	}
 	c.retry.fails++
-	d := retryMax
-	if c.retry.fails < 8 {
-		d = min(retryMin<<(c.retry.fails-1), retryMax)
-	}
-	d = d/2 + rand.N(d/2+1)
+	d := jitter(min(retryMin<<min(c.retry.fails-1, 5), retryMax))
 	c.retry.next = time.Now().Add(d)
 	c.retry.err = err
 	return d
+}
+
+// ownBackoff is a request's own floor under the shared schedule, for an op
+// whose connection failures the schedule does not see (Begin dials a
+// connection of its own): none before the first retry, then backoff.
+func ownBackoff(attempt int) time.Duration {
+	if attempt == 0 {
+		return 0
+	}
+	return jitter(min(retryMin<<min(attempt-1, 5), retryMax))
+}
+
+// jitter returns a random duration from d/2 to d.
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d/2+1)
 }
 
 // notYet returns the last failure while the schedule says wait.
