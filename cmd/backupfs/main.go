@@ -4,6 +4,12 @@
 // The command is thin: each subcommand parses its flags into an options
 // struct and calls runX(ctx, env, opts, args), which tests call in-process.
 // The work is done by packages backup, store and catalog.
+//
+// A datastore is made only by init (and the default one by demo, so the
+// quickstart stays one command): every other command taking --datastore
+// refuses a missing or empty directory with one line saying how to create
+// it, so a mistyped path never becomes a new, empty datastore. Commands
+// talking to a server log the client's reconnect warnings to stderr.
 package main
 
 import (
