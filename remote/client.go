@@ -198,7 +198,7 @@ func (c *Client) do(ctx context.Context, what string, op func(context.Context, *
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s: %s: gave up after %s: %w", c.cfg.Addr, what, c.cfg.Timeout, errors.Join(ce, ctx.Err()))
+			return fmt.Errorf("%s: %s: gave up after %s: %w (%w)", c.cfg.Addr, what, c.cfg.Timeout, ce, ctx.Err()) // one line
 		case <-time.After(max(c.retryWait(), ownBackoff(attempt))):
 		}
 	}
