@@ -25,7 +25,7 @@ var (
 
 func newStore(t *testing.T) *store.Store {
 	t.Helper()
-	s, err := store.Open(t.TempDir(), store.Options{})
+	s, err := store.Init(t.TempDir(), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ func BenchmarkBackupImage(b *testing.B) {
 	path := benchImage(b)
 	b.SetBytes(64 << 20)
 	for i := 0; b.Loop(); i++ {
-		s, err := store.Open(filepath.Join(b.TempDir(), "ds"), store.Options{})
+		s, err := store.Init(filepath.Join(b.TempDir(), "ds"), store.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -63,7 +63,7 @@ func benchImage(b *testing.B) string {
 func BenchmarkSecondBackupTree(b *testing.B) {
 	src := b.TempDir()
 	incrTree(b, src, 2000)
-	s, err := store.Open(filepath.Join(b.TempDir(), "ds"), store.Options{})
+	s, err := store.Init(filepath.Join(b.TempDir(), "ds"), store.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -29,7 +29,10 @@
 // and trees (a catalog reader plus the payload stream). RestoreImage and
 // RestoreTree write them back exactly: contents, mode, owner, mtime (ns),
 // symlinks, hardlinks as hardlinks, device nodes, fifos, xattrs, sparse
-// files as sparse.
+// files as sparse. A tree restore goes on past an entry it cannot restore
+// (a corrupt or missing chunk) and lists the failures in its error
+// (IncompleteError); a file is written under a temporary name and renamed
+// when whole, so a damaged file is never left under its name.
 //
 // The package does not talk to the network or to FUSE, and it never
 // overwrites existing data on restore: targets must not exist (or be an

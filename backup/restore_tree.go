@@ -20,7 +20,17 @@ import (
 // symlinks, device nodes, fifos and xattrs are restored; a hardlink whose
 // first link is inside the restored tree becomes a hardlink again; files
 // that were sparse are written sparse. Owner and xattr failures (not root,
-// a filesystem without xattrs) go to warn; data failures end the restore.
+// a filesystem without xattrs) go to warn.
+//
+// An entry that cannot be restored (a corrupt or missing chunk of a file,
+// an unreadable directory listing, a node that cannot be made) is
+// skipped and the restore goes on with the others; RestoreTree then
+// returns an *IncompleteError listing them. A file is written under a
+// temporary name in its directory (".backupfs-restore-*") and renamed
+// when whole, so a file that failed is never left under its name, nor its
+// temporary file. Failures that would fail every entry after them end the
+// restore at once: ctx ending (a timed-out source), and a target that is
+// full or read-only.
 func RestoreTree(ctx context.Context, t *Tree, path, target string, warn func(error)) error {
 	if err := catalog.ValidPath(path); err != nil {
 		return err
@@ -38,7 +48,13 @@ func RestoreTree(ctx context.Context, t *Tree, path, target string, warn func(er
 	}
 	r := &restorer{ctx: ctx, t: t, warn: warn, base: path, target: target,
 		root: os.Geteuid() == 0, buf: make([]byte, 1<<20)}
-	return r.restore(e, path, target)
+	if err := r.restore(e, path, target); err != nil {
+		return err
+	}
+	if len(r.failed) > 0 {
+		return &IncompleteError{Failed: r.failed}
+	}
+	return nil
 }
 
 // checkTarget refuses to overwrite anything.
@@ -71,12 +87,25 @@ type restorer struct {
 	target string // where base goes
 	root   bool   // may chown
 	buf    []byte
+	failed []FailedEntry
 }
 
+// restore restores one entry (a directory with its contents). A failure
+// of the entry is recorded and nil returned, so the caller goes on; only
+// a failure that ends the whole restore is returned.
 func (r *restorer) restore(e catalog.Entry, rel, dst string) error {
 	if err := r.ctx.Err(); err != nil {
 		return err
 	}
+	err := r.entry(e, rel, dst)
+	if err == nil || endsRestore(err) {
+		return err
+	}
+	r.failed = append(r.failed, FailedEntry{Path: dst, Err: err})
+	return nil
+}
+
+func (r *restorer) entry(e catalog.Entry, rel, dst string) error {
 	switch e.Type {
 	case catalog.TypeDir:
 		return r.dir(e, rel, dst)

@@ -20,6 +20,7 @@ row() { # name bytes baseline_s backupfs_s
 }
 ds="$work/ds"
 b="$work/backupfs"
+"$b" init --datastore "$ds" >/dev/null
 printf '%-28s %11s %11s %13s %8s\n' operation baseline backupfs "backupfs rate" ratio
 
 t_cat=$(secs cat "$work/disk.img")

@@ -98,7 +98,7 @@ func newFixture(t testing.TB) *fixture {
 	imgPath := filepath.Join(tmp, "disk")
 	must(t, os.WriteFile(imgPath, f.image, 0o644))
 	var err error
-	f.store, err = store.Open(filepath.Join(tmp, "ds"), store.Options{})
+	f.store, err = store.Init(filepath.Join(tmp, "ds"), store.Options{})
 	must(t, err)
 	for _, at := range []time.Time{time1, time2} {
 		w, err := f.store.Begin(testGroup, at)

@@ -120,7 +120,8 @@ func (c *concurrentRun) readLoop(mp string, stop <-chan struct{}) {
 func TestConcurrentEverything(t *testing.T) {
 	c := &concurrentRun{t: t, dir: t.TempDir(), sources: map[string]string{}, iters: map[string]bool{}}
 	c.ds = filepath.Join(c.dir, "ds")
-	c.backupLoop("g0", 0, closedChan()) // creates the datastore: the mount needs it
+	InitDatastore(t, c.ds)
+	c.backupLoop("g0", 0, closedChan()) // a first snapshot: the mount needs a group
 	mp := filepath.Join(c.dir, "mnt")
 	os.Mkdir(mp, 0o755)
 	m := StartMount(t, nil, mp, "--datastore", c.ds, "/host")

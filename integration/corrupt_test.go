@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,7 +29,7 @@ type corruptFixture struct {
 func newCorruptFixture(t *testing.T) *corruptFixture {
 	t.Helper()
 	base := filepath.Join(GoRoot(t), "src")
-	f := &corruptFixture{ds: filepath.Join(t.TempDir(), "ds"), src: map[string]string{
+	f := &corruptFixture{ds: NewDatastore(t), src: map[string]string{
 		"host/a/" + corruptT1 + "/fmt.tree":  filepath.Join(base, "fmt"),
 		"host/a/" + corruptT1 + "/sort.tree": filepath.Join(base, "sort"),
 		"host/a/" + corruptT2 + "/fmt.tree":  filepath.Join(base, "fmt"),
@@ -113,10 +114,43 @@ func oneLineFailure(t *testing.T, what string, r Result) {
 	}
 }
 
+// restoreFailure fails the test unless r is a non-zero exit whose stderr
+// is one line, or "failed: ..." lines (the files a tree restore could not
+// restore) and then one line.
+func restoreFailure(t *testing.T, what string, r Result) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
+	ok := r.Code != 0 && lines[len(lines)-1] != ""
+	for _, l := range lines[:len(lines)-1] {
+		ok = ok && strings.HasPrefix(l, "failed: ")
+	}
+	if !ok {
+		t.Errorf("%s: exit %d, stderr %q; want a non-zero exit, one line per failed file and one clear line", what, r.Code, r.Stderr)
+	}
+}
+
+// onlyWholeFiles fails the test if a regular file under out differs from
+// its counterpart under src: a failed restore leaves no partial file.
+func onlyWholeFiles(t *testing.T, src, out string) {
+	t.Helper()
+	filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		rel := strings.TrimPrefix(p, out+"/")
+		if c := RunCmd(t, exec.Command("cmp", filepath.Join(src, rel), p)); c.Code != 0 {
+			t.Errorf("restore left %s, not equal to its source: %s%s", rel, c.Stdout, c.Stderr)
+		}
+		return nil
+	})
+}
+
 // TestCorruption: a bit flip or a truncation of a chunk, an index file or a
 // manifest in a datastore with several snapshots and archives. verify
 // reports each (non-zero exit, naming the snapshot and the file or digest);
-// restore of what depends on it fails with one line; through a mount the
+// restore of what depends on it fails with one line (or a line per file
+// it could not restore, then one line), and every file it did restore is
+// whole and equal to its source; through a mount the
 // dependent reads give EIO (or the snapshot is absent) and never wrong
 // bytes, while every other snapshot and archive reads and compares equal.
 func TestCorruption(t *testing.T) {
@@ -164,14 +198,17 @@ func TestCorruption(t *testing.T) {
 }
 
 // checkRestoreAfterCorruption restores every archive: the broken ones must
-// fail with one line, the others must compare equal to their sources.
+// fail with one line (after a line per failed file, if any) and leave only
+// whole files equal to their sources, the others must compare equal to
+// their sources.
 func checkRestoreAfterCorruption(t *testing.T, f *corruptFixture, ds string, broken map[string]bool) {
 	t.Helper()
 	for arch, src := range f.src {
 		out := filepath.Join(t.TempDir(), "r")
 		r := Run(t, "restore", "--datastore", ds, "/"+arch, out)
 		if broken[arch] {
-			oneLineFailure(t, "restore of /"+arch, r)
+			restoreFailure(t, "restore of /"+arch, r)
+			onlyWholeFiles(t, src, out)
 			continue
 		}
 		if r.Code != 0 {

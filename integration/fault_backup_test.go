@@ -150,6 +150,7 @@ func TestBackupDiskFull(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ds := filepath.Join(t.TempDir(), "ds")
 			mountTmpfs(t, ds, "24m")
+			InitDatastore(t, ds)
 			run, repo := func(args ...string) Result { return Run(t, args...) }, "/vm/1"
 			dsArgs := []string{"--datastore", ds}
 			if remote {

@@ -70,6 +70,22 @@ func GoRoot(t testing.TB) string {
 	return goroot
 }
 
+// NewDatastore makes a datastore with backupfs init in a new temporary
+// directory and returns its path.
+func NewDatastore(t testing.TB) string {
+	t.Helper()
+	ds := filepath.Join(t.TempDir(), "ds")
+	InitDatastore(t, ds)
+	return ds
+}
+
+// InitDatastore runs backupfs init on dir (a datastore there already is
+// fine).
+func InitDatastore(t testing.TB, dir string) {
+	t.Helper()
+	MustRun(t, "init", "--datastore", dir)
+}
+
 // Result is what a command printed and its exit code.
 type Result struct {
 	Stdout, Stderr string

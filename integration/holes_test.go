@@ -225,7 +225,7 @@ func TestBackupsInTheSameSecond(t *testing.T) {
 	src := filepath.Join(GoRoot(t), "src", "fmt")
 	for _, remote := range []bool{false, true} {
 		t.Run(map[bool]string{false: "local", true: "network"}[remote], func(t *testing.T) {
-			ds := t.TempDir()
+			ds := NewDatastore(t)
 			run := func(args ...string) Result {
 				return Run(t, append(append(args[:1:1], "--datastore", ds), args[1:]...)...)
 			}

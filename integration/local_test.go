@@ -15,7 +15,7 @@ import (
 // and metadata with find -printf; then restores a subdirectory and a file.
 func TestTreeRoundTripGoroot(t *testing.T) {
 	src := filepath.Join(GoRoot(t), "src")
-	ds := t.TempDir()
+	ds := NewDatastore(t)
 	MustRun(t, "backup", "--datastore", ds, "/host/goroot", "src.tree:"+src)
 
 	snaps := strings.Fields(MustRun(t, "ls", "--datastore", ds, "/host/goroot"))
@@ -64,7 +64,7 @@ func TestTreeRoundTripGoroot(t *testing.T) {
 // TestRestoreRefusesToOverwrite: restore never writes over existing data.
 func TestRestoreRefusesToOverwrite(t *testing.T) {
 	src := filepath.Join(GoRoot(t), "src", "fmt")
-	ds := t.TempDir()
+	ds := NewDatastore(t)
 	MustRun(t, "backup", "--datastore", ds, "/host/a", "fmt.tree:"+src)
 	target := t.TempDir()
 	keep := filepath.Join(target, "keep.txt")
@@ -91,7 +91,7 @@ func TestRestoreRefusesToOverwrite(t *testing.T) {
 func TestSecondBackupGrowsLittle(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	Sh(t, "cp", "-a", filepath.Join(GoRoot(t), "src"), src)
-	ds := t.TempDir()
+	ds := NewDatastore(t)
 	MustRun(t, "backup", "--datastore", ds, "--time", "2026-11-20T10:00:00Z", "/host/goroot", "src.tree:"+src)
 	first := duBytes(t, ds)
 
@@ -138,7 +138,7 @@ func duBytes(t *testing.T, dir string) int64 {
 // a new backup of the same data repairs the datastore.
 func TestCorruptChunkCaught(t *testing.T) {
 	src := filepath.Join(GoRoot(t), "src", "fmt")
-	ds := t.TempDir()
+	ds := NewDatastore(t)
 	MustRun(t, "backup", "--datastore", ds, "--time", "2026-11-20T10:00:00Z", "/host/a", "fmt.tree:"+src)
 	victim := largestChunk(t, ds)
 	b, err := os.ReadFile(victim)
@@ -184,7 +184,7 @@ func largestChunk(t *testing.T, ds string) string {
 // TestPruneGCForget keeps what the policy says, frees space with gc, and
 // leaves the kept snapshot complete.
 func TestPruneGCForget(t *testing.T) {
-	ds := t.TempDir()
+	ds := NewDatastore(t)
 	base := filepath.Join(GoRoot(t), "src")
 	times := []string{"2026-11-18T10:00:00Z", "2026-11-19T10:00:00Z", "2026-11-20T10:00:00Z", "2026-11-21T10:00:00Z"}
 	for i, dir := range []string{"fmt", "sort", "strings", "bufio"} {
@@ -216,7 +216,7 @@ func TestPruneGCForget(t *testing.T) {
 
 // TestBackupCLIErrors: bad arguments give one clear line and a non-zero exit.
 func TestBackupCLIErrors(t *testing.T) {
-	ds := t.TempDir()
+	ds := NewDatastore(t)
 	cases := [][]string{
 		{"backup", "--datastore", ds, "/vm/../etc", "a.tree:/tmp"},
 		{"backup", "--datastore", ds, "/vm/100", "a.zip:/tmp"},

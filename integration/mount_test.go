@@ -65,7 +65,7 @@ func TestMountGorootAndImage(t *testing.T) {
 func TestMountSpecialEntries(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	makeSpecialTree(t, src)
-	ds := t.TempDir()
+	ds := NewDatastore(t)
 	MustRun(t, "backup", "--datastore", ds, "/host/special", "root.tree:"+src)
 	mp := filepath.Join(t.TempDir(), "mnt")
 	if err := os.Mkdir(mp, 0o755); err != nil {
@@ -99,7 +99,7 @@ func TestMountSpecialEntries(t *testing.T) {
 // TestMountRefusesBadMountpoints: a non-empty directory and a mountpoint
 // already in use are refused with a clear message.
 func TestMountRefusesBadMountpoints(t *testing.T) {
-	ds := t.TempDir()
+	ds := NewDatastore(t)
 	MustRun(t, "backup", "--datastore", ds, "/host/a", "a.tree:"+filepath.Join(GoRoot(t), "src", "fmt"))
 	full := t.TempDir()
 	os.WriteFile(filepath.Join(full, "x"), nil, 0o644)

@@ -39,6 +39,7 @@ func TestMountMemoryAndConcurrentReaders(t *testing.T) {
 	Sh(t, "go", "run", "../bench/gendata", "-size", "1073741824", "-text", filepath.Join(GoRoot(t), "src"), img)
 	src := filepath.Join(GoRoot(t), "src")
 	ds := filepath.Join(dir, "ds")
+	InitDatastore(t, ds)
 	MustRun(t, "backup", "--datastore", ds, "/vm/1", "disk.img:"+img, "src.tree:"+src)
 	mp := filepath.Join(dir, "mnt")
 	os.Mkdir(mp, 0o755)
@@ -99,6 +100,7 @@ func TestMountCorruptChunk(t *testing.T) {
 	f.WriteAt(bytes.Repeat([]byte("different content for b "), 4000), 0) // b's first chunks differ from a's
 	f.Close()
 	ds := filepath.Join(dir, "ds")
+	InitDatastore(t, ds)
 	MustRun(t, "backup", "--datastore", ds, "/host/a", "a.tree:"+a)
 	before := chunkFiles(t, ds)
 	MustRun(t, "backup", "--datastore", ds, "/host/b", "b.tree:"+b)

@@ -93,7 +93,7 @@ func TestMountAllowOther(t *testing.T) {
 	os.MkdirAll(src, 0o755)
 	os.WriteFile(filepath.Join(src, "public"), []byte("for all"), 0o644)
 	os.WriteFile(filepath.Join(src, "private"), []byte("root only"), 0o600)
-	ds := t.TempDir()
+	ds := NewDatastore(t)
 	MustRun(t, "backup", "--datastore", ds, "/host/p", "p.tree:"+src)
 	os.Chmod(filepath.Dir(Binary(t)), 0o755)
 

@@ -95,7 +95,7 @@ func badBackupArgs(src string) map[string][]string {
 func TestNamesRefused(t *testing.T) {
 	const t1 = "2026-11-20T10:00:00Z"
 	src := filepath.Join(GoRoot(t), "src", "fmt")
-	ds := filepath.Join(t.TempDir(), "ds")
+	ds := NewDatastore(t)
 	MustRun(t, "backup", "--datastore", ds, "--time", t1, "/host/a", "fmt.tree:"+src)
 	srv := StartServer(t, ds)
 	tok := srv.Token("admin", "read:*", "backup:*")

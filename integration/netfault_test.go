@@ -66,8 +66,8 @@ func TestServerKilledDuringBackup(t *testing.T) {
 }
 
 // TestServerRestartDuringRestore: the server is killed and restarted while
-// an image restore reads; the client reconnects and the image comes back
-// byte for byte.
+// an image restore reads; the client reconnects, saying so on stderr, and
+// the image comes back byte for byte.
 func TestServerRestartDuringRestore(t *testing.T) {
 	dir := t.TempDir()
 	img := filepath.Join(dir, "disk.img")
@@ -102,4 +102,11 @@ func TestServerRestartDuringRestore(t *testing.T) {
 		t.Fatalf("restore across a server restart: %v\n%s", err, stderr.String())
 	}
 	Sh(t, "cmp", img, out)
+	// The user sees why the restore stalled: the client's warnings reach
+	// stderr (they were discarded).
+	for _, want := range []string{"connection lost, reconnecting", "reconnected", "server=" + srv.Addr} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("restore's stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
 }

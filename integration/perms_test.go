@@ -16,7 +16,7 @@ import (
 func TestDatastorePermissions(t *testing.T) {
 	old := syscall.Umask(0)
 	defer syscall.Umask(old)
-	ds := filepath.Join(t.TempDir(), "ds")
+	ds := NewDatastore(t)
 	src := filepath.Join(GoRoot(t), "src", "fmt")
 	MustRun(t, "backup", "--datastore", ds, "/host/a", "fmt.tree:"+src)
 	srv := StartServer(t, ds)

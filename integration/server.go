@@ -36,8 +36,9 @@ type ServerOpts struct {
 
 var listenRE = regexp.MustCompile(`listen=(127\.0\.0\.1:\d+)`)
 
-// StartServer starts backupfs serve on a free port of 127.0.0.1 and waits
-// until it listens; the server is killed when the test ends.
+// StartServer starts backupfs serve on a free port of 127.0.0.1 over the
+// datastore (made with backupfs init if it does not exist) and waits until
+// it listens; the server is killed when the test ends.
 func StartServer(t testing.TB, datastore string) *Server {
 	t.Helper()
 	return StartServerWith(t, datastore, ServerOpts{})
@@ -47,6 +48,7 @@ func StartServer(t testing.TB, datastore string) *Server {
 func StartServerWith(t testing.TB, datastore string, o ServerOpts) *Server {
 	t.Helper()
 	s := &Server{t: t, Datastore: datastore, opts: o}
+	InitDatastore(t, datastore)
 	s.Fingerprint = strings.TrimSpace(MustRun(t, "fingerprint", "--datastore", datastore))
 	s.start("127.0.0.1:0")
 	t.Cleanup(func() { s.Kill() })

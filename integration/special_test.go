@@ -74,7 +74,7 @@ func TestTreeSpecialEntries(t *testing.T) {
 	}
 	defer unix.Close(fd)
 
-	ds := t.TempDir()
+	ds := NewDatastore(t)
 	r := Run(t, "backup", "--datastore", ds, "/host/special", "root.tree:"+src)
 	if r.Code != 0 || !strings.Contains(r.Stderr, "socket") {
 		t.Fatalf("backup: exit %d, stderr %q; want success and a note about the socket", r.Code, r.Stderr)
@@ -131,15 +131,21 @@ func TestUnreadableFileReported(t *testing.T) {
 	must(os.WriteFile(filepath.Join(src, "secret"), []byte("no"), 0o600))
 	must(os.WriteFile(filepath.Join(src, "sub", "fine"), []byte("fine"), 0o644))
 	ds := filepath.Join(top, "ds")
-	args := []string{"backup", "--datastore", ds, "/host/u", "u.tree:" + src}
-	cmd := exec.Command(Binary(t), args...)
+	user := func(args ...string) *exec.Cmd { return exec.Command(Binary(t), args...) }
 	if os.Geteuid() == 0 {
 		must(os.Chmod(filepath.Dir(Binary(t)), 0o755))
-		cmd = exec.Command("setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", Binary(t)}, args...)...)
-		cmd.Env = append(os.Environ(), "HOME=/nonexistent")
+		user = func(args ...string) *exec.Cmd {
+			cmd := exec.Command("setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", Binary(t)}, args...)...)
+			cmd.Env = append(os.Environ(), "HOME=/nonexistent")
+			return cmd
+		}
 	} else {
 		must(os.Chmod(filepath.Join(src, "secret"), 0))
 	}
+	if r := RunCmd(t, user("init", "--datastore", ds)); r.Code != 0 {
+		t.Fatalf("init: exit %d: %s", r.Code, r.Stderr)
+	}
+	cmd := user("backup", "--datastore", ds, "/host/u", "u.tree:"+src)
 	r := RunCmd(t, cmd)
 	if r.Code != 3 || !strings.Contains(r.Stderr, "secret") || !strings.Contains(r.Stderr, "1 files or directories could not be read") {
 		t.Fatalf("backup with an unreadable file: exit %d\nstdout %s\nstderr %s", r.Code, r.Stdout, r.Stderr)
@@ -173,7 +179,7 @@ func TestImageRoundTrip(t *testing.T) {
 	}
 	f.Close()
 
-	ds := t.TempDir()
+	ds := NewDatastore(t)
 	MustRun(t, "backup", "--datastore", ds, "/vm/200", "drive-scsi0.img:"+ext4, "raw.img:"+raw)
 	ls := MustRun(t, "ls", "--datastore", ds, "/vm/200/latest")
 	if !strings.Contains(ls, "drive-scsi0.img") || !strings.Contains(ls, "raw.img") {

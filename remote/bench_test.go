@@ -223,7 +223,7 @@ func BenchmarkBackupTreeLocal(b *testing.B) {
 	var cpu cpuMeter
 	for range b.N {
 		b.StopTimer()
-		st, err := store.Open(b.TempDir(), store.Options{})
+		st, err := store.Init(b.TempDir(), store.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}

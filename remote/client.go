@@ -21,15 +21,25 @@ type ClientConfig struct {
 	Fingerprint string // the server certificate's SHA-256; required
 	// Timeout bounds every request, retries included (default 60 s).
 	Timeout time.Duration
-	Log     *slog.Logger
+	// Log gets the reconnects of an established session (warnings) and
+	// the connection's details (debug); nil discards them.
+	Log *slog.Logger
 }
 
 // Client reads from a server (it implements backup.Repository) and makes
 // backups on it (Begin). It is safe for concurrent use: requests share one
-// multiplexed connection. Reads are idempotent: when the connection
-// breaks, the client reconnects with backoff, downloads again the index
-// files it had (the server grants chunks per connection) and re-issues
-// what was in flight, until the request's timeout. Readahead fetches are
+// multiplexed connection.
+//
+// The first connection (Dial) is made once, within a few seconds
+// (connectTimeout): a server that is down, or a port where something else
+// listens, fails at once with an error naming the address and what was
+// found there, instead of being retried for the request timeout: nothing
+// suggests it will get better. Once a session is established, reads are
+// idempotent: when the connection breaks, the client reconnects with
+// exponential backoff and jitter (client_retry.go), downloads again the
+// index files it had (the server grants chunks per connection) and
+// re-issues what was in flight, until the request's timeout. The loss,
+// failed reconnects and the reconnect are logged as warnings. Readahead fetches are
 // batched into GET_CHUNKS of several digests; a demand fetch goes alone
 // at high priority and promotes a queued readahead fetch of its digest
 // (client_fetch.go).
@@ -44,6 +54,7 @@ type Client struct {
 	cc     *clientConn
 	dialMu sync.Mutex
 	grants map[fileKey]struct{} // index files downloaded: replayed after a reconnect
+	retry  retryState           // the reconnect schedule, under mu (client_retry.go)
 
 	ra raQueue // readahead fetches, batched (client_fetch.go)
 }
@@ -54,9 +65,10 @@ type fileKey struct {
 	name  string
 }
 
-// Dial connects to a server and says hello. A wrong fingerprint, token
-// or version fails at once with a clear error; an unreachable server is
-// retried until the timeout.
+// Dial connects to a server and says hello, once: a wrong fingerprint,
+// token or version, a refused connection, something else than a backupfs
+// server, or no answer within a few seconds fails at once with an error
+// naming the address and the finding.
 func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 60 * time.Second
@@ -70,11 +82,19 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	}
 	base, stop := context.WithCancel(context.Background())
 	c := &Client{cfg: cfg, tls: tcfg, log: cfg.Log, base: base, stop: stop, grants: map[fileKey]struct{}{}}
-	err = c.do(ctx, "connect", func(ctx context.Context, cc *clientConn) error { return nil })
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	cc, err := dialConn(ctx, cfg.Addr, tcfg, cfg.Token)
 	if err != nil {
 		stop()
-		return nil, err
+		var ce errConn
+		if errors.As(err, &ce) {
+			err = ce.err // nothing retries it: a plain error
+		}
+		return nil, fmt.Errorf("connect %w", err)
 	}
+	c.cc = cc
+	c.logConnected(cc)
 	return c, nil
 }
 
@@ -92,40 +112,48 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// conn returns the live connection, dialling (and replaying grants) if
-// there is none.
+// conn returns the live connection, or dials a new one (and replays the
+// grants) when the reconnect schedule allows; before that it returns the
+// last dial's error, for do to wait and retry.
 func (c *Client) conn(ctx context.Context) (*clientConn, error) {
-	c.mu.Lock()
-	cc := c.cc
-	c.mu.Unlock()
-	if cc != nil && cc.broken() == nil {
+	if cc := c.live(); cc != nil {
 		return cc, nil
 	}
 	c.dialMu.Lock()
 	defer c.dialMu.Unlock()
-	c.mu.Lock()
-	cc = c.cc
-	c.mu.Unlock()
-	if cc != nil && cc.broken() == nil {
+	if cc := c.live(); cc != nil {
 		return cc, nil
 	}
-	cc, err := dialConn(ctx, c.cfg.Addr, c.tls, c.cfg.Token)
-	if err != nil {
+	if err := c.base.Err(); err != nil {
+		return nil, errClientClosed
+	}
+	if err := c.notYet(); err != nil {
 		return nil, err
 	}
-	if err := c.replayGrants(ctx, cc); err != nil {
-		cc.fail(errConn{err})
+	cc, err := dialConn(ctx, c.cfg.Addr, c.tls, c.cfg.Token)
+	if err == nil {
+		if err = c.replayGrants(ctx, cc); err != nil {
+			cc.fail(errConn{err})
+		}
+	}
+	if err != nil {
+		c.dialFailed(err)
 		return nil, err
 	}
 	c.mu.Lock()
 	c.cc = cc
 	c.mu.Unlock()
+	c.log.Warn("reconnected", "server", c.cfg.Addr, "name", cc.name)
+	c.logConnected(cc)
+	return cc, nil
+}
+
+func (c *Client) logConnected(cc *clientConn) {
 	suite := ""
 	if tc, ok := cc.nc.(*tls.Conn); ok {
 		suite = tls.CipherSuiteName(tc.ConnectionState().CipherSuite) // TLS_AES_128_GCM_SHA256 with AES-NI
 	}
 	c.log.Debug("connected", "server", c.cfg.Addr, "name", cc.name, "tls", suite)
-	return cc, nil
 }
 
 // replayGrants downloads again the index files read on an earlier
@@ -145,13 +173,12 @@ func (c *Client) replayGrants(ctx context.Context, cc *clientConn) error {
 	return nil
 }
 
-// do runs op on a live connection, retrying connection failures with
-// backoff until the request timeout; answers (not found, denied, ...)
-// are returned at once.
+// do runs op on a live connection, retrying connection failures on the
+// reconnect schedule until the request timeout; answers (not found,
+// denied, ...) are returned at once.
 func (c *Client) do(ctx context.Context, what string, op func(context.Context, *clientConn) error) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	backoff := 50 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		cc, err := c.conn(ctx)
 		if err == nil {
@@ -167,15 +194,13 @@ func (c *Client) do(ctx context.Context, what string, op func(context.Context, *
 			return err
 		}
 		if cc != nil {
-			cc.fail(err)
+			c.lost(cc, err)
 		}
-		c.log.Warn("request failed, retrying", "op", what, "attempt", attempt+1, "err", err)
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s: %s: gave up after %s: %w", c.cfg.Addr, what, c.cfg.Timeout, errors.Join(ce, ctx.Err()))
-		case <-time.After(backoff):
+			return fmt.Errorf("%s: %s: gave up after %s: %w (%w)", c.cfg.Addr, what, c.cfg.Timeout, ce, ctx.Err()) // one line
+		case <-time.After(max(c.retryWait(), ownBackoff(attempt))):
 		}
-		backoff = min(2*backoff, 2*time.Second)
 	}
 }
 

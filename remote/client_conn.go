@@ -2,7 +2,6 @@ package remote
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -23,7 +22,8 @@ type clientConn struct {
 	open map[uint32]*call
 	err  error // set once the connection is broken
 	done chan struct{}
-	name string // the server's name from its HELLO
+	name string    // the server's name from its HELLO
+	born time.Time // when the connection was made: one lost at once counts as a failed attempt
 }
 
 // call collects the answer frames of one request.
@@ -47,32 +47,6 @@ type errConn struct{ err error }
 
 func (e errConn) Error() string { return e.err.Error() }
 func (e errConn) Unwrap() error { return e.err }
-
-// dialConn connects, handshakes TLS and exchanges HELLO.
-func dialConn(ctx context.Context, addr string, tcfg *tls.Config, token string) (*clientConn, error) {
-	d := tls.Dialer{NetDialer: &net.Dialer{KeepAlive: 30 * time.Second}, Config: tcfg}
-	nc, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, classifyDial(addr, err)
-	}
-	cc := &clientConn{nc: nc, open: map[uint32]*call{}, done: make(chan struct{}), next: 1}
-	if err := cc.hello(ctx, token); err != nil {
-		nc.Close()
-		return nil, err
-	}
-	go cc.readLoop()
-	return cc, nil
-}
-
-// classifyDial keeps a fingerprint mismatch final; everything else
-// (refused, unreachable, reset) may go away, so it is a connection error.
-func classifyDial(addr string, err error) error {
-	var ce *tls.CertificateVerificationError
-	if errors.As(err, &ce) || errors.Is(err, ErrFingerprint) {
-		return fmt.Errorf("%s: %w", addr, err)
-	}
-	return errConn{fmt.Errorf("connect %s: %w", addr, err)}
-}
 
 // hello sends ours and reads the server's, synchronously, before the
 // reader starts.

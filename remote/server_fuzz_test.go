@@ -19,7 +19,7 @@ import (
 // type (see srvFuzzSeeds in server_fuzzseed_test.go).
 func FuzzServerConn(f *testing.F) {
 	dir := f.TempDir()
-	st, err := store.Open(dir, store.Options{})
+	st, err := store.Init(dir, store.Options{})
 	must(f, err)
 	toks, err := auth.OpenTokens(dir)
 	must(f, err)

@@ -55,7 +55,7 @@ func (l *srvLogBuf) String() string {
 func srvStart(t testing.TB, lim Limits) *srvEnv {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := store.Open(dir, store.Options{})
+	st, err := store.Init(dir, store.Options{})
 	must(t, err)
 	toks, err := auth.OpenTokens(dir)
 	must(t, err)

@@ -194,7 +194,7 @@ func BenchmarkWriteChunk(b *testing.B) {
 	for _, filled := range []bool{false, true} {
 		name := map[bool]string{false: "fresh", true: "filled"}[filled]
 		b.Run(name, func(b *testing.B) {
-			s, err := Open(b.TempDir(), Options{})
+			s, err := Init(b.TempDir(), Options{})
 			if err != nil {
 				b.Fatal(err)
 			}

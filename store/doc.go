@@ -63,8 +63,9 @@
 //
 // Callers branch on ErrNotFound (no such chunk, group, snapshot or file),
 // ErrCorrupt (a blob or file failed its checks), ErrExists (Begin on a
-// snapshot that exists or is being written), ErrNotDatastore (Open on a
-// foreign directory), ErrInvalid (a bad name or a manifest that does not
+// snapshot that exists or is being written, Init on a datastore),
+// ErrNoDatastore (Open on a missing or empty directory), ErrNotDatastore
+// (Open or Init on a foreign directory), ErrInvalid (a bad name or a manifest that does not
 // match), ErrGCRunning and ErrBusy (Forget of a snapshot a backup in
 // progress holds as its base). Errors are wrapped with the path or digest.
 //
@@ -113,10 +114,14 @@ var (
 	ErrNotFound = errors.New("store: not found")
 	// ErrCorrupt reports a blob or file that failed its checks.
 	ErrCorrupt = errors.New("store: corrupt data")
-	// ErrExists reports a snapshot that exists or is being written.
+	// ErrExists reports a snapshot that exists or is being written, or
+	// Init on a directory that is a datastore already.
 	ErrExists = errors.New("store: already exists")
 	// ErrNotDatastore reports a non-empty directory that is not a datastore.
 	ErrNotDatastore = errors.New("store: not a datastore")
+	// ErrNoDatastore reports a missing or empty directory given to Open:
+	// a datastore is made only by Init.
+	ErrNoDatastore = errors.New("store: no datastore")
 	// ErrInvalid reports a bad name, or a manifest or index that does not
 	// match what was written.
 	ErrInvalid = errors.New("store: invalid argument")

@@ -27,7 +27,7 @@ func snapKey(g catalog.Group, at time.Time) string { return g.String() + "@" + c
 // committed snapshot that was not forgotten must verify complete.
 func TestGCConcurrentBackups(t *testing.T) {
 	c := &clock{t: epoch, step: time.Second}
-	s, err := Open(t.TempDir(), Options{Now: c.Now})
+	s, err := Init(t.TempDir(), Options{Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

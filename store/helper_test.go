@@ -37,7 +37,7 @@ func (c *clock) Advance(d time.Duration) {
 func newStore(t testing.TB) (*Store, *clock) {
 	t.Helper()
 	c := &clock{t: epoch}
-	s, err := Open(t.TempDir(), Options{Now: c.Now})
+	s, err := Init(t.TempDir(), Options{Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

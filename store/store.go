@@ -53,10 +53,43 @@ type Store struct {
 	hookBeforeSweep func() // tests: runs between GC's mark and sweep
 }
 
-// Open opens the datastore in dir. A missing or empty dir gets the layout;
-// a non-empty dir without the datastore marker is refused with
-// ErrNotDatastore.
+// Open opens the datastore in dir. It never creates one (Init does): a
+// missing or empty dir is refused with ErrNoDatastore, a non-empty dir
+// without the datastore marker with ErrNotDatastore.
 func Open(dir string, opt Options) (*Store, error) {
+	s, err := storeAt(dir, opt)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkMarker(); err != nil {
+		return nil, err
+	}
+	return s, s.mkdirs()
+}
+
+// Init creates a datastore in dir (a missing directory, with its parents,
+// or an empty one) and opens it. A dir that is a datastore already is
+// refused with ErrExists (Open it instead), one that holds anything else
+// with ErrNotDatastore.
+func Init(dir string, opt Options) (*Store, error) {
+	s, err := storeAt(dir, opt)
+	if err != nil {
+		return nil, err
+	}
+	err = s.checkMarker()
+	switch {
+	case err == nil:
+		return nil, fmt.Errorf("%w: %s is a datastore", ErrExists, s.dir)
+	case !errors.Is(err, ErrNoDatastore):
+		return nil, err
+	}
+	if err := s.create(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func storeAt(dir string, opt Options) (*Store, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
@@ -65,32 +98,40 @@ func Open(dir string, opt Options) (*Store, error) {
 	if s.now == nil {
 		s.now, s.realClock = time.Now, true
 	}
-	marker, err := os.ReadFile(filepath.Join(abs, markerName))
-	switch {
-	case err == nil && string(marker) == markerText:
-	case err == nil:
-		return nil, fmt.Errorf("%w: %s: marker %q, this build reads %q", ErrNotDatastore, abs, marker, markerText)
-	case errors.Is(err, fs.ErrNotExist):
-		if err := s.create(); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, fmt.Errorf("store: open %s: %w", abs, err)
-	}
-	return s, s.mkdirs()
+	return s, nil
 }
 
-// create lays out a new datastore in a missing or empty directory.
+// checkMarker says whether s.dir is a datastore of this build: nil,
+// ErrNoDatastore (missing or empty: nothing was made there) or
+// ErrNotDatastore (something else is there).
+func (s *Store) checkMarker() error {
+	marker, err := os.ReadFile(filepath.Join(s.dir, markerName))
+	switch {
+	case err == nil && string(marker) == markerText:
+		return nil
+	case err == nil:
+		return fmt.Errorf("%w: %s: marker %q, this build reads %q", ErrNotDatastore, s.dir, marker, markerText)
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("store: open %s: %w", s.dir, err)
+	}
+	ents, err := os.ReadDir(s.dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w: %s does not exist", ErrNoDatastore, s.dir)
+	case err != nil:
+		return fmt.Errorf("store: open %s: %w", s.dir, err)
+	case len(ents) == 0:
+		return fmt.Errorf("%w: %s is empty", ErrNoDatastore, s.dir)
+	}
+	return fmt.Errorf("%w: %s is not empty and has no %s", ErrNotDatastore, s.dir, markerName)
+}
+
+// create lays out a new datastore in a missing or empty directory; the
+// marker is written last: a directory without it is never taken for a
+// datastore.
 func (s *Store) create() error {
 	if err := os.MkdirAll(s.dir, dirPerm); err != nil {
 		return fmt.Errorf("store: create %s: %w", s.dir, err)
-	}
-	ents, err := os.ReadDir(s.dir)
-	if err != nil {
-		return fmt.Errorf("store: create %s: %w", s.dir, err)
-	}
-	if len(ents) > 0 {
-		return fmt.Errorf("%w: %s is not empty and has no %s", ErrNotDatastore, s.dir, markerName)
 	}
 	if err := s.mkdirs(); err != nil {
 		return err

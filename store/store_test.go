@@ -2,28 +2,38 @@ package store
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/backupfs/backupfs/catalog"
 )
 
-func TestOpen(t *testing.T) {
+// TestOpenInit: Open never creates a datastore (a mistyped path must not
+// become a new empty one); Init creates one in a missing or empty
+// directory only, and says so when one is there already.
+func TestOpenInit(t *testing.T) {
+	foreign := func(dir string) error {
+		return errors.Join(os.Mkdir(dir, 0o755), os.WriteFile(filepath.Join(dir, "x"), nil, 0o600))
+	}
 	tests := []struct {
-		name    string
-		prepare func(dir string) error
-		wantErr error
+		name             string
+		prepare          func(dir string) error
+		openErr, initErr error
 	}{
-		{"missing dir", func(dir string) error { return nil }, nil},
-		{"empty dir", func(dir string) error { return os.Mkdir(dir, 0o755) }, nil},
-		{"foreign dir", func(dir string) error {
-			return errors.Join(os.Mkdir(dir, 0o755), os.WriteFile(filepath.Join(dir, "x"), nil, 0o600))
-		}, ErrNotDatastore},
+		{"missing dir", func(dir string) error { return nil }, ErrNoDatastore, nil},
+		{"empty dir", func(dir string) error { return os.Mkdir(dir, 0o755) }, ErrNoDatastore, nil},
+		{"foreign dir", foreign, ErrNotDatastore, ErrNotDatastore},
 		{"other marker", func(dir string) error {
 			return errors.Join(os.Mkdir(dir, 0o755), os.WriteFile(filepath.Join(dir, markerName), []byte("v9"), 0o600))
-		}, ErrNotDatastore},
+		}, ErrNotDatastore, ErrNotDatastore},
+		{"datastore", func(dir string) error {
+			_, err := Init(dir, Options{})
+			return err
+		}, nil, ErrExists},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -31,9 +41,18 @@ func TestOpen(t *testing.T) {
 			if err := tt.prepare(dir); err != nil {
 				t.Fatal(err)
 			}
-			s, err := Open(dir, Options{})
-			if !errors.Is(err, tt.wantErr) {
-				t.Fatalf("Open: %v, want %v", err, tt.wantErr)
+			before := listing(t, dir)
+			if _, err := Open(dir, Options{}); !errors.Is(err, tt.openErr) {
+				t.Fatalf("Open: %v, want %v", err, tt.openErr)
+			}
+			if tt.openErr != nil {
+				if after := listing(t, dir); after != before {
+					t.Fatalf("a refused Open changed the directory: %q, was %q", after, before)
+				}
+			}
+			s, err := Init(dir, Options{})
+			if !errors.Is(err, tt.initErr) {
+				t.Fatalf("Init: %v, want %v", err, tt.initErr)
 			}
 			if err != nil {
 				return
@@ -46,10 +65,24 @@ func TestOpen(t *testing.T) {
 				t.Errorf("chunks dir: %v %v", fi, err)
 			}
 			if _, err := Open(dir, Options{}); err != nil {
-				t.Errorf("reopen: %v", err)
+				t.Errorf("Open after Init: %v", err)
 			}
 		})
 	}
+}
+
+// listing names what is under dir ("" when it is missing).
+func listing(t *testing.T, dir string) string {
+	t.Helper()
+	var names []string
+	err := filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+		names = append(names, p)
+		return err
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return strings.Join(names, "\n")
 }
 
 func TestPutChunk(t *testing.T) {

@@ -58,7 +58,7 @@ func MakeFixture(t *testing.T) *Fixture {
 		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
 		must(t, os.WriteFile(p, b, 0o644))
 	}
-	s, err := store.Open(f.Dir, store.Options{})
+	s, err := store.Init(f.Dir, store.Options{})
 	must(t, err)
 	f.Groups = []catalog.Group{{Type: "host", ID: "a"}, {Type: "vm", ID: "100"}}
 	base := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)

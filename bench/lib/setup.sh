@@ -67,6 +67,7 @@ start_server() {
 	if [ -n "${spid:-}" ]; then stop_pid "$spid"; fi
 	rm -rf "$ds"
 	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	"$b" init --datastore "$ds" >/dev/null
 	BACKUPFS_FINGERPRINT=$("$b" fingerprint --datastore "$ds")
 	BACKUPFS_TOKEN=$("$b" token --datastore "$ds" create bench --allow 'read:*' --allow 'backup:*' 2>/dev/null | tail -1)
 	export BACKUPFS_FINGERPRINT BACKUPFS_TOKEN

@@ -26,7 +26,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"syscall"
 	"time"
@@ -64,9 +63,6 @@ func main() {
 }
 
 func run(dir, group, archive, path string, readers int, readOnly bool) error {
-	if _, err := os.Stat(filepath.Join(dir, ".chunks")); err != nil {
-		return fmt.Errorf("%s is not a datastore: %w", dir, err) // store.Open would make one
-	}
 	st, err := store.Open(dir, store.Options{})
 	if err != nil {
 		return err

@@ -49,7 +49,7 @@ func fixture(t *testing.T) (st *store.Store, file, image []byte) {
 	if err := os.WriteFile(imgPath, image, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(filepath.Join(tmp, "ds"), store.Options{})
+	st, err := store.Init(filepath.Join(tmp, "ds"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

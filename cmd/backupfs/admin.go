@@ -27,7 +27,7 @@ func cmdVerify(ctx context.Context, e env, args []string) error {
 
 func runVerify(ctx context.Context, e env, o verifyOptions, args []string) error {
 	opt := store.VerifyOptions{Workers: o.workers}
-	s, err := openStore(o.datastore, false)
+	s, err := openStore(o.datastore)
 	if err != nil {
 		return err
 	}
@@ -89,7 +89,7 @@ func runPrune(_ context.Context, e env, o pruneOptions, args []string) error {
 	if o.keep == (store.KeepPolicy{}) {
 		return fmt.Errorf("no --keep-* option given: refusing to remove every snapshot")
 	}
-	s, err := openStore(o.datastore, false)
+	s, err := openStore(o.datastore)
 	if err != nil {
 		return err
 	}
@@ -149,7 +149,7 @@ func cmdGC(ctx context.Context, e env, args []string) error {
 }
 
 func runGC(ctx context.Context, e env, o gcOptions) error {
-	s, err := openStore(o.datastore, false)
+	s, err := openStore(o.datastore)
 	if err != nil {
 		return err
 	}
@@ -181,7 +181,7 @@ func cmdForget(ctx context.Context, e env, args []string) error {
 	if r.Time == catalog.Latest {
 		return fmt.Errorf("forget needs an explicit snapshot time, not latest")
 	}
-	s, err := openStore(datastore, false)
+	s, err := openStore(datastore)
 	if err != nil {
 		return err
 	}

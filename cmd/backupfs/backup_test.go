@@ -16,7 +16,7 @@ import (
 // or being written) takes the next free second; with --time it is an
 // error, since the user asked for that time.
 func TestBeginSnapshotSameSecond(t *testing.T) {
-	s, err := store.Open(filepath.Join(t.TempDir(), "ds"), store.Options{})
+	s, err := store.Init(filepath.Join(t.TempDir(), "ds"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

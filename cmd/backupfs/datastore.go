@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -35,22 +36,30 @@ func datastoreFlag(fs *pflag.FlagSet, dst *string) {
 	fs.StringVar(dst, "datastore", "", "datastore directory (default $XDG_DATA_HOME/backupfs/datastore)")
 }
 
-// openStore opens the datastore; create says whether a missing one may be
-// made (backup does; reading commands do not).
-func openStore(dir string, create bool) (*store.Store, error) {
-	if dir == "" {
-		d, err := defaultDatastore()
-		if err != nil {
-			return nil, err
-		}
-		dir = d
+// datastoreDir is dir, or the default datastore if dir is "".
+func datastoreDir(dir string) (string, error) {
+	if dir != "" {
+		return dir, nil
 	}
-	if !create {
-		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("datastore %s does not exist (make a backup first)", dir)
-		}
+	return defaultDatastore()
+}
+
+// openStore opens the datastore in dir (the default one if dir is ""). It
+// never creates one: a mistyped --datastore must not become a new, empty
+// datastore (only init makes one, and demo its default one).
+func openStore(dir string) (*store.Store, error) {
+	dir, err := datastoreDir(dir)
+	if err != nil {
+		return nil, err
 	}
 	s, err := store.Open(dir, store.Options{})
+	if errors.Is(err, store.ErrNoDatastore) {
+		what := "does not exist"
+		if _, serr := os.Stat(dir); serr == nil {
+			what = "is empty"
+		}
+		return nil, fmt.Errorf("datastore %s %s (create it with `backupfs init --datastore %s`)", dir, what, dir)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("datastore %s: %w", dir, err)
 	}
@@ -91,20 +100,23 @@ type repoOptions struct {
 	tokenFile   string
 	fingerprint string
 	timeout     time.Duration
+	stderr      io.Writer // the client's warnings (reconnects); nil: os.Stderr
 }
 
 func repoFlags(fs *pflag.FlagSet, o *repoOptions) {
+	o.stderr = fs.Output() // the command's stderr (flags sets it)
 	datastoreFlag(fs, &o.datastore)
 	fs.StringVar(&o.tokenFile, "token-file", "", "file holding the server token (default $BACKUPFS_TOKEN)")
 	fs.StringVar(&o.fingerprint, "fingerprint", "", "server certificate SHA-256 fingerprint (default $BACKUPFS_FINGERPRINT)")
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "how long a request to a server may retry before it fails (e.g. 10s, 2m)")
 }
 
-// openRepo opens the repository a location names; create says whether a
-// missing local datastore may be made.
-func openRepo(o repoOptions, loc location, create bool) (repo, error) {
+// openRepo opens the repository a location names. A local datastore must
+// exist: the last parameter (once "create") is ignored, as no command but
+// init makes a datastore; it stays until every caller drops it.
+func openRepo(o repoOptions, loc location, _ bool) (repo, error) {
 	if loc.addr == "" {
-		s, err := openStore(o.datastore, create)
+		s, err := openStore(o.datastore)
 		if err != nil {
 			return nil, err
 		}
@@ -123,13 +135,17 @@ type serverState struct {
 	cert   tls.Certificate
 }
 
-// openServerState opens (or creates) the datastore first, then its .auth:
-// the store refuses a new directory that already holds something.
+// openServerState opens the datastore first, then its .auth (made on first
+// use): the store refuses a directory that is not a datastore.
 func openServerState(datastore string) (*serverState, error) {
-	s, err := openStore(datastore, true)
+	s, err := openStore(datastore)
 	if err != nil {
 		return nil, err
 	}
+	return serverStateOf(s)
+}
+
+func serverStateOf(s *store.Store) (*serverState, error) {
 	toks, err := auth.OpenTokens(s.Dir())
 	if err != nil {
 		return nil, err

@@ -37,7 +37,7 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 // datastore, then mounts the backups with FUSE and waits (Ctrl-C
 // unmounts), saying where to look.
 func runDemo(ctx context.Context, e env, o demoOptions) error {
-	st, err := openServerState(o.datastore)
+	st, err := demoServerState(e, o.datastore)
 	if err != nil {
 		return err
 	}
@@ -56,7 +56,7 @@ func runDemo(ctx context.Context, e env, o demoOptions) error {
 		return err
 	}
 	defer srv.stop()
-	ro := repoOptions{tokenFile: srv.tokenFile, fingerprint: srv.fingerprint, timeout: 30 * time.Second}
+	ro := repoOptions{tokenFile: srv.tokenFile, fingerprint: srv.fingerprint, timeout: 30 * time.Second, stderr: e.stderr}
 	repo := func(p string) string { return srv.addr + ":" + p }
 	step := func(args ...string) { fmt.Fprintf(e.stdout, "\n$ backupfs %s\n", strings.Join(args, " ")) }
 

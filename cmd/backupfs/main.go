@@ -4,6 +4,12 @@
 // The command is thin: each subcommand parses its flags into an options
 // struct and calls runX(ctx, env, opts, args), which tests call in-process.
 // The work is done by packages backup, store and catalog.
+//
+// A datastore is made only by init (and the default one by demo, so the
+// quickstart stays one command): every other command taking --datastore
+// refuses a missing or empty directory with one line saying how to create
+// it, so a mistyped path never becomes a new, empty datastore. Commands
+// talking to a server log the client's reconnect warnings to stderr.
 package main
 
 import (
@@ -48,6 +54,7 @@ func init() {
 		"mount":       {"mount [--datastore DIR] [--cache-size 64MiB] [--readahead 32MiB] REPO MOUNTPOINT", "mount backups read-only with FUSE (foreground; Ctrl-C unmounts)", cmdMount},
 		"serve":       {"serve [--datastore DIR] [--listen ADDR]", "serve a datastore over the network (TLS, tokens)", cmdServe},
 		"token":       {"token [--datastore DIR] create NAME --allow read:PATTERN --allow backup:PATTERN | list | revoke NAME", "manage the server's access tokens", cmdToken},
+		"init":        {"init [--datastore DIR]", "create a datastore (every other command needs one; demo makes the default one)", cmdInit},
 		"fingerprint": {"fingerprint [--datastore DIR]", "print the server certificate's SHA-256 fingerprint", cmdFingerprint},
 	}
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -37,7 +39,12 @@ func dialRepo(o repoOptions, addr string) (repo, error) {
 	if token == "" || fp == "" {
 		return nil, fmt.Errorf("%s: need a token (BACKUPFS_TOKEN or --token-file) and the server fingerprint (BACKUPFS_FINGERPRINT or --fingerprint; backupfs fingerprint on the server prints it)", addr)
 	}
-	c, err := remote.Dial(context.Background(), remote.ClientConfig{Addr: addr, Token: token, Fingerprint: fp, Timeout: o.timeout})
+	var w io.Writer = os.Stderr
+	if o.stderr != nil {
+		w = o.stderr
+	}
+	log := slog.New(slog.NewTextHandler(w, nil)) // reconnect warnings: a stalled command says why
+	c, err := remote.Dial(context.Background(), remote.ClientConfig{Addr: addr, Token: token, Fingerprint: fp, Timeout: o.timeout, Log: log})
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/backupfs/backupfs/backup"
@@ -68,7 +69,19 @@ func runRestore(ctx context.Context, e env, o restoreOptions, args []string) err
 		warnings++
 		fmt.Fprintf(e.stderr, "warning: %v\n", err)
 	}
-	if err := backup.RestoreTree(ctx, tree, r.Path, target, warn); err != nil {
+	err = backup.RestoreTree(ctx, tree, r.Path, target, warn)
+	var inc *backup.IncompleteError
+	if errors.As(err, &inc) {
+		for _, f := range inc.Failed {
+			fmt.Fprintf(e.stderr, "failed: %v\n", f.Err)
+		}
+		what := fmt.Sprintf("%d entries", len(inc.Failed))
+		if len(inc.Failed) == 1 {
+			what = "1 entry"
+		}
+		return fmt.Errorf("%s could not be restored (listed above; nothing is left under its name), the rest is in %s", what, target)
+	}
+	if err != nil {
 		return err
 	}
 	if warnings > 0 {

@@ -13,10 +13,10 @@
 //	key.pem       its ECDSA P-256 private key
 //
 // The store package ignores dot-directories it does not know, so .auth
-// lives beside the data without upsetting it. One ordering rule: store.Open
-// refuses to lay out a datastore in a non-empty directory, so a server
-// opens the store before OpenTokens or LoadOrCreateCert create .auth in a
-// brand-new directory.
+// lives beside the data without upsetting it. One ordering rule: store.Init
+// refuses to lay out a datastore in a non-empty directory, so the datastore
+// is made (backupfs init) before OpenTokens or LoadOrCreateCert create .auth
+// in it, and a server opens the store first.
 //
 // # Tokens
 //

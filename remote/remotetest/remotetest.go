@@ -5,6 +5,7 @@ package remotetest
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"testing"
@@ -29,11 +30,15 @@ type Server struct {
 }
 
 // Start serves the datastore in dir on a free port of 127.0.0.1 until the
-// test ends.
+// test ends. A missing or empty dir gets a new datastore, as backupfs init
+// makes one.
 func Start(t testing.TB, dir string) *Server {
 	t.Helper()
 	s := &Server{t: t, Dir: dir}
 	st, err := store.Open(dir, store.Options{})
+	if errors.Is(err, store.ErrNoDatastore) {
+		st, err = store.Init(dir, store.Options{})
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
