@@ -55,7 +55,7 @@ func runBackup(ctx context.Context, e env, o backupOptions, args []string) error
 		}
 		opt.Archives = append(opt.Archives, sp)
 	}
-	s, err := openRepo(o.repoOptions, loc, true)
+	s, err := openRepo(o.repoOptions, loc)
 	if err != nil {
 		return err
 	}

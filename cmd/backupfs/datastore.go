@@ -112,9 +112,8 @@ func repoFlags(fs *pflag.FlagSet, o *repoOptions) {
 }
 
 // openRepo opens the repository a location names. A local datastore must
-// exist: the last parameter (once "create") is ignored, as no command but
-// init makes a datastore; it stays until every caller drops it.
-func openRepo(o repoOptions, loc location, _ bool) (repo, error) {
+// exist: no command but init makes one.
+func openRepo(o repoOptions, loc location) (repo, error) {
 	if loc.addr == "" {
 		s, err := openStore(o.datastore)
 		if err != nil {

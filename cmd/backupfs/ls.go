@@ -44,7 +44,7 @@ func runLs(_ context.Context, e env, o lsOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := openRepo(o.repoOptions, loc, false)
+	s, err := openRepo(o.repoOptions, loc)
 	if err != nil {
 		return err
 	}

@@ -80,7 +80,7 @@ func runMount(ctx context.Context, e env, o mountOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	r, err := openRepo(o.repoOptions, loc, false)
+	r, err := openRepo(o.repoOptions, loc)
 	if err != nil {
 		return err
 	}

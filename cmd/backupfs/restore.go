@@ -36,7 +36,7 @@ func runRestore(ctx context.Context, e env, o restoreOptions, args []string) err
 		return err
 	}
 	target := args[1]
-	s, err := openRepo(o.repoOptions, loc, false)
+	s, err := openRepo(o.repoOptions, loc)
 	if err != nil {
 		return err
 	}
