@@ -26,8 +26,8 @@ type Backup struct {
 	cc       *clientConn
 	group    catalog.Group
 	time     time.Time
-	known    []byte // sorted digests of the previous snapshot: not uploaded again
-	previous time.Time                  // the server's base (zero: none)
+	known    []byte                      // sorted digests of the previous snapshot: not uploaded again
+	previous time.Time                   // the server's base (zero: none)
 	lacking  map[catalog.Digest]struct{} // base chunks the server lacks: uploaded
 	note     string                      // the server's word on the base, for the user
 	Uploaded atomic.Int64

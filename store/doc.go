@@ -2,6 +2,9 @@
 // chunk blobs, published snapshots, atomic publishing, prune, garbage
 // collection and verification.
 //
+// A snapshot writer confines what its index files may reference and gives
+// back what it stored when it aborts: session.go.
+//
 // # Layout
 //
 //	DIR/.backupfs-datastore                marker: "backupfs datastore 1\n"
@@ -13,8 +16,9 @@
 //	DIR/.trash/                            snapshots being forgotten
 //
 // Directories are created 0700 and files 0600: a datastore holds other
-// machines' data. Open creates the layout in a missing or empty directory
-// and refuses a non-empty directory without the marker.
+// machines' data. Init creates the layout in a missing or empty directory
+// and refuses a non-empty directory without the marker; Open opens only a
+// directory that has the marker.
 //
 // # Atomicity
 //
