@@ -115,6 +115,7 @@ func busyMount(t *testing.T) (m *Mount, held *os.File, want []byte) {
 		t.Fatal(err)
 	}
 	ds := filepath.Join(dir, "ds")
+	InitDatastore(t, ds)
 	MustRun(t, "backup", "--datastore", ds, "/host/busy", "root.tree:"+src)
 	mp := filepath.Join(dir, "mnt")
 	if err := os.Mkdir(mp, 0o755); err != nil {
@@ -240,6 +241,7 @@ func TestMountOddZeroChunksNotFetched(t *testing.T) {
 		t.Fatal(err)
 	}
 	ds := filepath.Join(dir, "ds")
+	InitDatastore(t, ds)
 	MustRun(t, "backup", "--datastore", ds, "/host/zero", "disk.img:"+filepath.Join(dir, "disk.img"), "root.tree:"+src)
 	mp := filepath.Join(dir, "mnt")
 	if err := os.Mkdir(mp, 0o755); err != nil {
