@@ -208,12 +208,18 @@ func flipChunkOf(t *testing.T, ds, indexFile string) {
 	if victim == "" {
 		t.Fatalf("no chunk of %s is stored", indexFile)
 	}
-	blob, err := os.ReadFile(victim)
+	flipMiddleByte(t, victim)
+}
+
+// flipMiddleByte flips one bit of the byte in the middle of a file.
+func flipMiddleByte(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	blob[len(blob)/2] ^= 0x40
-	if err := os.WriteFile(victim, blob, 0o600); err != nil {
+	b[len(b)/2] ^= 0x40
+	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
 }

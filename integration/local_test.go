@@ -141,14 +141,7 @@ func TestCorruptChunkCaught(t *testing.T) {
 	ds := NewDatastore(t)
 	MustRun(t, "backup", "--datastore", ds, "--time", "2026-11-20T10:00:00Z", "/host/a", "fmt.tree:"+src)
 	victim := largestChunk(t, ds)
-	b, err := os.ReadFile(victim)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[len(b)/2] ^= 0x40
-	if err := os.WriteFile(victim, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	flipMiddleByte(t, victim)
 
 	r := Run(t, "restore", "--datastore", ds, "/host/a/latest/fmt.tree", filepath.Join(t.TempDir(), "r"))
 	if r.Code == 0 || !strings.Contains(r.Stderr, "corrupt") {

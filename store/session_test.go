@@ -55,15 +55,7 @@ func TestConfinedCommitAcceptsSessionAndBase(t *testing.T) {
 	backup(t, s, vm100, epoch, old)
 	other := chunkData("other group", 2)
 	backup(t, s, vm2, epoch, other)
-	w, err := s.Begin(vm100, epoch.Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Abort()
-	w.Confine()
-	if err := w.SetBase(epoch); err != nil {
-		t.Fatal(err)
-	}
+	w := confinedOn(t, s, epoch)
 	fresh := chunkData("fresh", 2)
 	// other's chunks exist already: putting their bytes proves possession.
 	stage(t, w, append(fresh, other...), true)
@@ -164,15 +156,7 @@ func TestBaseLacksBadChunks(t *testing.T) {
 	if n, _ := verifyProblems(s); n != 2 {
 		t.Fatalf("verify: %d problems, want 2", n)
 	}
-	w, err := s.Begin(vm100, epoch.Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Abort()
-	w.Confine()
-	if err := w.SetBase(epoch); err != nil {
-		t.Fatal(err)
-	}
+	w := confinedOn(t, s, epoch)
 	lacks, more := w.BaseLacks(10)
 	if len(lacks) != 2 || more || !w.Lacks(corrupt) || !w.Lacks(gone) || w.Lacks(catalog.Sum(old[2])) {
 		t.Fatalf("BaseLacks = %v (more %v), want the corrupt and the missing chunk", lacks, more)
@@ -193,4 +177,20 @@ func verifyProblems(s *Store) (int, error) {
 	n := 0
 	_, err := s.Verify(context.Background(), VerifyOptions{}, func(VerifyProblem) { n++ })
 	return n, err
+}
+
+// confinedOn begins a confined snapshot of vm100 an hour after base, held
+// as its base; the test's end aborts it.
+func confinedOn(t *testing.T, s *Store, base time.Time) *SnapshotWriter {
+	t.Helper()
+	w, err := s.Begin(vm100, base.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Abort() })
+	w.Confine()
+	if err := w.SetBase(base); err != nil {
+		t.Fatal(err)
+	}
+	return w
 }
