@@ -3,8 +3,12 @@ package backup
 import (
 	"errors"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -26,20 +30,75 @@ const restoreTmp = ".backupfs-restore-*"
 // written sparse: all-zero blocks are skipped, and the size is set at the
 // end.
 func (r *restorer) file(e catalog.Entry, dst string) error {
-	f, err := os.CreateTemp(filepath.Dir(dst), restoreTmp)
+	f, err := createTemp(filepath.Dir(dst))
 	if err != nil {
 		return fmt.Errorf("create %s: %w", dst, err)
 	}
 	werr := r.copyOut(e, f)
-	if err := f.Close(); werr == nil {
+	if err := f.close(); werr == nil {
 		werr = err
 	}
 	if werr == nil {
-		werr = renameNew(f.Name(), dst)
+		werr = renameNew(f.name, dst)
 	}
 	if werr != nil {
-		os.Remove(f.Name())
+		os.Remove(f.name)
 		return fmt.Errorf("restore %s: %w", dst, werr)
+	}
+	return nil
+}
+
+// tmpFile is a file being restored, written through its raw descriptor:
+// an *os.File costs four fcntl calls and a failing epoll_ctl per file
+// (it offers every descriptor to the poller), 115,000 syscalls for a
+// 25,000-file tree, and a restore writes each file once, in order.
+type tmpFile struct {
+	fd   int
+	name string
+}
+
+// createTemp creates a new file named like restoreTmp in dir, mode 0600.
+func createTemp(dir string) (*tmpFile, error) {
+	for try := 0; ; try++ {
+		name := filepath.Join(dir, strings.Replace(restoreTmp, "*", strconv.FormatUint(rand.Uint64(), 36), 1))
+		fd, err := unix.Open(name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
+		if err == nil {
+			return &tmpFile{fd: fd, name: name}, nil
+		}
+		if !errors.Is(err, unix.EEXIST) || try == 9 {
+			return nil, &os.PathError{Op: "open", Path: name, Err: err}
+		}
+	}
+}
+
+// writeAt writes all of b at off.
+func (f *tmpFile) writeAt(b []byte, off int64) error {
+	for len(b) > 0 {
+		n, err := unix.Pwrite(f.fd, b, off)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return &os.PathError{Op: "write", Path: f.name, Err: err}
+		}
+		if n == 0 {
+			return &os.PathError{Op: "write", Path: f.name, Err: io.ErrShortWrite}
+		}
+		b, off = b[n:], off+int64(n)
+	}
+	return nil
+}
+
+func (f *tmpFile) truncate(size int64) error {
+	if err := unix.Ftruncate(f.fd, size); err != nil {
+		return &os.PathError{Op: "truncate", Path: f.name, Err: err}
+	}
+	return nil
+}
+
+func (f *tmpFile) close() error {
+	if err := unix.Close(f.fd); err != nil {
+		return &os.PathError{Op: "close", Path: f.name, Err: err}
 	}
 	return nil
 }
@@ -61,7 +120,7 @@ func renameNew(old, new string) error {
 	return os.Rename(old, new)
 }
 
-func (r *restorer) copyOut(e catalog.Entry, f *os.File) error {
+func (r *restorer) copyOut(e catalog.Entry, f *tmpFile) error {
 	sparse := e.Blocks*512 < e.Size
 	for off := uint64(0); off < e.Size; {
 		if err := r.ctx.Err(); err != nil {
@@ -78,22 +137,21 @@ func (r *restorer) copyOut(e catalog.Entry, f *os.File) error {
 		off += n
 	}
 	if sparse {
-		return f.Truncate(int64(e.Size))
+		return f.truncate(int64(e.Size))
 	}
 	return nil
 }
 
-func writeMaybeSparse(f *os.File, b []byte, off int64, sparse bool) error {
+func writeMaybeSparse(f *tmpFile, b []byte, off int64, sparse bool) error {
 	if !sparse {
-		_, err := f.WriteAt(b, off)
-		return err
+		return f.writeAt(b, off)
 	}
 	for i := 0; i < len(b); i += sparseBlock {
 		blk := b[i:min(i+sparseBlock, len(b))]
 		if isZero(blk) {
 			continue
 		}
-		if _, err := f.WriteAt(blk, off+int64(i)); err != nil {
+		if err := f.writeAt(blk, off+int64(i)); err != nil {
 			return err
 		}
 	}
