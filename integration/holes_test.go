@@ -161,6 +161,9 @@ func TestNetworkBackupHeals(t *testing.T) {
 			if damage == "truncated index" && !strings.Contains(r.Stderr, "not usable") {
 				t.Errorf("backup over a damaged base gave no warning:\n%s", r.Stderr)
 			}
+			if strings.Contains(r.Stderr, ds) {
+				t.Errorf("the server told the client its datastore's path:\n%s", r.Stderr)
+			}
 			verify := []string{"verify", "--datastore", ds}
 			if damage == "truncated index" {
 				verify = append(verify, "/host/h/"+t2)

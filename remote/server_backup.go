@@ -92,8 +92,14 @@ func (c *srvConn) holdBase(w *store.SnapshotWriter, prev int64) wire.BackupReady
 	}
 	at := catalog.FormatTime(time.Unix(prev, 0))
 	if err := w.SetBase(time.Unix(prev, 0)); err != nil {
+		// The client hears why in general terms; the server's paths stay
+		// in the server's log.
 		c.log.Warn("previous snapshot not usable as the base: every chunk is uploaded", "previous", at, "err", err)
-		return wire.BackupReady{Note: fmt.Sprintf("previous snapshot %s is not usable (%v): backing up without it, every chunk is uploaded", at, err)}
+		why := "its index files are damaged (see verify)"
+		if errors.Is(err, store.ErrBusy) || errors.Is(err, store.ErrNotFound) {
+			why = "it is being forgotten"
+		}
+		return wire.BackupReady{Note: fmt.Sprintf("previous snapshot %s is not usable (%s): backing up without it, every chunk is uploaded", at, why)}
 	}
 	lacking, more := w.BaseLacks(wire.MaxLacking)
 	if more {
