@@ -135,10 +135,9 @@ func TestMountCorruptChunk(t *testing.T) {
 		t.Fatalf("reading a file with a corrupt chunk: %v; want EIO", err)
 	}
 	Sh(t, "cmp", filepath.Join(a, "good.bin"), filepath.Join(mp, "a", "latest", "a", "good.bin"))
-	time.Sleep(100 * time.Millisecond)
-	if !strings.Contains(m.Stderr(), "b.tree") || !strings.Contains(strings.ToLower(m.Stderr()), "corrupt") {
-		t.Errorf("no log line naming the archive and the corruption:\n%s", m.Stderr())
-	}
+	waitFor(t, 10*time.Second, "a log line naming the archive and the corruption", func() bool {
+		return strings.Contains(m.Stderr(), "b.tree") && strings.Contains(strings.ToLower(m.Stderr()), "corrupt")
+	})
 }
 
 func chunkFiles(t *testing.T, ds string) map[string]bool {

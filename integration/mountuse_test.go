@@ -145,11 +145,12 @@ func TestMountServerGone(t *testing.T) {
 		t.Fatalf("unread file with the server down: %v after %s; want EIO within the 3 s timeout", err, time.Since(start))
 	}
 
-	cat := exec.Command("cat", filepath.Join(tree, "runtime", "proc.go"))
+	blocked := filepath.Join(tree, "runtime", "proc.go")
+	cat := exec.Command("cat", blocked)
 	if err := cat.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	waitFor(t, 10*time.Second, "cat to block on the dead server", func() bool { return blockedIn(cat.Process.Pid, "cat") })
 	cat.Process.Signal(syscall.SIGINT)
 	intr := make(chan error, 1)
 	go func() { intr <- cat.Wait() }()

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -109,4 +110,26 @@ func TestServerRestartDuringRestore(t *testing.T) {
 			t.Errorf("restore's stderr lacks %q:\n%s", want, stderr.String())
 		}
 	}
+}
+
+// blockedIn reports whether process pid runs program (the path of its
+// executable ends so) and sleeps in a system call: a reader blocked on a
+// FUSE request (an open waiting for a lookup, or a read), so a test
+// signals a reader that is really blocked, not one still starting.
+func blockedIn(pid int, program string) bool {
+	proc := filepath.Join("/proc", strconv.Itoa(pid))
+	if exe, err := os.Readlink(filepath.Join(proc, "exe")); err != nil || !strings.HasSuffix(exe, "/"+program) {
+		return false
+	}
+	stat, err := os.ReadFile(filepath.Join(proc, "stat"))
+	if err != nil {
+		return false
+	}
+	// The state follows the command name in parentheses.
+	i := strings.LastIndexByte(string(stat), ')')
+	if i < 0 || i+2 >= len(stat) || stat[i+2] != 'S' {
+		return false
+	}
+	sc, err := os.ReadFile(filepath.Join(proc, "syscall"))
+	return err == nil && !strings.HasPrefix(string(sc), "running")
 }
