@@ -109,11 +109,21 @@ func srvBigReq(t *testing.T, e *srvEnv, c *rawClient, n int) catalog.Digest {
 	return d
 }
 
+// srvWaitServed waits until the server has answered n chunks.
+func srvWaitServed(t *testing.T, e *srvEnv, n int64) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); e.srv.Stats().ChunksServed < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d chunks served after 20 s, want %d", e.srv.Stats().ChunksServed, n)
+		}
+	}
+}
+
 func TestServerDemandOvertakesReadahead(t *testing.T) {
 	e := srvStart(t, Limits{})
 	c := e.dial(e.token("r", "read:*"))
 	d := srvBigReq(t, e, c, wire.MaxGetChunks)
-	time.Sleep(100 * time.Millisecond) // let readahead fill the queues
+	srvWaitServed(t, e, 32) // readahead answers queued ahead of the demand
 	c.send(wire.Frame{Type: wire.TGetChunks, ID: 3, Flags: wire.FlagDemand, Payload: wire.GetChunks{Digests: []catalog.Digest{d}}.Append(nil)})
 	before := 0
 	for {
@@ -133,7 +143,7 @@ func TestServerCancel(t *testing.T) {
 	e := srvStart(t, Limits{})
 	c := e.dial(e.token("r", "read:*"))
 	srvBigReq(t, e, c, wire.MaxGetChunks)
-	time.Sleep(100 * time.Millisecond)
+	srvWaitServed(t, e, 32) // the request is being answered
 	c.send(wire.Frame{Type: wire.TCancel, ID: 2})
 	n := 0
 	for {
