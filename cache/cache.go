@@ -58,7 +58,8 @@ type Cache struct {
 	src  Source
 	opt  Options
 	log  *slog.Logger
-	disk *diskTier // nil without Options.Dir
+	disk *diskTier        // nil without Options.Dir
+	now  func() time.Time // the clock of the failure memory (tests set it)
 
 	ctx    context.Context // fetches run under it, not under callers'
 	cancel context.CancelFunc
@@ -112,7 +113,7 @@ func New(src Source, opt Options) (*Cache, error) {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
 	c := &Cache{src: src, opt: opt, log: opt.Log, flights: map[catalog.Digest]*flight{},
-		failed: map[catalog.Digest]failure{}}
+		failed: map[catalog.Digest]failure{}, now: time.Now}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	lru, err := simplelru.NewLRU(maxEntries, c.onEvict)
 	if err != nil {
@@ -168,7 +169,7 @@ func (c *Cache) Chunk(ctx context.Context, d catalog.Digest, size int, demand bo
 		return e.data, nil
 	}
 	if fl, ok := c.failed[d]; ok {
-		if time.Now().Before(fl.until) {
+		if c.now().Before(fl.until) {
 			c.mu.Unlock()
 			return nil, fl.err // the kernel's retries of a failed read fail at once
 		}
@@ -252,7 +253,7 @@ type failure struct {
 // remember records a failed fetch of d; c.mu is held. Expired entries are
 // dropped when the table grows, so it stays small.
 func (c *Cache) remember(d catalog.Digest, err error) {
-	now := time.Now()
+	now := c.now()
 	if len(c.failed) >= 1024 {
 		for k, fl := range c.failed {
 			if now.After(fl.until) {

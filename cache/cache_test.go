@@ -56,7 +56,13 @@ func TestSingleFlight(t *testing.T) {
 		})
 	}
 	waitFlight(t, c, d)
-	time.Sleep(20 * time.Millisecond) // let the others pile up on the flight
+	// Every reader is waiting on the one flight (a miss each) before the
+	// source may answer.
+	for deadline := time.Now().Add(10 * time.Second); c.Stats().Misses < 100; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 100 readers waiting after 10 s", c.Stats().Misses)
+		}
+	}
 	close(src.Gate)
 	wg.Wait()
 	close(errs)
@@ -68,7 +74,7 @@ func TestSingleFlight(t *testing.T) {
 	if n := src.Count(d); n != 1 {
 		t.Errorf("Source called %d times, want 1", n)
 	}
-	if st := c.Stats(); st.Hits+st.Misses != 100 || st.Fetches != 1 {
+	if st := c.Stats(); st.Hits != 0 || st.Misses != 100 || st.Fetches != 1 {
 		t.Errorf("stats %v", st)
 	}
 }
