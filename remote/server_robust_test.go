@@ -169,7 +169,7 @@ func TestServerShutdown(t *testing.T) {
 	im := srvMakeImage(t, srvHostC, srvT0, srvChunks(5, 1, 4096))
 	backer.begin(1, srvHostC, srvT0)
 	wantAck(t, backer.upload(2, im.ds[0], im.blobs[0]), true)
-	time.Sleep(50 * time.Millisecond)
+	srvWaitServed(t, e, 1) // the reader's request is being answered
 	errc := make(chan error, 1)
 	go func() { errc <- e.shutdown(20 * time.Second) }()
 	fs := reader.waitClosed()
