@@ -19,7 +19,10 @@ var ErrTargetExists = errors.New("backup: restore target exists")
 
 // RestoreImage writes an image stream to target byte for byte. A new file
 // is created (all-zero chunks become holes, so it is as sparse as it can
-// be); an existing block device is written in full; anything else that
+// be); an existing block device gets every byte of the image, zeros
+// included (it may hold old data), from its start: a device smaller than
+// the image is refused before anything is written, and the bytes of a
+// larger one past the image are left as they are. Anything else that
 // exists is refused. Chunks are fetched and written in parallel.
 func RestoreImage(ctx context.Context, s *Stream, target string) error {
 	f, device, err := openImageTarget(target)
@@ -60,7 +63,7 @@ func writeImage(ctx context.Context, s *Stream, f *os.File, device bool) error {
 			return err
 		}
 		if size < s.Size() {
-			return fmt.Errorf("block device of %d bytes, image needs %d", size, s.Size())
+			return fmt.Errorf("block device of %d bytes is smaller than the image (%d bytes); nothing written", size, s.Size())
 		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
