@@ -151,8 +151,8 @@ func checkIndexKind(a catalog.Archive, i int, idx catalog.Index) error {
 
 // touchAll touches every chunk of idx not in seen, recording missing ones;
 // chunks of the writer's base (trusted, see base.go) are not looked up,
-// and those the writer stored itself are looked up without a touch (so an
-// Abort after a failed Commit can still remove them, session.go). The
+// and those the writer stored itself are touched keeping their stamp (so
+// an Abort after a failed Commit can still remove them, session.go). The
 // touches run on touchWorkers goroutines: on a cold cache each waits for
 // the chunk file's inode to be read.
 func (w *SnapshotWriter) touchAll(idx catalog.Index, seen, trusted map[catalog.Digest]struct{}, missing *MissingChunksError) error {
@@ -181,7 +181,7 @@ func (w *SnapshotWriter) touchAll(idx catalog.Index, seen, trusted map[catalog.D
 					return
 				}
 				if w.fresh(todo[i]) {
-					exists[i], errs[i] = s.HasChunk(todo[i])
+					exists[i], errs[i] = w.touchOwn(todo[i])
 				} else {
 					exists[i], errs[i] = s.touch(todo[i])
 				}

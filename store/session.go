@@ -39,10 +39,13 @@ import (
 // removed only when its mtime is still the one it was written with: any
 // touch since (another backup, in this process or another, putting the
 // same chunk; a Commit checking it; GC marking it) changes the mtime, and
-// the chunk stays for GC to judge. The check and the unlink hold the
-// chunk's lock, as GC's sweep does, so a touch in this process cannot slip
-// between them; one in another process could, and then that backup's
-// Commit finds the chunk missing and fails (nothing wrong is published).
+// the chunk stays for GC to judge. The writer's own Commit touches its
+// chunks too (GC's safety needs it, see touchOwn) and keeps the new mtime
+// as the stamp, so an Abort after a failed Commit still removes them.
+// The check and the unlink hold the chunk's lock, as GC's sweep does, so
+// a touch in this process cannot slip between them; one in another
+// process could, and then that backup's Commit finds the chunk missing
+// and fails (nothing wrong is published).
 // A writer that dies with its process leaves its chunks to GC.
 //
 // Memory: one map entry per distinct chunk put (~80 bytes), ~80 MiB for a
@@ -122,12 +125,60 @@ func (w *SnapshotWriter) unknown(idx catalog.Index, trusted map[catalog.Digest]s
 	return n, first
 }
 
-// fresh reports whether the writer stored d itself (Commit then checks
-// that it exists without touching it, so Abort can still remove it).
+// fresh reports whether the writer stored d itself (Commit then touches
+// it with touchOwn, so Abort can still remove it).
 func (w *SnapshotWriter) fresh(d catalog.Digest) bool {
 	w.sess.mu.Lock()
 	defer w.sess.mu.Unlock()
 	return w.sess.put[d] != 0
+}
+
+// touchOwn touches a chunk the writer stored itself, as Commit touches
+// every chunk it relies on: without the touch, a chunk written longer ago
+// than the grace, by a backup whose index files reach .tmp after a GC's
+// mark and whose snapshot is published before that GC's sweep, would be
+// swept from under the published snapshot. If the chunk still had the
+// mtime the writer wrote, the writer keeps the new one as its stamp (an
+// Abort after a failed Commit still removes it); if anyone touched it
+// since, it is no longer the writer's to remove.
+func (w *SnapshotWriter) touchOwn(d catalog.Digest) (exists bool, err error) {
+	w.sess.mu.Lock()
+	stamp := w.sess.put[d]
+	w.sess.mu.Unlock()
+	exists, stamp, err = w.s.touchStamp(d, stamp)
+	w.sess.mu.Lock()
+	if w.sess.put != nil {
+		w.sess.put[d] = stamp
+	}
+	w.sess.mu.Unlock()
+	return exists, err
+}
+
+// touchStamp touches chunk d under its lock and returns its new mtime in
+// ns if its mtime was stamp before, else 0.
+func (s *Store) touchStamp(d catalog.Digest, stamp int64) (exists bool, newStamp int64, err error) {
+	now := s.now()
+	path := s.chunkPath(d)
+	mu := s.lockChunk(d)
+	mu.Lock()
+	defer mu.Unlock()
+	fi, err := os.Lstat(path)
+	if err == nil {
+		err = os.Chtimes(path, now, now)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, 0, nil
+	}
+	if err != nil {
+		return false, 0, fmt.Errorf("store: touch chunk %s: %w", d, err)
+	}
+	if fi.ModTime().UnixNano() != stamp || !fi.Mode().IsRegular() {
+		return true, 0, nil
+	}
+	if fi, err = os.Lstat(path); err != nil {
+		return true, 0, nil // not removable by Abort: GC judges it
+	}
+	return true, max(fi.ModTime().UnixNano(), 1), nil
 }
 
 // removeFresh removes the chunks the writer stored whose mtime is still
