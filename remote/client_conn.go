@@ -157,7 +157,10 @@ func (cc *clientConn) write(f wire.Frame) error {
 	defer cc.wmu.Unlock()
 	cc.nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
 	if err := wire.WriteFrame(cc.nc, f); err != nil {
-		err = errConn{fmt.Errorf("send %s: %w", f.Type, err)}
+		if lost := cc.broken(); lost != nil {
+			return lost // the reader closed it: its reason, not "use of closed network connection"
+		}
+		err = errConn{fmt.Errorf("connection lost: send %s: %w", f.Type, err)}
 		go cc.fail(err)
 		return err
 	}
