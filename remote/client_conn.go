@@ -42,7 +42,10 @@ type callFrame struct {
 }
 
 // errConn marks failures of the connection itself (as opposed to answers):
-// the request may be retried on a new connection.
+// the request may be retried on a new connection. Its message starts
+// "connection lost" whichever side noticed first: the reader (EOF) or a
+// write (a reset pipe, or the socket the reader already closed, whose
+// "use of closed network connection" would say nothing to a user).
 type errConn struct{ err error }
 
 func (e errConn) Error() string { return e.err.Error() }
