@@ -42,10 +42,10 @@ type callFrame struct {
 }
 
 // errConn marks failures of the connection itself (as opposed to answers):
-// the request may be retried on a new connection. Its message starts
-// "connection lost" whichever side noticed first: the reader (EOF) or a
-// write (a reset pipe, or the socket the reader already closed, whose
-// "use of closed network connection" would say nothing to a user).
+// the request may be retried on a new connection. A broken connection
+// says "connection lost" whichever side noticed first: the reader (EOF) or
+// a write (a reset pipe); a write on a socket already closed returns the
+// reason it was closed, not "use of closed network connection".
 type errConn struct{ err error }
 
 func (e errConn) Error() string { return e.err.Error() }
