@@ -105,7 +105,14 @@ func TestCacheDirServesRemount(t *testing.T) {
 		t.Fatalf("remount with the server stopped fetched %d chunks; want all from the tier", fetches)
 	}
 	m.Stop()
+	f.corruptOneEntry(t, tier, entries)
+}
 
+// corruptOneEntry flips a byte of the largest tier entry, restarts the
+// server and reads everything through a new mount: the bytes are exact,
+// that chunk alone is fetched, and the entry is replaced by a good copy.
+func (f *tierFixture) corruptOneEntry(t *testing.T, tier string, entries []tierEntry) {
+	t.Helper()
 	victim := entries[0]
 	for _, e := range entries {
 		if e.size > victim.size {
@@ -114,7 +121,7 @@ func TestCacheDirServesRemount(t *testing.T) {
 	}
 	flipMiddleByte(t, victim.path)
 	f.srv.Restart()
-	m = f.mount(t, "--cache-dir", tier)
+	m := f.mount(t, "--cache-dir", tier)
 	f.readAll(t, m)
 	if _, fetches := cacheStats(t, m); fetches != 1 {
 		t.Errorf("remount after corrupting one entry fetched %d chunks; want exactly that one", fetches)
