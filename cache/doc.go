@@ -60,8 +60,11 @@
 // fetched again. Writes are best effort (temporary file, then rename): a
 // failure (read-only or full disk) is logged once and never fails a read.
 // When the tier exceeds Options.DirSize the least recently used files (by
-// modification time, refreshed on each hit) are removed. A new Cache on the
-// same Dir uses what an earlier one left.
+// modification time, refreshed on each hit) are removed, down to 90% of
+// the bound. The bound counts the entries' bytes, not the directories
+// holding them (at most 256, a block each: du -sb shows up to 1 MiB more
+// on ext4; integration's TestCacheDirSizeBound allows 4 KiB a directory).
+// A new Cache on the same Dir uses what an earlier one left.
 //
 // # What it must not do
 //

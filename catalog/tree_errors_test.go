@@ -61,16 +61,20 @@ func TestTreeReadsOnlyOneDirectory(t *testing.T) {
 	checkReadsWithin(t, "NewTreeReader", c.take(), root.Pos, uint64(len(cat)))
 
 	big, err := r.Lookup(root, "big")
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || big.Name != "big" || big.Type != TypeDir {
+		t.Fatalf("Lookup(root, big) = %q (type %v), %v; want the directory", big.Name, big.Type, err)
 	}
 	checkReadsWithin(t, "Lookup(root, big)", c.take(), root.Dir.Off, root.Dir.Off+root.Dir.Len)
 
 	d := big.Dir
 	for _, name := range []string{"f00000", "f05000", "f09999", "f05000x", "a", "z"} {
-		_, err := r.Lookup(big, name)
-		if err != nil && !errors.Is(err, ErrNotExist) {
-			t.Fatal(err)
+		e, err := r.Lookup(big, name)
+		want := len(name) == 6 // f00000..f09999 exist; the others do not
+		switch {
+		case want && (err != nil || e.Name != name || e.Type != TypeFile):
+			t.Errorf("Lookup(big, %s) = %q (type %v), %v; want the file", name, e.Name, e.Type, err)
+		case !want && !errors.Is(err, ErrNotExist):
+			t.Errorf("Lookup(big, %s) = %q, %v; want ErrNotExist", name, e.Name, err)
 		}
 		n := checkReadsWithin(t, "Lookup(big, "+name+")", c.take(), d.Off, d.Off+d.Len)
 		// The header, then about log2(10000) = 14 probes of two offsets and

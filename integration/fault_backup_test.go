@@ -56,11 +56,12 @@ func TestBackupServerKilledAtStage(t *testing.T) {
 	stages := []struct {
 		name        string
 		typ         byte
-		chunksReach bool // the killed backup's new chunks were stored
+		chunksReach bool   // the killed backup's new chunks were stored
+		step        string // what the error names as the step that failed
 	}{
-		{"first UPLOAD_CHUNK", 0x32, false},
-		{"first UPLOAD_FILE", 0x34, true},
-		{"BACKUP_FINISH", 0x35, true},
+		{"first UPLOAD_CHUNK", 0x32, false, "upload chunk"},
+		{"first UPLOAD_FILE", 0x34, true, "upload root.tree."},
+		{"BACKUP_FINISH", 0x35, true, "finish backup"},
 	}
 	for _, st := range stages {
 		t.Run(st.name, func(t *testing.T) {
@@ -82,7 +83,10 @@ func TestBackupServerKilledAtStage(t *testing.T) {
 			if px.Frames(st.typ) == 0 {
 				t.Fatalf("the backup sent no frame 0x%02x: the kill point was never reached (exit %d: %s)", st.typ, r.Code, r.Stderr)
 			}
-			oneLineError(t, "backup with the server killed at "+st.name, r, "")
+			oneLineError(t, "backup with the server killed at "+st.name, r, "connection lost")
+			if !strings.Contains(r.Stderr, st.step) {
+				t.Fatalf("backup with the server killed at %s: stderr %q does not name the step %q", st.name, r.Stderr, st.step)
+			}
 			stored := len(chunkFiles(t, ds)) - before
 			if st.chunksReach != (stored > 0) {
 				t.Fatalf("killed at %s: %d new chunk files on the server; want them stored: %v", st.name, stored, st.chunksReach)

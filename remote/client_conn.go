@@ -42,7 +42,10 @@ type callFrame struct {
 }
 
 // errConn marks failures of the connection itself (as opposed to answers):
-// the request may be retried on a new connection.
+// the request may be retried on a new connection. A broken connection
+// says "connection lost" whichever side noticed first: the reader (EOF) or
+// a write (a reset pipe); a write on a socket already closed returns the
+// reason it was closed, not "use of closed network connection".
 type errConn struct{ err error }
 
 func (e errConn) Error() string { return e.err.Error() }
@@ -157,7 +160,10 @@ func (cc *clientConn) write(f wire.Frame) error {
 	defer cc.wmu.Unlock()
 	cc.nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
 	if err := wire.WriteFrame(cc.nc, f); err != nil {
-		err = errConn{fmt.Errorf("send %s: %w", f.Type, err)}
+		if lost := cc.broken(); lost != nil {
+			return lost // the reader closed it: its reason, not "use of closed network connection"
+		}
+		err = errConn{fmt.Errorf("connection lost: send %s: %w", f.Type, err)}
 		go cc.fail(err)
 		return err
 	}
