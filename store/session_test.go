@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/backupfs/backupfs/catalog"
 )
@@ -193,4 +196,28 @@ func confinedOn(t *testing.T, s *Store, base time.Time) *SnapshotWriter {
 		t.Fatal(err)
 	}
 	return w
+}
+
+// Another process's Begin of the same snapshot can take the directory
+// between this Begin's Mkdir and its flock (it found it unlocked, took it
+// for a dead writer's, and made its own): this Begin then reports the
+// snapshot as being written and leaves the other's directory alone.
+func TestBeginLosesTheDirectoryRace(t *testing.T) {
+	s, _ := newStore(t)
+	var other *os.File
+	s.hookBeforeLock = func(dir string) {
+		f, err := lockDir(dir, unix.LOCK_EX)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other = f
+	}
+	_, err := s.Begin(vm100, epoch)
+	if !errors.Is(err, ErrExists) {
+		t.Fatalf("Begin that lost the lock: %v, want ErrExists", err)
+	}
+	defer other.Close()
+	if _, err := os.Stat(filepath.Join(s.Dir(), tmpDir, tmpName(vm100, epoch))); err != nil {
+		t.Fatalf("the other writer's directory: %v", err)
+	}
 }

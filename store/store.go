@@ -50,7 +50,8 @@ type Store struct {
 	writers map[string]*SnapshotWriter // snapshots in progress, by tmp dir name
 	gc      sync.Mutex                 // held while GC runs
 
-	hookBeforeSweep func() // tests: runs between GC's mark and sweep
+	hookBeforeSweep func()           // tests: runs between GC's mark and sweep
+	hookBeforeLock  func(dir string) // tests: between Begin's Mkdir and its flock
 }
 
 // Open opens the datastore in dir. It never creates one (Init does): a

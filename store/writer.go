@@ -60,7 +60,16 @@ func (s *Store) Begin(g catalog.Group, t time.Time) (*SnapshotWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: begin %s: %w", label, err)
 	}
+	if s.hookBeforeLock != nil {
+		s.hookBeforeLock(w.dir)
+	}
 	if w.lock, err = lockDir(w.dir, unix.LOCK_EX); err != nil {
+		// Between our Mkdir and this lock, a Begin of the same snapshot in
+		// another process took the directory for a dead writer's, removed
+		// it and made its own: that one is being written now.
+		if errors.Is(err, unix.EWOULDBLOCK) || errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: snapshot %s is being written", ErrExists, label)
+		}
 		_ = os.Remove(w.dir)
 		return nil, fmt.Errorf("store: begin %s: %w", label, err)
 	}
