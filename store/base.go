@@ -103,11 +103,7 @@ func (s *Store) holdBase(g catalog.Group, t time.Time) (*base, error) {
 			f.Close()
 		}
 	}()
-	var held, named unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &held); err != nil {
-		return nil, err
-	}
-	if err := unix.Stat(dir, &named); err != nil || held.Ino != named.Ino || held.Dev != named.Dev {
+	if !lockedIsNamed(f, dir) {
 		return nil, fmt.Errorf("%w: %s was forgotten", ErrNotFound, dir)
 	}
 	m, err := s.Manifest(g, t)

@@ -221,3 +221,31 @@ func TestBeginLosesTheDirectoryRace(t *testing.T) {
 		t.Fatalf("the other writer's directory: %v", err)
 	}
 }
+
+// The same race one step later: a Begin that opened its directory just
+// before another removed it and made its own holds a lock on a removed
+// directory. lockedIsNamed tells the two apart (Begin then reports the
+// snapshot as being written).
+func TestLockedIsNamed(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "d")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	f, err := lockDir(dir, unix.LOCK_EX)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if !lockedIsNamed(f, dir) {
+		t.Fatal("a locked directory that the path still names was taken for removed")
+	}
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if lockedIsNamed(f, dir) {
+		t.Fatal("a removed and replaced directory was taken for the one the path names")
+	}
+}

@@ -73,6 +73,12 @@ func (s *Store) Begin(g catalog.Group, t time.Time) (*SnapshotWriter, error) {
 		_ = os.Remove(w.dir)
 		return nil, fmt.Errorf("store: begin %s: %w", label, err)
 	}
+	if !lockedIsNamed(w.lock, w.dir) {
+		// We opened our directory just before another Begin removed it
+		// (the same race): the path now names that one's.
+		w.lock.Close()
+		return nil, fmt.Errorf("%w: snapshot %s is being written", ErrExists, label)
+	}
 	if _, err := os.Lstat(s.snapPath(g, t)); !errors.Is(err, fs.ErrNotExist) {
 		_ = os.Remove(w.dir)
 		if err == nil {
@@ -105,6 +111,17 @@ func lockDir(dir string, how int) (*os.File, error) {
 		return nil, fmt.Errorf("lock %s: %w", dir, err)
 	}
 	return f, nil
+}
+
+// lockedIsNamed reports whether the directory f holds (locked) is still the
+// one path names: a directory removed or replaced after it was opened is
+// not.
+func lockedIsNamed(f *os.File, path string) bool {
+	var held, named unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &held); err != nil {
+		return false
+	}
+	return unix.Stat(path, &named) == nil && held.Ino == named.Ino && held.Dev == named.Dev
 }
 
 // reclaimStale removes a tmp snapshot directory whose writer is gone (a
