@@ -3,12 +3,11 @@ package catalog
 import (
 	"bytes"
 	"flag"
-	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
+
+	"github.com/backupfs/backupfs/internal/fuzzseed"
 )
 
 var genSeeds = flag.Bool("gen-seeds", false, "rewrite the fuzz seed corpora under testdata/fuzz")
@@ -28,45 +27,17 @@ func TestGenerateFuzzSeeds(t *testing.T) {
 	}
 	for target, files := range seeds {
 		dir := filepath.Join("testdata", "fuzz", target)
+		values := make(map[string]string, len(files))
+		for name, b := range files {
+			values[name] = string(b)
+		}
 		if !*genSeeds {
-			checkSeeds(t, dir, files)
+			fuzzseed.Check(t, dir, "[]byte", values)
 			checkSeedsDecode(t, target, files)
 			continue
 		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := fuzzseed.Write(dir, "[]byte", values); err != nil {
 			t.Fatal(err)
-		}
-		for name, b := range files {
-			body := "go test fuzz v1\n[]byte(" + strconv.Quote(string(b)) + ")\n"
-			if err := os.WriteFile(filepath.Join(dir, "seed-"+name), []byte(body), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-}
-
-// checkSeeds fails unless dir's seed-* files are exactly files, each
-// decoding to the bytes files holds for it.
-func checkSeeds(t *testing.T, dir string, files map[string][]byte) {
-	t.Helper()
-	m, _ := filepath.Glob(filepath.Join(dir, "seed-*"))
-	if len(m) != len(files) {
-		t.Errorf("%s: %d seed files, the code makes %d; run with -gen-seeds", dir, len(m), len(files))
-	}
-	for name, want := range files {
-		path := filepath.Join(dir, "seed-"+name)
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Errorf("%v; run with -gen-seeds", err)
-			continue
-		}
-		body, ok := strings.CutPrefix(string(b), "go test fuzz v1\n[]byte(")
-		body, ok2 := strings.CutSuffix(body, ")\n")
-		got, err := strconv.Unquote(body)
-		if !ok || !ok2 || err != nil {
-			t.Errorf("%s: not a go test fuzz v1 []byte file (%v)", path, err)
-		} else if got != string(want) {
-			t.Errorf("%s is stale: %d bytes, the code makes %d; run with -gen-seeds", path, len(got), len(want))
 		}
 	}
 }

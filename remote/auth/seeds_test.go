@@ -5,10 +5,11 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/backupfs/backupfs/internal/fuzzseed"
 )
 
 var genSeeds = flag.Bool("gen-seeds", false, "rewrite the fuzz seed corpora under testdata/fuzz")
@@ -33,43 +34,11 @@ func TestGenerateFuzzSeeds(t *testing.T) {
 			typ = "[]byte"
 		}
 		if !*genSeeds {
-			checkSeeds(t, dir, typ, files)
+			fuzzseed.Check(t, dir, typ, files)
 			continue
 		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := fuzzseed.Write(dir, typ, files); err != nil {
 			t.Fatal(err)
-		}
-		for name, v := range files {
-			body := "go test fuzz v1\n" + typ + "(" + strconv.Quote(v) + ")\n"
-			if err := os.WriteFile(filepath.Join(dir, "seed-"+name), []byte(body), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-}
-
-// checkSeeds fails unless dir's seed-* files are exactly files, each
-// decoding to the value files holds for it, of type typ.
-func checkSeeds(t *testing.T, dir, typ string, files map[string]string) {
-	t.Helper()
-	m, _ := filepath.Glob(filepath.Join(dir, "seed-*"))
-	if len(m) != len(files) {
-		t.Errorf("%s: %d seed files, the code makes %d; run with -gen-seeds", dir, len(m), len(files))
-	}
-	for name, want := range files {
-		path := filepath.Join(dir, "seed-"+name)
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Errorf("%v; run with -gen-seeds", err)
-			continue
-		}
-		body, ok := strings.CutPrefix(string(b), "go test fuzz v1\n"+typ+"(")
-		body, ok2 := strings.CutSuffix(body, ")\n")
-		got, err := strconv.Unquote(body)
-		if !ok || !ok2 || err != nil {
-			t.Errorf("%s: not a go test fuzz v1 %s file (%v)", path, typ, err)
-		} else if got != want {
-			t.Errorf("%s is stale: %q, the code makes %q; run with -gen-seeds", path, got, want)
 		}
 	}
 }
