@@ -74,7 +74,7 @@ func writeImage(ctx context.Context, s *Stream, f *os.File, device bool) error {
 		}
 		g.Go(func() error {
 			start, end, d := idx.Chunk(i)
-			if !device && catalog.IsZeroChunk(d, int(end-start)) {
+			if !device && catalog.MatchZeroChunk(d, int(end-start)) {
 				return nil // stays a hole
 			}
 			// Every chunk is wanted, none more than another: ahead of

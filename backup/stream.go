@@ -141,7 +141,7 @@ type PrioritySource interface {
 func fetchChunk(ctx context.Context, src Source, idx catalog.Index, i int, demand bool) ([]byte, error) {
 	start, end, d := idx.Chunk(i)
 	n := int(end - start)
-	if catalog.IsZeroChunk(d, n) {
+	if catalog.MatchZeroChunk(d, n) {
 		return make([]byte, n), nil
 	}
 	var data []byte

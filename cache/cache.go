@@ -149,7 +149,7 @@ var zeroBuf = sync.OnceValue(func() []byte { return make([]byte, catalog.MaxChun
 // bytes are read-only. If ctx ends first, Chunk returns ctx.Err() to this
 // caller only; the fetch goes on for the others and fills the cache.
 func (c *Cache) Chunk(ctx context.Context, d catalog.Digest, size int, demand bool) ([]byte, error) {
-	if knownZero(d, size) {
+	if catalog.IsZeroChunk(d, size) {
 		c.st.zeroHits.Add(1)
 		return zeroBuf()[:size:size], nil
 	}
@@ -276,7 +276,7 @@ const (
 // load reads d from the disk tier or the source, unless it is all zeros
 // (isZero, for the sizes knownZero does not know).
 func (c *Cache) load(d catalog.Digest, size int, demand bool) (data []byte, from int, err error) {
-	if isZero(d, size) {
+	if catalog.MatchZeroChunk(d, size) {
 		c.st.zeroHits.Add(1)
 		return zeroBuf()[:size:size], fromZeros, nil
 	}

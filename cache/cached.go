@@ -32,7 +32,7 @@ var errNotCached = errors.New("cache: chunk not in memory")
 // counting a hit or making d recently used. A readahead chunk counts as
 // used.
 func (c *Cache) peek(d catalog.Digest, size int) ([]byte, bool) {
-	if knownZero(d, size) {
+	if catalog.IsZeroChunk(d, size) {
 		return zeroBuf()[:size:size], true
 	}
 	c.mu.Lock()

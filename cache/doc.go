@@ -18,7 +18,7 @@
 //     others and still fills the cache. Failed fetches are not cached; the
 //     next read tries again.
 //   - All-zero chunks of every size (recognised by digest and size: the
-//     digest of that many zeros, see zero.go) are never fetched, read
+//     digest of that many zeros, catalog.MatchZeroChunk) are never fetched, read
 //     ahead or kept in memory: they are served from one shared read-only
 //     zero buffer. Sizes catalog.IsZeroChunk does not know (an image's
 //     tail, a stream's last chunk) are checked where a fetch would start,

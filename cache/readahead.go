@@ -169,5 +169,5 @@ func (c *Cache) start(d catalog.Digest, size int, demand bool) *flight {
 // chunk of a size known (knownZero; the others are recognised by the
 // flight, never fetched), and a size a chunk can have.
 func valid(d catalog.Digest, size int) bool {
-	return size > 0 && size <= catalog.MaxChunkSize && !knownZero(d, size)
+	return size > 0 && size <= catalog.MaxChunkSize && !catalog.IsZeroChunk(d, size)
 }

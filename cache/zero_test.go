@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"math/rand/v2"
-	"sync"
 	"testing"
 	"time"
 
@@ -71,46 +70,5 @@ func TestOddZeroChunksNeverFetched(t *testing.T) {
 	}
 	if st := c.Stats(); st.ZeroHits == 0 {
 		t.Errorf("no zero hits counted: %v", st)
-	}
-}
-
-// TestZeroDigestEverySize: the digest of n zeros built from the kept hash
-// states equals SHA-256 of n zeros, at the edges of blocks and steps, for
-// sizes asked out of order and from several goroutines.
-func TestZeroDigestEverySize(t *testing.T) {
-	sizes := []int{0, 1, 63, 64, 65, zeroStep - 1, zeroStep, zeroStep + 1, 3*zeroStep + 17,
-		1<<20 + 12345, catalog.MaxChunkSize, catalog.MaxChunkSize - 1, 777, 2*zeroStep - 1}
-	rng := rand.New(rand.NewPCG(3, 4))
-	for range 20 {
-		sizes = append(sizes, rng.IntN(catalog.MaxChunkSize+1))
-	}
-	var z zeroStates
-	var wg sync.WaitGroup
-	for _, n := range sizes {
-		wg.Go(func() {
-			if got, want := z.digest(n), catalog.Sum(make([]byte, n)); got != want {
-				t.Errorf("digest of %d zeros: %s, want %s", n, got, want)
-			}
-		})
-	}
-	wg.Wait()
-	if len(z.states) != catalog.MaxChunkSize/zeroStep+1 {
-		t.Errorf("%d states kept, want %d", len(z.states), catalog.MaxChunkSize/zeroStep+1)
-	}
-	if !isZero(catalog.Sum(make([]byte, 999)), 999) || isZero(catalog.Sum([]byte("not zeros")), 9) ||
-		isZero(catalog.Sum(make([]byte, 999)), 998) || isZero(catalog.Digest{}, -1) || isZero(catalog.Digest{}, catalog.MaxChunkSize+1) {
-		t.Error("isZero misjudges a digest")
-	}
-}
-
-// BenchmarkZeroDigestNewSize is the cost of recognising a zero chunk of
-// a size not asked before (the memo is emptied each time).
-func BenchmarkZeroDigestNewSize(b *testing.B) {
-	var z zeroStates
-	z.digest(catalog.MaxChunkSize) // the states, built once
-	b.SetBytes(zeroStep / 2)
-	for i := 0; b.Loop(); i++ {
-		z.memo = nil
-		z.digest(1<<20 + i%zeroStep)
 	}
 }

@@ -51,8 +51,8 @@ func ParseDigest(s string) (Digest, error) {
 
 // zeroMemo holds the digests of zero runs of the sizes asked for. A tree's
 // content-defined chunks come in every size, so it is bounded: once full,
-// sizes not in it are hashed on every call to ZeroDigest and not recognised
-// by IsZeroChunk.
+// it starts over (recent sizes matter; any size is recomputed from the
+// kept hash states of zero.go in microseconds).
 var zeroMemo struct {
 	sync.RWMutex
 	m map[int]Digest
@@ -62,64 +62,62 @@ var zeroMemo struct {
 // of a few thousand streams.
 const maxZeroMemo = 4096
 
-// zeroDigest returns the memoised digest of n zero bytes, computing and
-// keeping it if there is room; ok is false if it is not (and will not be)
+// zeroDigest returns the digest of n zero bytes (0 <= n <= MaxChunkSize),
 // memoised.
-func zeroDigest(n int) (d Digest, ok bool) {
+func zeroDigest(n int) Digest {
 	zeroMemo.RLock()
-	d, ok = zeroMemo.m[n]
+	d, ok := zeroMemo.m[n]
 	zeroMemo.RUnlock()
 	if ok {
-		return d, true
+		return d
 	}
+	d = zeros.digest(n)
 	zeroMemo.Lock()
-	defer zeroMemo.Unlock()
-	if d, ok = zeroMemo.m[n]; ok {
-		return d, true
-	}
-	if zeroMemo.m == nil {
+	if zeroMemo.m == nil || len(zeroMemo.m) >= maxZeroMemo {
 		zeroMemo.m = make(map[int]Digest)
 	}
-	if len(zeroMemo.m) >= maxZeroMemo {
-		return Digest{}, false
-	}
-	d = Sum(make([]byte, n))
 	zeroMemo.m[n] = d
-	return d, true
+	zeroMemo.Unlock()
+	return d
 }
 
 // ZeroDigest returns the digest of n zero bytes, 0 <= n <= MaxChunkSize
-// (the zero Digest otherwise). Results are memoised, so asking for the few
-// chunk sizes an archive uses is cheap.
+// (the zero Digest otherwise). It hashes at most 4 KiB for a size not
+// asked recently (zero.go) and memoises the answer.
 func ZeroDigest(n int) Digest {
 	if n < 0 || n > MaxChunkSize {
 		return Digest{}
 	}
-	if d, ok := zeroDigest(n); ok {
-		return d
+	return zeroDigest(n)
+}
+
+// MatchZeroChunk reports whether d is the digest of n zero bytes, for any
+// size a chunk can have. A size not asked recently costs up to 4 KiB of
+// hashing: call it where a fetch would otherwise follow, and IsZeroChunk
+// (which hashes only powers of two) on every cache hit.
+func MatchZeroChunk(d Digest, n int) bool {
+	if n < 0 || n > MaxChunkSize {
+		return false
 	}
-	return Sum(make([]byte, n))
+	return zeroDigest(n) == d
 }
 
 // IsZeroChunk reports whether d is the digest of n zero bytes, so a reader
 // can produce such a chunk without fetching it. It recognises sizes that
 // are powers of two (fixed-size chunks, and content-defined chunks of zero
-// runs, which are cut at Min or Max) and sizes already memoised; hashing
-// zeros for every size of content-defined chunk would cost as much as
-// verifying them. A zero chunk it does not recognise costs a fetch, never a
-// wrong byte: backups store zero chunks like any other.
+// runs, which are cut at Min or Max) and sizes memoised recently, so it is
+// cheap on every read; MatchZeroChunk recognises every size. A zero chunk
+// neither recognises costs a fetch, never a wrong byte: backups store zero
+// chunks like any other.
 func IsZeroChunk(d Digest, n int) bool {
 	if n <= 0 || n > MaxChunkSize {
 		return n == 0 && d == ZeroDigest(0)
 	}
-	var z Digest
-	var ok bool
 	if n&(n-1) == 0 {
-		z, ok = zeroDigest(n)
-	} else {
-		zeroMemo.RLock()
-		z, ok = zeroMemo.m[n]
-		zeroMemo.RUnlock()
+		return d == zeroDigest(n)
 	}
+	zeroMemo.RLock()
+	z, ok := zeroMemo.m[n]
+	zeroMemo.RUnlock()
 	return ok && d == z
 }
