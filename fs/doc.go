@@ -13,6 +13,18 @@
 // size, mtime (also used as atime and ctime), st_blocks, symlink target,
 // device numbers and xattrs. Hardlinks share one inode number.
 //
+// # History
+//
+// Each group directory has a hidden GROUP/.history (history.go): under
+// .history/ARCHIVE/PATH, a directory for every directory some snapshot has
+// there (its entries the union of theirs), and for every other entry a
+// directory of its distinct versions, one symlink per snapshot where it
+// appeared or its metadata changed (inspect.Differences), named by the
+// snapshot's time and pointing at ../../TIME/ARCHIVE/PATH. It is built
+// from the catalogs when looked at, one directory table per path element
+// per snapshot, and is left out of the group's listing so find, du and
+// cp -a of a group never walk every path of every snapshot again.
+//
 // # Inode numbers
 //
 // Stable across mounts: a 64-bit FNV-1a hash of (group, snapshot, archive,

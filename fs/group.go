@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -17,6 +18,9 @@ type groupNode struct {
 	node
 	g     catalog.Group
 	times listCache[time.Time]
+
+	histOnce sync.Once
+	hist     *histCache // what its .history directory read (history.go)
 }
 
 var (
@@ -69,6 +73,11 @@ func latestIno(g catalog.Group, target string) uint64 { return inoOf("latest", g
 
 func (n *groupNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	shortEntry(out)
+	if name == HistoryName {
+		n.histOnce.Do(func() { n.hist = &histCache{snaps: map[time.Time]*histSnap{}} })
+		n.fsys.synthAttr(&out.Attr, n.fsys.mounted)
+		return n.NewInode(ctx, newHistory(n, n.hist), gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: inoOf("history", n.g.String())}), 0
+	}
 	var t time.Time
 	if name != catalog.Latest {
 		var err error

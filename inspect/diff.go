@@ -112,7 +112,7 @@ func (d *differ) dirs(p string, da, db catalog.Entry) error {
 
 // pair compares one path present in both trees.
 func (d *differ) pair(p string, ea, eb catalog.Entry) error {
-	if fields := differences(&ea, &eb); len(fields) > 0 {
+	if fields := Differences(&ea, &eb); len(fields) > 0 {
 		c := Change{Path: p, Kind: Modified, Fields: fields, Type: eb.Type.String(), Size: eb.Size, OldSize: ea.Size}
 		if err := d.emit(c); err != nil {
 			return err
@@ -154,9 +154,9 @@ func (d *differ) below(r *catalog.TreeReader, p string, e catalog.Entry, k Chang
 	return nil
 }
 
-// differences names the metadata fields in which two entries of one path
+// Differences names the metadata fields in which two entries of one path
 // differ. Directories are not compared by mtime (see the package doc).
-func differences(a, b *catalog.Entry) []string {
+func Differences(a, b *catalog.Entry) []string {
 	if a.Type != b.Type {
 		return []string{"type"}
 	}

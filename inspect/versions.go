@@ -79,7 +79,7 @@ func versionsOf(snap *backup.Snapshot, archive string, pt Pattern, prev map[stri
 		st, fields := New, []string(nil)
 		if old, ok := prev[p]; ok {
 			st = Same
-			if fields = differences(&old, &e); len(fields) > 0 {
+			if fields = Differences(&old, &e); len(fields) > 0 {
 				st = Changed
 			}
 		}
