@@ -10,3 +10,5 @@ require (
 	golang.org/x/sync v0.24.0
 	golang.org/x/sys v0.49.0
 )
+
+require golang.org/x/crypto v0.55.0

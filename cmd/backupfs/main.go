@@ -59,6 +59,7 @@ func init() {
 		"stats":       {"stats [--json] [HOST[:PORT]:]/[TYPE[/ID]]", "logical size, distinct chunks and dedup factor of snapshots", inspectCommand("stats", runStats)},
 		"diff":        {"diff [--json] [HOST[:PORT]:]/TYPE/ID/TIME[/ARCHIVE] TIME|/TYPE/ID/TIME[/ARCHIVE]", "files added, removed and changed between two snapshots (catalogs only)", inspectCommand("diff", runDiff)},
 		"find":        {"find [--json] [--all] [[HOST[:PORT]:]/[TYPE[/ID]]] PATTERN", "which versions of matching paths exist across snapshots, and when they changed", inspectCommand("find", runFind)},
+		"key":         {"key [--kdf-time N] [--kdf-memory 64MiB] create|passwd|paperkey|recover|fingerprint FILE", "manage key files for sealed backups (passphrase from BACKUPFS_PASSWORD_FILE, BACKUPFS_PASSWORD or the terminal)", cmdKey},
 		"fingerprint": {"fingerprint [--datastore DIR]", "print the server certificate's SHA-256 fingerprint", cmdFingerprint},
 	}
 }
