@@ -45,8 +45,28 @@ func (d *dedup) lacks(dg catalog.Digest) bool {
 type dedup struct {
 	sink  Sink
 	stats *Stats
+	seal  Sealer // a sealed backup's (nil: plain)
 	mu    sync.Mutex
 	seen  map[catalog.Digest]struct{}
+}
+
+// blobSink stores a chunk given as a blob (a sealed one): the store's
+// snapshot writer.
+type blobSink interface {
+	PutBlob(d catalog.Digest, blob []byte) (written bool, err error)
+}
+
+// asyncBlobSink is asyncSink for blobs (the network client).
+type asyncBlobSink interface {
+	PutBlobAsync(d catalog.Digest, blob []byte, stored func(written bool)) error
+}
+
+// id is a chunk's digest: its keyed id in a sealed backup.
+func (d *dedup) id(plain []byte) catalog.Digest {
+	if d.seal != nil {
+		return d.seal.ID(plain)
+	}
+	return catalog.Sum(plain)
 }
 
 func newDedup(sink Sink, stats *Stats) *dedup {
@@ -77,6 +97,9 @@ func (d *dedup) store(dg catalog.Digest, plain []byte) error {
 			d.stats.NewBytes.Add(n)
 		}
 	}
+	if d.seal != nil && !catalog.MatchZeroChunk(dg, len(plain)) {
+		return d.storeSealed(dg, plain, count)
+	}
 	switch s := d.sink.(type) {
 	case asyncSink:
 		return s.PutChunkAsync(dg, plain, count)
@@ -88,4 +111,21 @@ func (d *dedup) store(dg catalog.Digest, plain []byte) error {
 	written, err := d.sink.PutChunk(dg, plain)
 	count(written)
 	return err
+}
+
+// storeSealed seals a chunk and hands the blob to the sink.
+func (d *dedup) storeSealed(dg catalog.Digest, plain []byte, count func(bool)) error {
+	blob, err := d.seal.Seal(dg, plain)
+	if err != nil {
+		return err
+	}
+	switch s := d.sink.(type) {
+	case asyncBlobSink:
+		return s.PutBlobAsync(dg, blob, count)
+	case blobSink:
+		written, err := s.PutBlob(dg, blob)
+		count(written)
+		return err
+	}
+	return fmt.Errorf("backup: the sink %T cannot store sealed chunks", d.sink)
 }

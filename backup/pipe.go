@@ -97,7 +97,7 @@ func (p *pipe) work() {
 		if j.zero {
 			j.d = catalog.ZeroDigest(len(j.buf))
 		} else {
-			j.d = catalog.Sum(j.buf)
+			j.d = p.dedup.id(j.buf)
 		}
 		if p.firstErr() == nil {
 			j.err = p.dedup.put(j.d, j.buf)

@@ -47,6 +47,17 @@ type Options struct {
 	// Warn receives what the backup skips or notices (unreadable files,
 	// sockets); nil discards.
 	Warn func(error)
+	// Seal, when set, makes a sealed snapshot (package seal): chunks get
+	// keyed ids and are stored sealed, and the manifest names the key. A
+	// Previous made without the same key is not used.
+	Seal Sealer
+}
+
+// Sealer seals chunks for a sealed backup (seal.Sealer).
+type Sealer interface {
+	ID(plain []byte) catalog.Digest
+	Seal(id catalog.Digest, plain []byte) ([]byte, error)
+	Fingerprint() string
 }
 
 // Run makes one snapshot into sink: every archive, then the manifest, then
@@ -72,6 +83,15 @@ func run(ctx context.Context, sink Sink, opt Options, stats *Stats) (*catalog.Ma
 	m := &catalog.Manifest{Version: catalog.ManifestVersion, Group: opt.Group.String(),
 		Time: catalog.FormatTime(now), CreatedBy: opt.CreatedBy}
 	dd := newDedup(sink, stats)
+	if opt.Seal != nil {
+		m.Key = opt.Seal.Fingerprint()
+		dd.seal = opt.Seal
+	}
+	if opt.Previous != nil && opt.Previous.Manifest.Key != m.Key {
+		opt.Warn(fmt.Errorf("previous snapshot %s/%s was made with another key (or none): every file is read",
+			opt.Previous.Group, catalog.FormatTime(opt.Previous.Time)))
+		opt.Previous = nil
+	}
 	for _, sp := range opt.Archives {
 		var out *archiveOut
 		var err error

@@ -3,6 +3,7 @@ package backup
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"time"
 
@@ -25,6 +26,24 @@ type Repository interface {
 	Snapshots(g catalog.Group) ([]time.Time, error)
 }
 
+// Keyed is a Source that reads sealed snapshots with a key: its
+// fingerprint (seal.Sealer's). A Source without it reads plain snapshots
+// only.
+type Keyed interface {
+	KeyFingerprint() string
+}
+
+// ErrKey reports a sealed snapshot opened without its key, or with another.
+var ErrKey = errors.New("backup: snapshot sealed with another key")
+
+// keyOf is the fingerprint src reads with ("" for none).
+func keyOf(src Source) string {
+	if k, ok := src.(Keyed); ok {
+		return k.KeyFingerprint()
+	}
+	return ""
+}
+
 // Snapshot is one snapshot opened for reading; its manifest is validated.
 type Snapshot struct {
 	src      Source
@@ -45,6 +64,14 @@ func OpenSnapshot(src Source, g catalog.Group, t time.Time) (*Snapshot, error) {
 	}
 	if m.Group != g.String() || m.Time != catalog.FormatTime(t) {
 		return nil, fmt.Errorf("snapshot %s/%s: %w: manifest names %s/%s", g, catalog.FormatTime(t), catalog.ErrFormat, m.Group, m.Time)
+	}
+	if m.Key != "" && m.Key != keyOf(src) {
+		if keyOf(src) == "" {
+			return nil, fmt.Errorf("snapshot %s/%s is sealed with key %s: give its key file (--keyfile or BACKUPFS_KEYFILE): %w",
+				g, catalog.FormatTime(t), m.Key, ErrKey)
+		}
+		return nil, fmt.Errorf("snapshot %s/%s is sealed with key %s, the key file holds %s: %w",
+			g, catalog.FormatTime(t), m.Key, keyOf(src), ErrKey)
 	}
 	return &Snapshot{src: src, Group: g, Time: t, Manifest: m}, nil
 }

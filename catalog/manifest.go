@@ -42,11 +42,16 @@ const ManifestName = "manifest.json"
 // check every index file against its sha256 here and never trust an index
 // header alone.
 type Manifest struct {
-	Version   int       `json:"version"`
-	Group     string    `json:"group"`
-	Time      string    `json:"time"`
-	CreatedBy string    `json:"created_by"`
-	Archives  []Archive `json:"archives"`
+	Version   int    `json:"version"`
+	Group     string `json:"group"`
+	Time      string `json:"time"`
+	CreatedBy string `json:"created_by"`
+	// Key is the fingerprint (32 hex digits) of the key that sealed the
+	// snapshot's chunks (package seal); empty for a plain snapshot. A
+	// build that predates it refuses the field, so it never half-reads a
+	// sealed snapshot.
+	Key      string    `json:"key,omitempty"`
+	Archives []Archive `json:"archives"`
 }
 
 // Archive is one archive of a snapshot.
@@ -102,6 +107,9 @@ func (m *Manifest) Validate() error {
 	}
 	if _, err := ParseTime(m.Time); err != nil {
 		return fmt.Errorf("manifest: %w", err)
+	}
+	if m.Key != "" && !isFingerprint(m.Key) {
+		return fmt.Errorf("%w: manifest: key %q is not a fingerprint of 32 hex digits", ErrFormat, m.Key)
 	}
 	if len(m.Archives) > MaxArchives {
 		return fmt.Errorf("%w: manifest: %d archives, at most %d", ErrFormat, len(m.Archives), MaxArchives)
@@ -162,4 +170,17 @@ func DecodeManifest(b []byte) (*Manifest, error) {
 		return nil, err
 	}
 	return &m, nil
+}
+
+// isFingerprint reports whether s is 32 lowercase hex digits.
+func isFingerprint(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }

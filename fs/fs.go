@@ -164,6 +164,15 @@ func (source) Chunk(d catalog.Digest) ([]byte, error) {
 	return nil, fmt.Errorf("fs: chunk %s: chunks are read through the cache", d)
 }
 
+// KeyFingerprint passes on the repository's key (backup.Keyed), so a
+// mount with a key opens sealed snapshots.
+func (s source) KeyFingerprint() string {
+	if k, ok := s.Repository.(backup.Keyed); ok {
+		return k.KeyFingerprint()
+	}
+	return ""
+}
+
 var _ backup.Source = source{}
 
 // inoOf hashes its parts into an inode number that is neither 0 nor the

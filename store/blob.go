@@ -17,7 +17,8 @@ import (
 //	offset size meaning
 //	0      4    magic "BFCB"
 //	4      1    format version (BlobVersion = 1)
-//	5      1    flags: bit 0 = payload is zstd; other bits must be zero
+//	5      1    flags: bit 0 = payload is zstd; bit 1 = sealed (sealed.go);
+//	            other bits must be zero
 //	6      2    reserved, zero
 //	8      4    plain length (u32, <= catalog.MaxChunkSize)
 //	12     4    CRC32-C (Castagnoli) of bytes 0..11 followed by the payload
@@ -109,6 +110,7 @@ func blobCRC(blob []byte) uint32 {
 // blobHeader is a parsed, checked header.
 type blobHeader struct {
 	zstd     bool
+	sealed   bool
 	plainLen int
 }
 
@@ -154,15 +156,21 @@ func checkHeader(blob []byte) (blobHeader, error) {
 	if blob[4] != BlobVersion {
 		return h, fmt.Errorf("%w: blob: version %d, this build reads %d", ErrCorrupt, blob[4], BlobVersion)
 	}
-	if blob[5]&^blobFlagZstd != 0 || blob[6] != 0 || blob[7] != 0 {
+	if blob[5]&^(blobFlagZstd|blobFlagSealed) != 0 || blob[6] != 0 || blob[7] != 0 {
 		return h, fmt.Errorf("%w: blob: unknown flags %#x or reserved bytes set", ErrCorrupt, blob[5:8])
 	}
 	n := binary.LittleEndian.Uint32(blob[8:12])
 	if n > catalog.MaxChunkSize {
 		return h, fmt.Errorf("%w: blob: plain length %d, at most %d", ErrCorrupt, n, catalog.MaxChunkSize)
 	}
-	h = blobHeader{zstd: blob[5]&blobFlagZstd != 0, plainLen: int(n)}
+	h = blobHeader{zstd: blob[5]&blobFlagZstd != 0, sealed: blob[5]&blobFlagSealed != 0, plainLen: int(n)}
 	payload := len(blob) - BlobHeaderSize
+	if h.sealed {
+		payload -= sealOverhead // the inner payload's length
+		if payload < 0 {
+			return h, fmt.Errorf("%w: sealed blob: payload shorter than nonce and tag", ErrCorrupt)
+		}
+	}
 	if !h.zstd && payload != h.plainLen {
 		return h, fmt.Errorf("%w: blob: raw payload of %d bytes, header says %d", ErrCorrupt, payload, h.plainLen)
 	}
@@ -204,6 +212,9 @@ func DecodeBlobShared(blob []byte, want catalog.Digest) (plain []byte, aliases b
 	if err != nil {
 		return nil, false, err
 	}
+	if h.sealed {
+		return nil, false, fmt.Errorf("chunk %s: %w", want, ErrSealed)
+	}
 	if h.zstd {
 		plain, err = inflate(h, blob[BlobHeaderSize:])
 		if err != nil {
@@ -218,11 +229,15 @@ func DecodeBlobShared(blob []byte, want catalog.Digest) (plain []byte, aliases b
 	return plain, aliases, nil
 }
 
-// decodeBlob is DecodeBlob without the digest check.
+// decodeBlob is DecodeBlob without the digest check. A sealed blob is
+// checked (header, CRC) and then ErrSealed.
 func decodeBlob(blob []byte) ([]byte, error) {
 	h, err := checkBlob(blob)
 	if err != nil {
 		return nil, err
+	}
+	if h.sealed {
+		return nil, ErrSealed
 	}
 	payload := blob[BlobHeaderSize:]
 	if !h.zstd {
@@ -247,10 +262,11 @@ func inflate(h blobHeader, payload []byte) ([]byte, error) {
 // VerifyBlob checks a blob as DecodeBlob does (header, CRC, decompression,
 // SHA-256 against want) without returning the plain bytes: a raw payload
 // is hashed in place and a zstd one is decompressed into a pooled buffer.
-// The server runs it on every uploaded chunk.
+// The server runs it on every uploaded chunk. A sealed blob is checked
+// by its header and CRC only: its plain bytes and id need the key.
 func VerifyBlob(blob []byte, want catalog.Digest) error {
 	h, err := checkBlob(blob)
-	if err != nil {
+	if err != nil || h.sealed {
 		return err
 	}
 	payload := blob[BlobHeaderSize:]

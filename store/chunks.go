@@ -186,7 +186,9 @@ func (s *Store) markBad(d catalog.Digest) (bool, error) {
 		return false, nil
 	}
 	if err == nil {
-		if _, err = DecodeBlob(blob, d); err == nil {
+		if _, err = DecodeBlob(blob, d); err == nil || errors.Is(err, ErrSealed) {
+			// Sound, or sealed with a sound CRC: a sealed chunk that does
+			// not open is reported, never renamed (the key may be wrong).
 			return false, nil
 		}
 	}

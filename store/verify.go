@@ -18,6 +18,14 @@ type VerifyOptions struct {
 	Group   *catalog.Group
 	Time    *time.Time
 	Workers int
+	// Unseal, when set, opens a sealed chunk's blob and checks its plain
+	// bytes against its id (package seal, with the key whose fingerprint
+	// is Key); it returns the plain length or an error wrapping
+	// ErrCorrupt. It is used for the chunks of snapshots sealed with Key;
+	// other sealed chunks, and all without it, are checked by their
+	// header and CRC only (the store has no key).
+	Unseal func(d catalog.Digest, blob []byte) (int, error)
+	Key    string
 }
 
 // VerifyProblem is one thing found wrong. File is the manifest or index
@@ -32,10 +40,11 @@ type VerifyProblem struct {
 }
 
 // VerifyStats counts a Verify run: snapshots looked at, distinct chunks
-// checked, problems reported, plain bytes of the good chunks.
+// checked, problems reported, plain bytes of the good chunks (a sealed
+// chunk's only when Unseal opened it), and how many chunks were sealed.
 type VerifyStats struct {
-	Snapshots, Chunks, Bad int
-	Bytes                  int64
+	Snapshots, Chunks, Bad, Sealed int
+	Bytes                          int64
 }
 
 // Verify checks snapshots: each manifest, each index file's size and
@@ -109,12 +118,13 @@ func (s *Store) verifyTargets(opt VerifyOptions) ([]snapRef, error) {
 }
 
 type verifyRun struct {
-	s       *Store
-	opt     VerifyOptions
-	report  func(VerifyProblem)
-	results map[catalog.Digest]error // nil: good; guarded by mu while workers run
-	mu      sync.Mutex
-	st      VerifyStats
+	s           *Store
+	opt         VerifyOptions
+	sealedByKey bool // the snapshot being checked is sealed with opt.Key
+	report      func(VerifyProblem)
+	results     map[catalog.Digest]error // nil: good; guarded by mu while workers run
+	mu          sync.Mutex
+	st          VerifyStats
 }
 
 func (v *verifyRun) problem(p VerifyProblem) {
@@ -131,6 +141,7 @@ func (v *verifyRun) snapshot(ctx context.Context, g catalog.Group, t time.Time) 
 		bad(catalog.ManifestName, err)
 		return nil
 	}
+	v.sealedByKey = v.opt.Unseal != nil && m.Key != "" && m.Key == v.opt.Key
 	fileOf := make(map[catalog.Digest]string) // first index file naming each chunk
 	var order []catalog.Digest
 	for _, a := range m.Archives {
@@ -166,10 +177,13 @@ func (v *verifyRun) checkChunks(ctx context.Context, ds []catalog.Digest) error 
 	for range v.opt.Workers {
 		wg.Go(func() {
 			for d := range work {
-				n, err := v.checkChunk(d)
+				n, sealed, err := v.checkChunk(d)
 				v.mu.Lock()
 				v.results[d] = err
 				v.st.Chunks++
+				if sealed {
+					v.st.Sealed++
+				}
 				v.st.Bytes += n
 				v.mu.Unlock()
 			}
@@ -201,10 +215,18 @@ func (v *verifyRun) checkChunks(ctx context.Context, ds []catalog.Digest) error 
 }
 
 // checkChunk reads and decodes one chunk; a corrupt one is marked bad.
-func (v *verifyRun) checkChunk(d catalog.Digest) (int64, error) {
+func (v *verifyRun) checkChunk(d catalog.Digest) (n int64, sealed bool, err error) {
 	plain, err := v.s.Chunk(d)
 	if err == nil {
-		return int64(len(plain)), nil
+		return int64(len(plain)), false, nil
+	}
+	if errors.Is(err, ErrSealed) { // header and CRC are sound
+		if !v.sealedByKey {
+			return 0, true, nil
+		}
+		if n, err = v.unseal(d); err == nil {
+			return n, true, nil
+		}
 	}
 	switch {
 	case errors.Is(err, ErrCorrupt):
@@ -218,5 +240,18 @@ func (v *verifyRun) checkChunk(d catalog.Digest) (int64, error) {
 			err = fmt.Errorf("%w (listing it bad failed: %v)", err, merr)
 		}
 	}
-	return 0, err
+	return 0, false, err
+}
+
+// unseal opens a sealed chunk with the key (opt.Unseal).
+func (v *verifyRun) unseal(d catalog.Digest) (int64, error) {
+	blob, err := v.s.Blob(d)
+	if err != nil {
+		return 0, err
+	}
+	n, err := v.opt.Unseal(d, blob)
+	if err != nil {
+		return 0, fmt.Errorf("store: chunk %s: %w", d, err)
+	}
+	return int64(n), nil
 }

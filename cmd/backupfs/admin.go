@@ -12,6 +12,7 @@ import (
 type verifyOptions struct {
 	datastore string
 	workers   int
+	keyfile   string
 }
 
 func cmdVerify(ctx context.Context, e env, args []string) error {
@@ -19,6 +20,7 @@ func cmdVerify(ctx context.Context, e env, args []string) error {
 	fs := flags(e, "verify")
 	datastoreFlag(fs, &o.datastore)
 	fs.IntVar(&o.workers, "workers", 0, "chunks verified in parallel (default: one per CPU)")
+	fs.StringVar(&o.keyfile, "keyfile", "", "also open every sealed chunk of this key and check its plain bytes (default $BACKUPFS_KEYFILE; without: header and CRC only)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -27,6 +29,13 @@ func cmdVerify(ctx context.Context, e env, args []string) error {
 
 func runVerify(ctx context.Context, e env, o verifyOptions, args []string) error {
 	opt := store.VerifyOptions{Workers: o.workers}
+	sealer, err := openSealer(repoOptions{keyfile: o.keyfile})
+	if err != nil {
+		return err
+	}
+	if sealer != nil {
+		opt.Unseal, opt.Key = sealer.Check, sealer.Fingerprint()
+	}
 	s, err := openStore(o.datastore)
 	if err != nil {
 		return err
@@ -56,6 +65,13 @@ func runVerify(ctx context.Context, e env, o verifyOptions, args []string) error
 		return err
 	}
 	fmt.Fprintf(e.stdout, "verified %d snapshots, %d chunks, %s: %d bad\n", st.Snapshots, st.Chunks, humanBytes(st.Bytes), st.Bad)
+	if st.Sealed > 0 {
+		how := "header and CRC only (no --keyfile)"
+		if sealer != nil {
+			how = "those of key " + sealer.Fingerprint() + " opened and checked, others by header and CRC"
+		}
+		fmt.Fprintf(e.stdout, "%d chunks were sealed: %s\n", st.Sealed, how)
+	}
 	if st.Bad > 0 {
 		return fmt.Errorf("%d bad chunks or files (bad chunks were marked; a new backup of the same data repairs them)", st.Bad)
 	}

@@ -60,6 +60,7 @@ func runBackup(ctx context.Context, e env, o backupOptions, args []string) error
 		return err
 	}
 	defer s.Close()
+	opt.Seal = sealerOf(s)
 	host, _ := os.Hostname()
 	opt.CreatedBy = fmt.Sprintf("backupfs host=%s", host)
 	opt.Warn = func(err error) { fmt.Fprintf(e.stderr, "warning: %v\n", err) }
@@ -73,6 +74,9 @@ func runBackup(ctx context.Context, e env, o backupOptions, args []string) error
 		return err
 	}
 	fmt.Fprintf(e.stdout, "snapshot /%s/%s: %s\n", m.Group, m.Time, summary(st, time.Since(start)))
+	if m.Key != "" {
+		fmt.Fprintf(e.stdout, "sealed with key %s\n", m.Key)
+	}
 	fmt.Fprintln(e.stdout, reuseSummary(st, opt.Previous, note))
 	if u, ok := w.(interface{ Uploads() (int64, int64) }); ok {
 		up, known := u.Uploads()

@@ -96,6 +96,7 @@ func (l localRepo) Close() error { return nil }
 // repoOptions say where a repository is: --datastore for the local form,
 // and the credentials for a server location.
 type repoOptions struct {
+	keyfile     string // sealed backups' key file (--keyfile; BACKUPFS_KEYFILE)
 	datastore   string
 	tokenFile   string
 	fingerprint string
@@ -109,22 +110,39 @@ func repoFlags(fs *pflag.FlagSet, o *repoOptions) {
 	fs.StringVar(&o.tokenFile, "token-file", "", "file holding the server token (default $BACKUPFS_TOKEN)")
 	fs.StringVar(&o.fingerprint, "fingerprint", "", "server certificate SHA-256 fingerprint (default $BACKUPFS_FINGERPRINT)")
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "how long a request to a server may retry before it fails (e.g. 10s, 2m)")
+	fs.StringVar(&o.keyfile, "keyfile", "", "key file: seal new backups and read sealed ones (default $BACKUPFS_KEYFILE; passphrase from BACKUPFS_PASSWORD_FILE, BACKUPFS_PASSWORD or the terminal)")
 }
 
 // openRepo opens the repository a location names. A local datastore must
 // exist: no command but init makes one.
 func openRepo(o repoOptions, loc location) (repo, error) {
+	sealer, err := openSealer(o) // first: a wrong passphrase fails before any connection
+	if err != nil {
+		return nil, err
+	}
+	var r repo
 	if loc.addr == "" {
 		s, err := openStore(o.datastore)
 		if err != nil {
 			return nil, err
 		}
-		return localRepo{s}, nil
+		r = localRepo{s}
+	} else {
+		if o.datastore != "" {
+			return nil, fmt.Errorf("--datastore is for local paths; %s names a server", loc.addr)
+		}
+		var unseal func(catalog.Digest, []byte) ([]byte, error)
+		if sealer != nil {
+			unseal = sealer.Open
+		}
+		if r, err = dialRepo(o, loc.addr, unseal); err != nil {
+			return nil, err
+		}
 	}
-	if o.datastore != "" {
-		return nil, fmt.Errorf("--datastore is for local paths; %s names a server", loc.addr)
+	if sealer != nil {
+		r = sealedRepo{r, sealer}
 	}
-	return dialRepo(o, loc.addr)
+	return r, nil
 }
 
 // serverState is a datastore with the server's tokens and certificate.

@@ -79,6 +79,7 @@ type lsRow struct {
 	Mtime    string  `json:"mtime,omitempty"`
 	Target   string  `json:"target,omitempty"`
 	Hardlink string  `json:"hardlink,omitempty"`
+	Key      string  `json:"key,omitempty"` // a sealed snapshot's key fingerprint
 }
 
 func (r lsRow) text() string {
@@ -94,6 +95,8 @@ func (r lsRow) text() string {
 		return line
 	case r.Kind != "":
 		return fmt.Sprintf("%s\t%s\t%d", r.Name, r.Kind, *r.Size)
+	case r.Time != "" && r.Key != "":
+		return r.Time + "\tsealed, key " + r.Key
 	case r.Time != "":
 		return r.Time
 	}
@@ -111,7 +114,14 @@ func lsRows(s backup.Repository, r catalog.Ref) ([]lsRow, error) {
 		}
 		rows := make([]lsRow, 0, len(snaps))
 		for _, t := range snaps {
-			rows = append(rows, lsRow{Group: r.Group().String(), Time: catalog.FormatTime(t)})
+			row := lsRow{Group: r.Group().String(), Time: catalog.FormatTime(t)}
+			// The manifest says whether it is sealed; reading it needs no key.
+			if b, err := s.ReadFile(r.Group(), t, catalog.ManifestName); err == nil {
+				if m, err := catalog.DecodeManifest(b); err == nil {
+					row.Key = m.Key
+				}
+			}
+			rows = append(rows, row)
 		}
 		return rows, nil
 	}

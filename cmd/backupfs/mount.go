@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/backupfs/backupfs/backup"
 	"github.com/backupfs/backupfs/cache"
 	"github.com/backupfs/backupfs/catalog"
 	"github.com/backupfs/backupfs/fs"
@@ -203,6 +204,14 @@ func (n notExistRepo) ReadFile(g catalog.Group, t time.Time, name string) ([]byt
 	return b, notExist(err)
 }
 
+// KeyFingerprint passes on the repository's key (backup.Keyed).
+func (n notExistRepo) KeyFingerprint() string {
+	if k, ok := n.r.(backup.Keyed); ok {
+		return k.KeyFingerprint()
+	}
+	return ""
+}
+
 func notExist(err error) error {
 	if errors.Is(err, store.ErrNotFound) && !errors.Is(err, iofs.ErrNotExist) {
 		return notFoundError{err}
@@ -221,6 +230,12 @@ func (e notFoundError) Is(target error) bool { return target == iofs.ErrNotExist
 // client fetches with a priority and a context; the local store reads from
 // disk.
 func chunkSource(r repo) (cache.Source, error) {
+	if s, ok := r.(sealedRepo); ok {
+		if _, local := s.repo.(localRepo); local {
+			return sealedChunks{s}, nil
+		}
+		r = s.repo // the client opens sealed chunks itself
+	}
 	switch v := r.(type) {
 	case remoteRepo:
 		return remoteChunks{v.Client}, nil

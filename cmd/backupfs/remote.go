@@ -23,7 +23,7 @@ func (r remoteRepo) Begin(g catalog.Group, t time.Time) (backup.Sink, error) {
 
 // dialRepo connects to a backupfs server with the token and fingerprint
 // from the flags or the environment.
-func dialRepo(o repoOptions, addr string) (repo, error) {
+func dialRepo(o repoOptions, addr string, unseal func(catalog.Digest, []byte) ([]byte, error)) (repo, error) {
 	token := os.Getenv("BACKUPFS_TOKEN")
 	if o.tokenFile != "" {
 		b, err := os.ReadFile(o.tokenFile)
@@ -44,7 +44,7 @@ func dialRepo(o repoOptions, addr string) (repo, error) {
 		w = o.stderr
 	}
 	log := slog.New(slog.NewTextHandler(w, nil)) // reconnect warnings: a stalled command says why
-	c, err := client.Dial(context.Background(), client.ClientConfig{Addr: addr, Token: token, Fingerprint: fp, Timeout: o.timeout, Log: log})
+	c, err := client.Dial(context.Background(), client.ClientConfig{Addr: addr, Token: token, Fingerprint: fp, Timeout: o.timeout, Log: log, Unseal: unseal})
 	if err != nil {
 		return nil, err
 	}

@@ -49,6 +49,9 @@ func (c *Client) Begin(g catalog.Group, t time.Time) (*Backup, error) {
 	var cc *clientConn
 	err := c.do(ctx, "connect", func(ctx context.Context, _ *clientConn) (err error) {
 		cc, err = dialConn(ctx, c.cfg.Addr, c.tls, c.cfg.Token)
+		if cc != nil {
+			cc.unseal = c.cfg.Unseal
+		}
 		return err
 	})
 	if err != nil {

@@ -41,6 +41,10 @@ type ClientConfig struct {
 	// Log gets the reconnects of an established session (warnings) and
 	// the connection's details (debug); nil discards them.
 	Log *slog.Logger
+	// Unseal opens a sealed chunk's blob and checks it against its id
+	// (package seal, with the key of a sealed backup); nil: a sealed chunk
+	// fails with store.ErrSealed.
+	Unseal func(d catalog.Digest, blob []byte) ([]byte, error)
 }
 
 // Client reads from a server (it implements backup.Repository) and makes
@@ -102,6 +106,9 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	cc, err := dialConn(ctx, cfg.Addr, tcfg, cfg.Token)
+	if cc != nil {
+		cc.unseal = cfg.Unseal
+	}
 	if err != nil {
 		stop()
 		var ce errConn
@@ -148,6 +155,9 @@ func (c *Client) conn(ctx context.Context) (*clientConn, error) {
 		return nil, err
 	}
 	cc, err := dialConn(ctx, c.cfg.Addr, c.tls, c.cfg.Token)
+	if cc != nil {
+		cc.unseal = c.cfg.Unseal
+	}
 	if err == nil {
 		if err = c.replayGrants(ctx, cc); err != nil {
 			cc.fail(errConn{err})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/backupfs/backupfs/catalog"
 	"io"
 	"net"
 	"sync"
@@ -24,6 +25,9 @@ type clientConn struct {
 	done chan struct{}
 	name string    // the server's name from its HELLO
 	born time.Time // when the connection was made: one lost at once counts as a failed attempt
+	// unseal opens sealed chunks (ClientConfig.Unseal); nil: a sealed
+	// chunk is an error.
+	unseal func(d catalog.Digest, blob []byte) ([]byte, error)
 }
 
 // call collects the answer frames of one request.

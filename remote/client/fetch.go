@@ -253,7 +253,7 @@ func (cc *clientConn) getChunks(ctx context.Context, ds []catalog.Digest, demand
 			cc.cancel(id)
 			return err
 		}
-		d, data, derr, err := decodeChunkAnswer(cf, want)
+		d, data, derr, err := decodeChunkAnswer(cf, want, cc.unseal)
 		if err != nil {
 			cc.forget(id)
 			return err
@@ -270,7 +270,7 @@ func (cc *clientConn) getChunks(ctx context.Context, ds []catalog.Digest, demand
 // digest's error, err one that ends the request. The plain bytes of a raw
 // blob are the frame's own payload buffer (frameReader gave it one of its
 // own); a pooled buffer is returned unless the result aliases it.
-func decodeChunkAnswer(cf callFrame, want map[catalog.Digest]bool) (d catalog.Digest, data []byte, derr, err error) {
+func decodeChunkAnswer(cf callFrame, want map[catalog.Digest]bool, unseal func(catalog.Digest, []byte) ([]byte, error)) (d catalog.Digest, data []byte, derr, err error) {
 	aliases := false
 	defer func() {
 		if cf.buf != nil && !aliases {
@@ -288,7 +288,11 @@ func decodeChunkAnswer(cf callFrame, want map[catalog.Digest]bool) (d catalog.Di
 			return d, nil, nil, notAsked(m.Digest)
 		}
 		var plain []byte
-		plain, aliases, err = store.DecodeBlobShared(m.Blob, m.Digest)
+		if unseal != nil && store.BlobSealed(m.Blob) {
+			plain, err = unseal(m.Digest, m.Blob) // a new slice
+		} else {
+			plain, aliases, err = store.DecodeBlobShared(m.Blob, m.Digest)
+		}
 		if err != nil {
 			return m.Digest, nil, fmt.Errorf("chunk %s from the server: %w", m.Digest, err), nil
 		}

@@ -39,6 +39,29 @@ func (b *Backup) PutChunkAsync(d catalog.Digest, plain []byte, stored func(writt
 	if err != nil {
 		return err
 	}
+	return b.sendAsync(d, payload, stored)
+}
+
+// PutBlobAsync is PutChunkAsync for a chunk already encoded as a blob (a
+// sealed chunk: store.SealBlob); blob may be reused once it returns.
+func (b *Backup) PutBlobAsync(d catalog.Digest, blob []byte, stored func(written bool)) error {
+	if err := b.uploadErr(); err != nil {
+		return err
+	}
+	if b.isKnown(d) {
+		b.Skipped.Add(1)
+		return nil
+	}
+	bp := uploadBufs.Get(catalog.DigestSize + len(blob))
+	defer uploadBufs.Put(bp)
+	payload := append(append((*bp)[:0], d[:]...), blob...)
+	*bp = payload[:0]
+	return b.sendAsync(d, payload, stored)
+}
+
+// sendAsync sends one UPLOAD_CHUNK payload (digest and blob) in a window
+// slot; awaitAck takes its answer.
+func (b *Backup) sendAsync(d catalog.Digest, payload []byte, stored func(bool)) error {
 	select {
 	case b.window <- struct{}{}:
 	case <-b.cc.done:
