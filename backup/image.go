@@ -21,10 +21,25 @@ func isZero(b []byte) bool {
 	return len(b) == 0 || b[0] == 0 && bytes.Equal(b[:len(b)-1], b[1:])
 }
 
-// backupImage writes an image archive of the file or block device at path:
+// backupImage writes an image archive of sp: its file or block device
+// (imageFile), or standard input (stdin.go). A dry run only lists it.
+func backupImage(ctx context.Context, dd *dedup, opt *Options, sp Spec, now time.Time) (*archiveOut, error) {
+	if opt.List != nil {
+		opt.List(sp.Name)
+	}
+	if opt.DryRun {
+		return &archiveOut{arch: catalog.Archive{Name: sp.Name, Kind: catalog.KindImage}}, nil
+	}
+	if sp.Path == StdinPath {
+		return imageStdin(ctx, dd, opt, sp.Name, now)
+	}
+	return imageFile(ctx, dd, sp.Name, sp.Path, opt.FixedSize, now)
+}
+
+// imageFile writes an image archive of the file or block device at path:
 // fixed chunks of chunkSize, all-zero chunks recognised by content, holes of
 // sparse files skipped without reading them.
-func backupImage(ctx context.Context, dd *dedup, name, path string, chunkSize int, now time.Time) (*archiveOut, error) {
+func imageFile(ctx context.Context, dd *dedup, name, path string, chunkSize int, now time.Time) (*archiveOut, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", name, err)
