@@ -30,7 +30,7 @@ var selectTrees = []selectTree{
 			"tmp/x": "5", "d/e/tmp/y": "6", "d/tmpx/z": "7"},
 		excluded: []string{"a.o", "d/e/b.o", "tmp", "d/e/tmp"}},
 	{name: "anchored", flags: []string{"--exclude", "SRC/logs", "--exclude", "/SRC/d/*.log"},
-		files: map[string]string{"logs/a": "1", "d/logs/b": "2", "d/x.log": "3", "d/e/y.log": "4"},
+		files:    map[string]string{"logs/a": "1", "d/logs/b": "2", "d/x.log": "3", "d/e/y.log": "4"},
 		excluded: []string{"logs", "d/x.log"}},
 	{name: "doublestar", flags: []string{"--exclude", "build/**/gen", "--exclude", "SRC/deep/**/*.bin"},
 		files: map[string]string{"build/gen/a": "1", "build/x/y/gen/b": "2", "build/x/y/keep": "3",
