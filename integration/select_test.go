@@ -14,7 +14,8 @@ import (
 // selectTree is a tree built for one exclude option: files (path ->
 // contents; a path ending in / is a directory), what the option must
 // leave out (paths under the source; a directory's contents go with it)
-// and the flags, in which SRC stands for the source's absolute path.
+// and the flags, in which SRC stands for the source's absolute path
+// (so SRC/x is anchored) and FILE for an exclude file.
 type selectTree struct {
 	name     string
 	files    map[string]string
@@ -29,7 +30,7 @@ var selectTrees = []selectTree{
 		files: map[string]string{"a.o": "1", "d/e/b.o": "2", "d/b.oo": "3", "d/e/c.c": "4",
 			"tmp/x": "5", "d/e/tmp/y": "6", "d/tmpx/z": "7"},
 		excluded: []string{"a.o", "d/e/b.o", "tmp", "d/e/tmp"}},
-	{name: "anchored", flags: []string{"--exclude", "SRC/logs", "--exclude", "/SRC/d/*.log"},
+	{name: "anchored", flags: []string{"--exclude", "SRC/logs", "--exclude", "SRC/d/*.log", "--exclude", "/y.log"},
 		files:    map[string]string{"logs/a": "1", "d/logs/b": "2", "d/x.log": "3", "d/e/y.log": "4"},
 		excluded: []string{"logs", "d/x.log"}},
 	{name: "doublestar", flags: []string{"--exclude", "build/**/gen", "--exclude", "SRC/deep/**/*.bin"},
@@ -81,7 +82,7 @@ func (c selectTree) build(t *testing.T, dir string) (src, want string, flags []s
 	exFile := filepath.Join(dir, "excludes")
 	must(t, os.WriteFile(exFile, []byte("# secrets\n\n  secret*  \n"), 0o644))
 	for _, f := range c.flags {
-		f = strings.ReplaceAll(f, "SRC", strings.TrimPrefix(src, "/"))
+		f = strings.ReplaceAll(f, "SRC", src) // absolute: the pattern is anchored
 		if f == "FILE" {
 			f = exFile
 		}
