@@ -21,7 +21,7 @@ func TestStdinImage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = Run(context.Background(), w, Options{Group: group, Time: when.Add(time.Duration(at)*time.Hour), FixedSize: 65536,
+		_, err = Run(context.Background(), w, Options{Group: group, Time: when.Add(time.Duration(at) * time.Hour), FixedSize: 65536,
 			Archives: []Spec{{Name: "d.img", Path: StdinPath}}, Stdin: r, StdinSize: size}, &Stats{})
 		return err
 	}
@@ -53,7 +53,7 @@ func TestStdinImage(t *testing.T) {
 		t.Fatalf("snapshots %v, %v: want the two good ones only", times, err)
 	}
 	w, _ := s.Begin(group, when.Add(20*time.Hour))
-	_, err = Run(context.Background(), w, Options{Group: group, Time: when.Add(20*time.Hour),
+	_, err = Run(context.Background(), w, Options{Group: group, Time: when.Add(20 * time.Hour),
 		Archives: []Spec{{Name: "d.img", Path: StdinPath}}, Stdin: iotest.TimeoutReader(bytes.NewReader(img))}, &Stats{})
 	if !errors.Is(err, iotest.ErrTimeout) {
 		t.Fatalf("failing reader: %v", err)

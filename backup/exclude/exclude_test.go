@@ -116,8 +116,11 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		abs := "/" + strings.TrimLeft(p, "/")
-		if x.Match(abs) != x.Match(abs) {
+		if got := x.Match(abs); got != x.Match(abs) {
 			t.Fatal("Match not deterministic")
+		}
+		if !x.Match(abs + "/" + "x") && x.anchored && x.Match(abs) && x.parts[len(x.parts)-1] == "**" {
+			t.Fatalf("%q ends in ** and matches %q but not below it", pat, abs)
 		}
 		y, err := Parse(pat, true)
 		if err != nil || strings.IndexFunc(abs, func(r rune) bool { return r > 127 }) >= 0 {
