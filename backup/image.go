@@ -54,7 +54,12 @@ func imageFile(ctx context.Context, dd *dedup, name, path string, chunkSize int,
 		return nil, fmt.Errorf("image %s: %w", name, err)
 	}
 	p := newPipe(ctx, dd, iw.Add)
-	perr := readImage(f, size, chunkSize, dd.stats, p)
+	feed := newImageFeed(p, dd)
+	perr := readImage(f, size, chunkSize, dd.stats, feed)
+	if perr == nil {
+		perr = feed.flush()
+	}
+	feed.release()
 	if err := p.close(); perr == nil {
 		perr = err
 	}
@@ -66,8 +71,8 @@ func imageFile(ctx context.Context, dd *dedup, name, path string, chunkSize int,
 	return out, nil
 }
 
-// readImage feeds the pipe chunk by chunk.
-func readImage(f *os.File, size int64, chunkSize int, st *Stats, p *pipe) error {
+// readImage feeds the image chunk by chunk.
+func readImage(f *os.File, size int64, chunkSize int, st *Stats, p *imageFeed) error {
 	holes := newHoleFinder(f, size)
 	for off := int64(0); off < size; off += int64(chunkSize) {
 		n := int(min(int64(chunkSize), size-off))
@@ -83,7 +88,7 @@ func readImage(f *os.File, size int64, chunkSize int, st *Stats, p *pipe) error 
 			zero = isZero(buf)
 		}
 		st.Bytes.Add(int64(n))
-		if err := p.putOwned(buf, zero); err != nil {
+		if err := p.put(buf, zero); err != nil {
 			return err
 		}
 	}

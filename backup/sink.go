@@ -35,6 +35,10 @@ type Stats struct {
 	// its contents unwalked) and the sizes of the regular files among them.
 	Excluded      atomic.Int64
 	ExcludedBytes atomic.Int64
+	// Image chunks the sink said it holds among those the client may read
+	// (the digest query: KnownSink), referenced without upload.
+	KnownChunks atomic.Int64
+	KnownBytes  atomic.Int64
 	// DryRun: the sizes of the regular files a backup would read.
 	DryRunBytes atomic.Int64
 	// Change detection (Options.Previous): files whose contents were

@@ -24,7 +24,12 @@ func imageStdin(ctx context.Context, dd *dedup, opt *Options, name string, now t
 		return nil, fmt.Errorf("image %s: %w", name, err)
 	}
 	p := newPipe(ctx, dd, iw.Add)
-	size, rerr := readStream(opt.Stdin, opt.StdinSize, opt.FixedSize, dd.stats, p)
+	feed := newImageFeed(p, dd)
+	size, rerr := readStream(opt.Stdin, opt.StdinSize, opt.FixedSize, dd.stats, feed)
+	if rerr == nil {
+		rerr = feed.flush()
+	}
+	feed.release()
 	if err := p.close(); rerr == nil {
 		rerr = err
 	}
@@ -38,7 +43,7 @@ func imageStdin(ctx context.Context, dd *dedup, opt *Options, name string, now t
 
 // readStream feeds the pipe chunk by chunk from r and returns the bytes
 // read; want > 0 is the exact size r must give.
-func readStream(r io.Reader, want int64, chunkSize int, st *Stats, p *pipe) (int64, error) {
+func readStream(r io.Reader, want int64, chunkSize int, st *Stats, p *imageFeed) (int64, error) {
 	var size int64
 	for {
 		n := chunkSize
@@ -57,7 +62,7 @@ func readStream(r io.Reader, want int64, chunkSize int, st *Stats, p *pipe) (int
 		if m > 0 {
 			st.Bytes.Add(int64(m))
 			size += int64(m)
-			if perr := p.putOwned(buf[:m], isZero(buf[:m])); perr != nil {
+			if perr := p.put(buf[:m], isZero(buf[:m])); perr != nil {
 				return size, perr
 			}
 		} else {
