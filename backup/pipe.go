@@ -29,9 +29,9 @@ type job struct {
 	n      int    // chunk length
 	zero   bool   // known all-zero: the digest needs no hashing
 	hashed bool   // d was computed by the caller (putHashed)
-	d     catalog.Digest
-	err   error
-	ready chan struct{}
+	d      catalog.Digest
+	err    error
+	ready  chan struct{}
 }
 
 func newPipe(ctx context.Context, dd *dedup, add func(catalog.Digest, int) error) *pipe {

@@ -119,7 +119,7 @@ func FuzzParse(f *testing.F) {
 		if got := x.Match(abs); got != x.Match(abs) {
 			t.Fatal("Match not deterministic")
 		}
-		if !x.Match(abs + "/" + "x") && x.anchored && x.Match(abs) && x.parts[len(x.parts)-1] == "**" {
+		if !x.Match(abs+"/"+"x") && x.anchored && x.Match(abs) && x.parts[len(x.parts)-1] == "**" {
 			t.Fatalf("%q ends in ** and matches %q but not below it", pat, abs)
 		}
 		y, err := Parse(pat, true)
