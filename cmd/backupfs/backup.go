@@ -65,6 +65,9 @@ func runBackup(ctx context.Context, e env, o backupOptions, args []string) error
 		up, known := u.Uploads()
 		fmt.Fprintf(e.stdout, "uploaded %d chunks; %d were known from the previous snapshot\n", up, known)
 	}
+	if f, ok := w.(interface{ FoundByQuery() int64 }); ok && f.FoundByQuery() > 0 {
+		fmt.Fprintf(e.stdout, "%d image chunks were found in groups this token may read, not uploaded\n", f.FoundByQuery())
+	}
 	if n := st.Unreadable.Load(); n > 0 {
 		return exitError{3, fmt.Errorf("snapshot made, but %d files or directories could not be read (see warnings)", n)}
 	}
