@@ -240,7 +240,7 @@ func TestTypeAndCodeStrings(t *testing.T) {
 			}
 		}
 	}
-	if known != 22 {
-		t.Errorf("%d known types, want 22", known)
+	if known != 24 {
+		t.Errorf("%d known types, want 24", known)
 	}
 }
