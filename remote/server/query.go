@@ -48,37 +48,19 @@ func (c *srvConn) readable(b *srvBackup) *srvReadable {
 	return &b.readable
 }
 
+// srvSnap names one snapshot of the readable index.
+type srvSnap struct {
+	g catalog.Group
+	t time.Time
+}
+
 // readableKeys lists the index files of the readable groups' snapshots,
-// newest snapshots first, at most srvMaxGrants. Groups or snapshots that
-// cannot be listed or read are left out (they answer no).
+// newest snapshots first, at most srvMaxGrants. Snapshots whose manifest
+// cannot be read are left out (their chunks are answered no).
 func (c *srvConn) readableKeys() []srvFileKey {
-	st := c.s.cfg.Store
-	groups, err := st.Groups()
-	if err != nil {
-		c.log.Warn("digest query: list groups", "err", err)
-		return nil
-	}
-	type snap struct {
-		g catalog.Group
-		t time.Time
-	}
-	var snaps []snap
-	for _, g := range groups {
-		if !c.grant.Allows(auth.PermRead, g.String()) {
-			continue
-		}
-		times, err := st.Snapshots(g)
-		if err != nil {
-			continue
-		}
-		for _, t := range times {
-			snaps = append(snaps, snap{g, t})
-		}
-	}
-	slices.SortStableFunc(snaps, func(a, b snap) int { return b.t.Compare(a.t) })
 	var keys []srvFileKey
-	for _, s := range snaps {
-		m, err := st.Manifest(s.g, s.t)
+	for _, s := range c.readableSnaps() {
+		m, err := c.s.cfg.Store.Manifest(s.g, s.t)
 		if err != nil {
 			continue
 		}
@@ -92,6 +74,32 @@ func (c *srvConn) readableKeys() []srvFileKey {
 		}
 	}
 	return keys
+}
+
+// readableSnaps lists the snapshots of the groups the token may read,
+// newest first. Groups that cannot be listed are left out.
+func (c *srvConn) readableSnaps() []srvSnap {
+	st := c.s.cfg.Store
+	groups, err := st.Groups()
+	if err != nil {
+		c.log.Warn("digest query: list groups", "err", err)
+		return nil
+	}
+	var snaps []srvSnap
+	for _, g := range groups {
+		if !c.grant.Allows(auth.PermRead, g.String()) {
+			continue
+		}
+		times, err := st.Snapshots(g)
+		if err != nil {
+			continue
+		}
+		for _, t := range times {
+			snaps = append(snaps, srvSnap{g, t})
+		}
+	}
+	slices.SortStableFunc(snaps, func(a, b srvSnap) int { return b.t.Compare(a.t) })
+	return snaps
 }
 
 // has reports whether a readable snapshot references d.
