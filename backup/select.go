@@ -2,7 +2,6 @@ package backup
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -21,17 +20,22 @@ import (
 // backup counts it (Stats.Excluded) and, for a regular file, its size
 // (Stats.ExcludedBytes). An excluded directory counts as one entry and
 // zero bytes: its contents are never walked (a cache or another file
-// system may be large, which is why it was left out).
+// system may be large, which is why it was left out). A tagged directory
+// (ExcludeCaches, ExcludeIfPresent) is kept with its tag and nothing
+// else, as restic keeps it: a restore shows the cache directory and its
+// tag; its other entries count one each (and their sizes, for files).
 type Selection struct {
 	// Exclude patterns (package exclude) are matched against each entry's
 	// absolute path in the source file system, not its path in the archive.
 	Exclude exclude.Set
-	// ExcludeCaches leaves out a directory holding a CACHEDIR.TAG file
-	// that starts with the signature of the Cache Directory Tagging
-	// Specification; a tag with another first bytes excludes nothing.
+	// ExcludeCaches leaves out the contents of a directory holding a
+	// CACHEDIR.TAG file that starts with the signature of the Cache
+	// Directory Tagging Specification, but the directory and the tag; a
+	// tag with other first bytes excludes nothing.
 	ExcludeCaches bool
-	// ExcludeIfPresent leaves out a directory holding an entry of one of
-	// these names (of any type).
+	// ExcludeIfPresent leaves out the contents of a directory holding an
+	// entry of one of these names (of any type), but the directory and
+	// that entry.
 	ExcludeIfPresent []string
 	// ExcludeLargerThan leaves out regular files larger than this many
 	// bytes; 0 takes files of every size.
@@ -57,22 +61,23 @@ const (
 	take     verdict = iota
 	leaveOut         // not in the archive
 	emptyDir         // a mount point: the directory without its contents
+	tagOnly          // a tagged directory: the directory and its tag only
 )
 
 // judge decides on the entry at abs (absolute source path) with lstat
-// results r; rootDev is the device of its source path. It returns why an
-// entry is left out, for the dry run's and the warning's sake.
+// results r; rootDev is the device of its source path. For tagOnly it
+// also returns the tag's name.
 func (s *Selection) judge(abs string, r *statRes, rootDev uint64) (verdict, string) {
 	if r.err != nil {
 		return take, "" // the walker reports it unreadable
 	}
-	if p, ok := s.Exclude.Match(filepath.ToSlash(abs)); ok {
-		return leaveOut, "matches " + p.String()
+	if _, ok := s.Exclude.Match(filepath.ToSlash(abs)); ok {
+		return leaveOut, ""
 	}
 	switch r.st.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
 		if s.ExcludeLargerThan > 0 && r.st.Size > s.ExcludeLargerThan {
-			return leaveOut, fmt.Sprintf("larger than %d bytes", s.ExcludeLargerThan)
+			return leaveOut, ""
 		}
 	case unix.S_IFDIR:
 		return s.judgeDir(abs, r, rootDev)
@@ -86,14 +91,14 @@ func (s *Selection) judgeDir(abs string, r *statRes, rootDev uint64) (verdict, s
 	}
 	for _, n := range s.ExcludeIfPresent {
 		if hasName(r.names, n) {
-			return leaveOut, "holds " + n
+			return tagOnly, n
 		}
 	}
 	if s.ExcludeCaches && hasName(r.names, CacheDirTag) && isCacheTag(filepath.Join(abs, CacheDirTag)) {
-		return leaveOut, "holds a " + CacheDirTag
+		return tagOnly, CacheDirTag
 	}
 	if s.OneFileSystem && uint64(r.st.Dev) != rootDev {
-		return emptyDir, "on another file system"
+		return emptyDir, ""
 	}
 	return take, ""
 }

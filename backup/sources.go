@@ -108,7 +108,7 @@ func (w *treeWalker) walkRoots(srcs []source, now time.Time) error {
 // selected applies the selection to the entry at path (archive path rel):
 // it returns the stat results to walk it with, or false to leave it out.
 func (w *treeWalker) selected(path, rel string, r *statRes) (*statRes, bool) {
-	v, _ := w.sel.judge(path, r, w.rootDev)
+	v, tag := w.sel.judge(path, r, w.rootDev)
 	switch v {
 	case leaveOut:
 		w.stats.Excluded.Add(1)
@@ -121,9 +121,30 @@ func (w *treeWalker) selected(path, rel string, r *statRes) (*statRes, bool) {
 		c := *r
 		c.names = nil
 		r = &c
+	case tagOnly:
+		w.countLeftOut(path, r.names, tag)
+		c := *r
+		c.names = []string{tag}
+		r = &c
 	}
 	w.list(rel)
 	return r, true
+}
+
+// countLeftOut counts the entries of the directory at path but keep as
+// excluded, with the sizes of the regular files among them (one lstat
+// each; nothing below them is walked).
+func (w *treeWalker) countLeftOut(path string, names []string, keep string) {
+	for _, n := range names {
+		if n == keep {
+			continue
+		}
+		w.stats.Excluded.Add(1)
+		var st unix.Stat_t
+		if unix.Lstat(filepath.Join(path, n), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
+			w.stats.ExcludedBytes.Add(st.Size)
+		}
+	}
 }
 
 // splitSources splits a tree spec's path list at commas.
