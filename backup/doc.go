@@ -33,6 +33,12 @@
 // read from Options.Stdin (path "-"). DryRun lists what Run would take
 // without reading contents or storing anything.
 //
+// Dedup across groups (known.go): a Sink that is a KnownSink (the network
+// client) is asked, before an image's chunks are uploaded, which of them
+// the datastore already holds among the chunks the backup may use; those
+// are referenced without upload (Stats.KnownChunks). Trees do not ask:
+// change detection already skips what the previous snapshot has.
+//
 // Getting one back: OpenSnapshot reads a snapshot through a Source (list and
 // fetch only: the datastore or the network client), checks every
 // index file against the manifest, and gives image streams (io.ReaderAt)
