@@ -101,6 +101,9 @@ func backupArgs(e env, o backupOptions, args []string) (location, backup.Options
 		}
 		opt.Archives = append(opt.Archives, sp)
 	}
+	if o.stdinSize > 0 && !readsStdin(&opt) {
+		return loc, opt, fmt.Errorf("--stdin-size needs an archive read from standard input (NAME.img:-)")
+	}
 	opt.Select, err = o.selection()
 	opt.Warn = func(err error) { fmt.Fprintf(e.stderr, "warning: %v\n", err) }
 	return loc, opt, err
