@@ -269,10 +269,24 @@ func TestParseSpec(t *testing.T) {
 		{"root:/srv", false, ""},
 		{"../x.tree:/srv", false, ""},
 		{"x.zip:/srv", false, ""},
+		{"d.img:-", true, "d.img"},
+		{"root.tree:-", false, ""},
+		{"root.tree:/etc,-", false, ""},
+		{"root.tree:/etc,,/srv", false, ""},
+		{"root.tree:/etc,", false, ""},
+		{"root.tree:/etc,/home,/srv", true, "root.tree"},
+		{"d.img:/a,b", true, "d.img"}, // an image has one path, commas and all
 	} {
 		sp, err := ParseSpec(c.in)
 		if (err == nil) != c.ok || sp.Name != c.name {
 			t.Errorf("ParseSpec(%q) = %+v, %v", c.in, sp, err)
 		}
+	}
+	sp, _ := ParseSpec("root.tree:/etc,/home,/srv")
+	if len(sp.Paths) != 3 || sp.Paths[1] != "/home" {
+		t.Errorf("several sources: %+v", sp)
+	}
+	if sp, _ := ParseSpec("d.img:/a,b"); sp.Path != "/a,b" || sp.Paths != nil {
+		t.Errorf("image path with a comma: %+v", sp)
 	}
 }

@@ -88,6 +88,24 @@ func (d *dedup) put(dg catalog.Digest, plain []byte) error {
 	return nil
 }
 
+// claim marks dg as put in this backup (or known to the sink) and reports
+// whether it was not before.
+func (d *dedup) claim(dg catalog.Digest) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.seen[dg]
+	d.seen[dg] = struct{}{}
+	return !ok
+}
+
+// isSeen reports whether dg was put or known in this backup.
+func (d *dedup) isSeen(dg catalog.Digest) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.seen[dg]
+	return ok
+}
+
 // store hands one new chunk to the sink by the fastest way it offers.
 func (d *dedup) store(dg catalog.Digest, plain []byte) error {
 	n := int64(len(plain))

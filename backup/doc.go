@@ -23,6 +23,22 @@
 // all other metadata always come from the new walk. An edit that keeps size
 // and mtime is missed, as in borg and restic; a nil Previous reads all.
 //
+// Choosing what goes in (select.go, sources.go, stdin.go, package
+// exclude): Options.Select leaves entries of tree archives out by
+// restic-style patterns matched against absolute source paths, cache
+// directory tags, marker files, size, and file system boundaries; an
+// excluded entry is counted (Stats.Excluded, ExcludedBytes) and never
+// read or descended into. A tree may have several source paths, laid out
+// under their base names (clashing names are an error); an image may be
+// read from Options.Stdin (path "-"). DryRun lists what Run would take
+// without reading contents or storing anything.
+//
+// Dedup across groups (known.go): a Sink that is a KnownSink (the network
+// client) is asked, before an image's chunks are uploaded, which of them
+// the datastore already holds among the chunks the backup may use; those
+// are referenced without upload (Stats.KnownChunks). Trees do not ask:
+// change detection already skips what the previous snapshot has.
+//
 // Getting one back: OpenSnapshot reads a snapshot through a Source (list and
 // fetch only: the datastore or the network client), checks every
 // index file against the manifest, and gives image streams (io.ReaderAt)

@@ -155,12 +155,13 @@ func readImageOf(t *testing.T, path string, size int, sink Sink) ([]chunkRef, in
 	defer f.Close()
 	var st Stats
 	var got []chunkRef
-	p := newPipe(context.Background(), newDedup(sink, &st), func(d catalog.Digest, n int) error {
+	dd := newDedup(sink, &st)
+	p := newPipe(context.Background(), dd, func(d catalog.Digest, n int) error {
 		got = append(got, chunkRef{d, n})
 		return nil
 	})
 	before := rchar(t)
-	err = readImage(f, int64(size), holeCS, &st, p)
+	err = readImage(f, int64(size), holeCS, &st, newImageFeed(p, dd))
 	read := rchar(t) - before
 	if cerr := p.close(); err == nil {
 		err = cerr

@@ -21,10 +21,25 @@ func isZero(b []byte) bool {
 	return len(b) == 0 || b[0] == 0 && bytes.Equal(b[:len(b)-1], b[1:])
 }
 
-// backupImage writes an image archive of the file or block device at path:
+// backupImage writes an image archive of sp: its file or block device
+// (imageFile), or standard input (stdin.go). A dry run only lists it.
+func backupImage(ctx context.Context, dd *dedup, opt *Options, sp Spec, now time.Time) (*archiveOut, error) {
+	if opt.List != nil {
+		opt.List(sp.Name)
+	}
+	if opt.DryRun {
+		return &archiveOut{arch: catalog.Archive{Name: sp.Name, Kind: catalog.KindImage}}, nil
+	}
+	if sp.Path == StdinPath {
+		return imageStdin(ctx, dd, opt, sp.Name, now)
+	}
+	return imageFile(ctx, dd, sp.Name, sp.Path, opt.FixedSize, now)
+}
+
+// imageFile writes an image archive of the file or block device at path:
 // fixed chunks of chunkSize, all-zero chunks recognised by content, holes of
 // sparse files skipped without reading them.
-func backupImage(ctx context.Context, dd *dedup, name, path string, chunkSize int, now time.Time) (*archiveOut, error) {
+func imageFile(ctx context.Context, dd *dedup, name, path string, chunkSize int, now time.Time) (*archiveOut, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", name, err)
@@ -39,7 +54,12 @@ func backupImage(ctx context.Context, dd *dedup, name, path string, chunkSize in
 		return nil, fmt.Errorf("image %s: %w", name, err)
 	}
 	p := newPipe(ctx, dd, iw.Add)
-	perr := readImage(f, size, chunkSize, dd.stats, p)
+	feed := newImageFeed(p, dd)
+	perr := readImage(f, size, chunkSize, dd.stats, feed)
+	if perr == nil {
+		perr = feed.flush()
+	}
+	feed.release()
 	if err := p.close(); perr == nil {
 		perr = err
 	}
@@ -51,8 +71,8 @@ func backupImage(ctx context.Context, dd *dedup, name, path string, chunkSize in
 	return out, nil
 }
 
-// readImage feeds the pipe chunk by chunk.
-func readImage(f *os.File, size int64, chunkSize int, st *Stats, p *pipe) error {
+// readImage feeds the image chunk by chunk.
+func readImage(f *os.File, size int64, chunkSize int, st *Stats, p *imageFeed) error {
 	holes := newHoleFinder(f, size)
 	for off := int64(0); off < size; off += int64(chunkSize) {
 		n := int(min(int64(chunkSize), size-off))
@@ -68,7 +88,7 @@ func readImage(f *os.File, size int64, chunkSize int, st *Stats, p *pipe) error 
 			zero = isZero(buf)
 		}
 		st.Bytes.Add(int64(n))
-		if err := p.putOwned(buf, zero); err != nil {
+		if err := p.put(buf, zero); err != nil {
 			return err
 		}
 	}

@@ -25,12 +25,13 @@ type pipe struct {
 }
 
 type job struct {
-	buf   []byte // nil for a known chunk
-	n     int    // chunk length
-	zero  bool   // known all-zero: the digest needs no hashing
-	d     catalog.Digest
-	err   error
-	ready chan struct{}
+	buf    []byte // nil for a known chunk
+	n      int    // chunk length
+	zero   bool   // known all-zero: the digest needs no hashing
+	hashed bool   // d was computed by the caller (putHashed)
+	d      catalog.Digest
+	err    error
+	ready  chan struct{}
 }
 
 func newPipe(ctx context.Context, dd *dedup, add func(catalog.Digest, int) error) *pipe {
@@ -72,6 +73,23 @@ func (p *pipe) putOwned(buf []byte, zero bool) error {
 	return nil
 }
 
+// putHashed is putOwned for a chunk whose digest d the caller computed
+// from buf: it is not hashed again.
+func (p *pipe) putHashed(buf []byte, d catalog.Digest) error {
+	if err := p.firstErr(); err != nil {
+		putBuf(buf)
+		return err
+	}
+	if err := p.ctx.Err(); err != nil {
+		putBuf(buf)
+		return err
+	}
+	j := &job{buf: buf, n: len(buf), hashed: true, d: d, ready: make(chan struct{})}
+	p.order <- j
+	p.jobs <- j
+	return nil
+}
+
 // closedReady is the ready channel of known chunks: nothing to wait for.
 var closedReady = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
@@ -96,7 +114,7 @@ func (p *pipe) work() {
 	for j := range p.jobs {
 		if j.zero {
 			j.d = catalog.ZeroDigest(len(j.buf))
-		} else {
+		} else if !j.hashed {
 			j.d = p.dedup.id(j.buf)
 		}
 		if p.firstErr() == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"strings"
 	"time"
@@ -12,23 +13,41 @@ import (
 	"github.com/backupfs/backupfs/chunker"
 )
 
-// Spec is one archive to make: NAME.img from a file or block device, or
-// NAME.tree from a directory.
+// Spec is one archive to make: NAME.img from a file, a block device or
+// standard input ("-"), or NAME.tree from a directory or several paths
+// (see sources.go for the layout).
 type Spec struct {
-	Name string // NAME.img or NAME.tree
-	Path string
+	Name  string   // NAME.img or NAME.tree
+	Path  string   // the one source, or the list as given
+	Paths []string // several sources of a tree; nil for one (Path)
 }
 
-// ParseSpec parses "NAME.img:PATH" or "NAME.tree:PATH".
+// StdinPath is the image source path that reads standard input.
+const StdinPath = "-"
+
+// ParseSpec parses "NAME.img:PATH" (PATH "-" is standard input) or
+// "NAME.tree:PATH[,PATH...]".
 func ParseSpec(s string) (Spec, error) {
 	name, path, ok := strings.Cut(s, ":")
 	if !ok || path == "" {
-		return Spec{}, fmt.Errorf("archive %q: want NAME.img:FILE or NAME.tree:DIR", s)
+		return Spec{}, fmt.Errorf("archive %q: want NAME.img:FILE, NAME.img:- or NAME.tree:DIR[,PATH...]", s)
 	}
-	if _, err := catalog.ArchiveKind(name); err != nil {
+	kind, err := catalog.ArchiveKind(name)
+	if err != nil {
 		return Spec{}, err
 	}
-	return Spec{Name: name, Path: path}, nil
+	sp := Spec{Name: name, Path: path}
+	if kind != catalog.KindTree {
+		return sp, nil
+	}
+	paths, err := splitSources(path)
+	if err != nil {
+		return Spec{}, fmt.Errorf("archive %q: %w", s, err)
+	}
+	if len(paths) > 1 {
+		sp.Paths = paths
+	}
+	return sp, nil
 }
 
 // Options describe one backup.
@@ -47,6 +66,18 @@ type Options struct {
 	// Warn receives what the backup skips or notices (unreadable files,
 	// sockets); nil discards.
 	Warn func(error)
+	// Select says what tree archives leave out (select.go).
+	Select Selection
+	// Stdin is read by an image archive whose path is "-"; StdinSize, if
+	// positive, is the number of bytes it must give (0: up to EOF).
+	Stdin     io.Reader
+	StdinSize int64
+	// DryRun walks the sources without reading file contents or images:
+	// see DryRun. Set by that function.
+	DryRun bool
+	// List, if not nil, receives the path of every entry the backup takes
+	// (NAME.tree/dir/file, or NAME.img), in walk order, before it is read.
+	List func(path string)
 	// Seal, when set, makes a sealed snapshot (package seal): chunks get
 	// keyed ids and are stored sealed, and the manifest names the key. A
 	// Previous made without the same key is not used.
@@ -96,9 +127,9 @@ func run(ctx context.Context, sink Sink, opt Options, stats *Stats) (*catalog.Ma
 		var out *archiveOut
 		var err error
 		if strings.HasSuffix(sp.Name, "."+catalog.KindImage) {
-			out, err = backupImage(ctx, dd, sp.Name, sp.Path, opt.FixedSize, now)
+			out, err = backupImage(ctx, dd, &opt, sp, now)
 		} else {
-			out, err = backupTree(ctx, dd, &opt, sp.Name, sp.Path, now)
+			out, err = backupTree(ctx, dd, &opt, sp, now)
 		}
 		if err != nil {
 			return nil, err
@@ -123,15 +154,8 @@ func (o *Options) fill() error {
 	if len(o.Archives) == 0 {
 		return errors.New("backup: no archives given")
 	}
-	seen := map[string]bool{}
-	for _, a := range o.Archives {
-		if _, err := catalog.ArchiveKind(a.Name); err != nil {
-			return err
-		}
-		if seen[a.Name] {
-			return fmt.Errorf("backup: archive %s given twice", a.Name)
-		}
-		seen[a.Name] = true
+	if err := o.checkArchives(); err != nil {
+		return err
 	}
 	if o.Params == (chunker.Params{}) {
 		o.Params = chunker.DefaultParams
@@ -151,6 +175,36 @@ func (o *Options) fill() error {
 	}
 	if o.Warn == nil {
 		o.Warn = func(error) {}
+	}
+	return nil
+}
+
+// checkArchives refuses unknown kinds, a name given twice, and standard
+// input read by more than one archive (or without a reader).
+func (o *Options) checkArchives() error {
+	seen := map[string]bool{}
+	stdin := ""
+	for _, a := range o.Archives {
+		if _, err := catalog.ArchiveKind(a.Name); err != nil {
+			return err
+		}
+		if seen[a.Name] {
+			return fmt.Errorf("backup: archive %s given twice", a.Name)
+		}
+		seen[a.Name] = true
+		if a.Path != StdinPath || len(a.Paths) > 0 {
+			continue
+		}
+		if !strings.HasSuffix(a.Name, "."+catalog.KindImage) {
+			return fmt.Errorf("backup: %s: a tree cannot be read from standard input", a.Name)
+		}
+		if stdin != "" {
+			return fmt.Errorf("backup: %s and %s both read standard input", stdin, a.Name)
+		}
+		if o.Stdin == nil {
+			return fmt.Errorf("backup: %s reads standard input, but none was given", a.Name)
+		}
+		stdin = a.Name
 	}
 	return nil
 }

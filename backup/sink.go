@@ -31,6 +31,16 @@ type Stats struct {
 	NewBytes   atomic.Int64 // plain bytes of those chunks
 	Unreadable atomic.Int64 // files or directories that could not be read (skipped)
 	Skipped    atomic.Int64 // entries skipped on purpose (sockets)
+	// Options.Select: entries left out (an excluded directory is one,
+	// its contents unwalked) and the sizes of the regular files among them.
+	Excluded      atomic.Int64
+	ExcludedBytes atomic.Int64
+	// Image chunks the sink said it holds among those the client may read
+	// (the digest query: KnownSink), referenced without upload.
+	KnownChunks atomic.Int64
+	KnownBytes  atomic.Int64
+	// DryRun: the sizes of the regular files a backup would read.
+	DryRunBytes atomic.Int64
 	// Change detection (Options.Previous): files whose contents were
 	// taken from the previous snapshot's chunks without reading them,
 	// their bytes, and the bytes of those chunks that no entry of the new

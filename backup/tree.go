@@ -33,6 +33,10 @@ type treeWalker struct {
 	tree          *catalog.TreeWriter
 	links         map[devIno]catalog.Entry // first link of each multiply-linked file
 	buf           []byte
+	sel           *Selection
+	rootDev       uint64            // device of the source path being walked
+	list          func(path string) // Options.List, with the archive name
+	dryRun        bool              // walk only: contents are neither read nor stored
 }
 
 type devIno struct{ dev, ino uint64 }
@@ -71,29 +75,36 @@ func (s *stream) finish(now time.Time) ([]byte, error) {
 	return s.idx.Encode(now), nil
 }
 
-// backupTree writes a tree archive of the directory at root.
-func backupTree(ctx context.Context, dd *dedup, opt *Options, name, root string, now time.Time) (*archiveOut, error) {
-	params, warn := opt.Params, opt.Warn
-	var st unix.Stat_t
-	if err := unix.Stat(root, &st); err != nil {
-		return nil, fmt.Errorf("tree %s: %s: %w", name, root, err)
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return nil, fmt.Errorf("tree %s: %s: not a directory", name, root)
-	}
-	meta, err := newStream(ctx, dd, params)
+// backupTree writes a tree archive of the source paths of sp: one
+// directory, or several laid out by name under a made-up root (sources.go).
+func backupTree(ctx context.Context, dd *dedup, opt *Options, sp Spec, now time.Time) (*archiveOut, error) {
+	name := sp.Name
+	srcs, err := treeSources(sp)
 	if err != nil {
 		return nil, fmt.Errorf("tree %s: %w", name, err)
 	}
-	payload, err := newStream(ctx, dd, params)
+	meta, err := newStream(ctx, dd, opt.Params)
+	if err != nil {
+		return nil, fmt.Errorf("tree %s: %w", name, err)
+	}
+	payload, err := newStream(ctx, dd, opt.Params)
 	if err != nil {
 		meta.finish(now)
 		return nil, fmt.Errorf("tree %s: %w", name, err)
 	}
-	w := &treeWalker{ctx: ctx, dd: dd, stats: dd.stats, warn: warn, payload: payload,
+	w := &treeWalker{ctx: ctx, dd: dd, stats: dd.stats, warn: opt.Warn, payload: payload,
 		tree: catalog.NewTreeWriter(meta.cw), links: map[devIno]catalog.Entry{}, buf: make([]byte, 1<<20),
-		prev: openPrevTree(opt.Previous, name, warn)}
-	werr := w.walkRoot(root, &st)
+		prev: openPrevTree(opt.Previous, name, opt.Warn), sel: &opt.Select, dryRun: opt.DryRun,
+		list: func(string) {}}
+	if opt.List != nil {
+		w.list = func(rel string) { opt.List(name + "/" + rel) }
+	}
+	var werr error
+	if len(srcs) == 1 {
+		werr = w.walkRoot(srcs[0])
+	} else {
+		werr = w.walkRoots(srcs, now)
+	}
 	dd.stats.Padding.Add(int64(w.run.padding()))
 	pidx, perr := payload.finish(now)
 	midx, merr := meta.finish(now)
@@ -114,18 +125,21 @@ func backupTree(ctx context.Context, dd *dedup, opt *Options, name, root string,
 	return out, nil
 }
 
-func (w *treeWalker) walkRoot(root string, st *unix.Stat_t) error {
-	e, _ := statEntry("", st)
-	xa, err := readXattrs(root)
+// walkRoot writes the tree of one source directory: its root is the
+// archive's root.
+func (w *treeWalker) walkRoot(root source) error {
+	e, _ := statEntry("", &root.st)
+	xa, err := readXattrs(root.path)
 	if err != nil {
-		w.warn(fmt.Errorf("%s: %w", root, err))
+		w.warn(fmt.Errorf("%s: %w", root.path, err))
 	}
 	e.Xattrs = xa
-	names, err := readDirNames(root)
+	names, err := readDirNames(root.path)
 	if err != nil {
 		return err
 	}
-	ref, err := w.dir(root, "", w.prev.root(), names)
+	w.rootDev = uint64(root.st.Dev)
+	ref, err := w.dir(root.path, "", w.prev.root(), names)
 	if err != nil {
 		return err
 	}
@@ -142,6 +156,9 @@ func (w *treeWalker) walkRoot(root string, st *unix.Stat_t) error {
 func (w *treeWalker) dir(path, rel string, prev *catalog.Entry, names []string) (catalog.DirRef, error) {
 	prevEnts := w.prev.dir(prev)
 	ahead := startStatAhead(path, names, func(name string, st *unix.Stat_t) bool {
+		if w.dryRun || w.sel.ExcludeLargerThan > 0 && st.Size > w.sel.ExcludeLargerThan {
+			return false
+		}
 		e, err := statEntry(name, st)
 		return err == nil && !unchanged(&e, findEntry(prevEnts, name))
 	})
@@ -150,7 +167,12 @@ func (w *treeWalker) dir(path, rel string, prev *catalog.Entry, names []string) 
 		if err := w.ctx.Err(); err != nil {
 			return catalog.DirRef{}, err
 		}
-		e, ok, err := w.entry(filepath.Join(path, n), joinRel(rel, n), n, findEntry(prevEnts, n), ahead.get(i))
+		p, r := filepath.Join(path, n), ahead.get(i)
+		r, take := w.selected(p, joinRel(rel, n), r)
+		if !take {
+			continue
+		}
+		e, ok, err := w.entry(p, joinRel(rel, n), n, findEntry(prevEnts, n), r)
 		if err != nil {
 			return catalog.DirRef{}, err
 		}

@@ -24,6 +24,14 @@ func (w *treeWalker) file(path, rel string, e catalog.Entry, st *unix.Stat_t, pr
 			return link, true, nil
 		}
 	}
+	if w.dryRun {
+		e.PayloadOffset = w.off
+		w.off += e.Size
+		w.stats.Files.Add(1)
+		w.stats.DryRunBytes.Add(int64(e.Size))
+		w.firstLink(key, rel, e, st)
+		return e, true, nil
+	}
 	if ok, err := w.reuse(&e, prev); err != nil {
 		return e, false, err
 	} else if ok {

@@ -17,8 +17,10 @@ import (
 // A confined writer (the server's, for every network backup) publishes
 // only references to chunks its client proved it holds: chunks put
 // through this writer in this session (their bytes were received and
-// checked against the digest) and chunks of the base the server handed to
-// the session (SetBase; the client was allowed to download its indexes).
+// checked against the digest), chunks of the base the server handed to
+// the session (SetBase; the client was allowed to download its indexes),
+// and chunks made known to it (Know: the server found them referenced by
+// a snapshot the client's token may read, the digest query of issue 22).
 // Any other digest in an index file makes Commit fail with
 // ErrUnknownChunks, decided before any chunk is looked up, so the answer
 // is the same whether the datastore holds the chunk or not: a digest
@@ -71,6 +73,31 @@ func (w *SnapshotWriter) Confine() {
 	w.sess.confined = true
 	w.sess.mu.Unlock()
 }
+
+// Know makes chunk d usable in this session if the datastore holds it,
+// and reports whether it does. The caller has decided that the client may
+// read d (it is referenced by a snapshot of a group the client may read);
+// this only checks and touches the chunk file, so a GC running meanwhile
+// keeps it for its grace period, as a put of a chunk the store has. At
+// Commit a known chunk is checked and touched again like any put chunk,
+// and Abort never removes it (the writer did not store it).
+func (w *SnapshotWriter) Know(d catalog.Digest) (bool, error) {
+	_, err := w.putChunk(d, func() (int64, error) {
+		exists, err := w.s.touch(d)
+		if err == nil && !exists {
+			err = errNotHeld
+		}
+		return 0, err
+	})
+	if errors.Is(err, errNotHeld) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// errNotHeld ends Know's put of a chunk the store does not hold: nothing
+// is recorded.
+var errNotHeld = errors.New("store: chunk not held")
 
 // record notes a chunk put through the writer.
 func (w *SnapshotWriter) record(d catalog.Digest, stamp int64) {

@@ -249,3 +249,50 @@ func TestLockedIsNamed(t *testing.T) {
 		t.Fatal("a removed and replaced directory was taken for the one the path names")
 	}
 }
+
+// Know makes a chunk the store holds usable by a confined writer's
+// Commit, says no (and makes nothing usable) for one it does not hold,
+// and Abort leaves known chunks alone.
+func TestConfinedKnow(t *testing.T) {
+	s, _ := newStore(t)
+	other := chunkData("other group", 3)
+	backup(t, s, vm2, epoch, other)
+	absent := chunkData("nowhere", 1)
+	w := confinedNoBase(t, s, epoch.Add(time.Hour))
+	for _, c := range other {
+		if ok, err := w.Know(catalog.Sum(c)); !ok || err != nil {
+			t.Fatalf("Know of a held chunk: %v, %v", ok, err)
+		}
+	}
+	if ok, err := w.Know(catalog.Sum(absent[0])); ok || err != nil {
+		t.Fatalf("Know of an absent chunk: %v, %v; want false, nil", ok, err)
+	}
+	err := w.Commit(stage(t, w, append(append([][]byte{}, other...), absent...), false))
+	if !errors.Is(err, ErrUnknownChunks) {
+		t.Fatalf("Commit with a chunk Know said no to: %v, want ErrUnknownChunks", err)
+	}
+	if err := w.Commit(stage(t, w, other, false)); err != nil {
+		t.Fatalf("Commit of known chunks: %v", err)
+	}
+	w2 := confinedNoBase(t, s, epoch.Add(2*time.Hour))
+	if ok, _ := w2.Know(catalog.Sum(other[0])); !ok {
+		t.Fatal("Know in a second writer: false")
+	}
+	if err := w2.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	if has, _ := s.HasChunk(catalog.Sum(other[0])); !has {
+		t.Fatal("Abort removed a chunk it only knew")
+	}
+}
+
+func confinedNoBase(t *testing.T, s *Store, at time.Time) *SnapshotWriter {
+	t.Helper()
+	w, err := s.Begin(vm100, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Abort() })
+	w.Confine()
+	return w
+}

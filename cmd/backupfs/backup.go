@@ -16,12 +16,14 @@ type backupOptions struct {
 	repoOptions
 	time     string // snapshot time; "" = now
 	fullRead bool   // read every file: no change detection
+	selectOptions
 }
 
 func cmdBackup(ctx context.Context, e env, args []string) error {
 	var o backupOptions
 	fs := flags(e, "backup")
 	repoFlags(fs, &o.repoOptions)
+	selectFlags(fs, &o.selectOptions)
 	fs.StringVar(&o.time, "time", "", "snapshot time, RFC 3339 UTC (default now)")
 	fs.BoolVar(&o.fullRead, "full-read", false, "read every file; by default a file whose size, mtime, mode and owner match the previous snapshot's is taken from it unread (misses edits that keep size and mtime)")
 	if err := fs.Parse(args); err != nil {
@@ -31,29 +33,12 @@ func cmdBackup(ctx context.Context, e env, args []string) error {
 }
 
 func runBackup(ctx context.Context, e env, o backupOptions, args []string) error {
-	if len(args) < 2 {
-		return fmt.Errorf("want /TYPE/ID and at least one NAME.tree:DIR or NAME.img:FILE")
-	}
-	loc, err := parseLocation(args[0])
+	loc, opt, err := backupArgs(e, o, args)
 	if err != nil {
 		return err
 	}
-	r, err := parseRef(loc.path, "group", "group")
-	if err != nil {
-		return err
-	}
-	opt := backup.Options{Group: r.Group(), Time: time.Now()}
-	if o.time != "" {
-		if opt.Time, err = catalog.ParseTime(o.time); err != nil {
-			return err
-		}
-	}
-	for _, a := range args[1:] {
-		sp, err := backup.ParseSpec(a)
-		if err != nil {
-			return err
-		}
-		opt.Archives = append(opt.Archives, sp)
+	if o.dryRun {
+		return dryRun(ctx, e, opt)
 	}
 	s, err := openRepo(o.repoOptions, loc)
 	if err != nil {
@@ -63,7 +48,6 @@ func runBackup(ctx context.Context, e env, o backupOptions, args []string) error
 	opt.Seal = sealerOf(s)
 	host, _ := os.Hostname()
 	opt.CreatedBy = fmt.Sprintf("backupfs host=%s", host)
-	opt.Warn = func(err error) { fmt.Fprintf(e.stderr, "warning: %v\n", err) }
 	start := time.Now()
 	note := "no previous snapshot"
 	if o.fullRead {
@@ -78,12 +62,70 @@ func runBackup(ctx context.Context, e env, o backupOptions, args []string) error
 		fmt.Fprintf(e.stdout, "sealed with key %s\n", m.Key)
 	}
 	fmt.Fprintln(e.stdout, reuseSummary(st, opt.Previous, note))
+	if st.Excluded.Load() > 0 || o.selecting() {
+		fmt.Fprintln(e.stdout, excludedSummary(st))
+	}
 	if u, ok := w.(interface{ Uploads() (int64, int64) }); ok {
 		up, known := u.Uploads()
 		fmt.Fprintf(e.stdout, "uploaded %d chunks; %d were known from the previous snapshot\n", up, known)
 	}
+	if f, ok := w.(interface{ FoundByQuery() int64 }); ok && f.FoundByQuery() > 0 {
+		fmt.Fprintf(e.stdout, "%d image chunks were found in groups this token may read, not uploaded\n", f.FoundByQuery())
+	}
 	if n := st.Unreadable.Load(); n > 0 {
 		return exitError{3, fmt.Errorf("snapshot made, but %d files or directories could not be read (see warnings)", n)}
+	}
+	return nil
+}
+
+// backupArgs parses the group and the archives and builds the options.
+func backupArgs(e env, o backupOptions, args []string) (location, backup.Options, error) {
+	var opt backup.Options
+	if len(args) < 2 {
+		return location{}, opt, fmt.Errorf("want /TYPE/ID and at least one NAME.tree:DIR[,PATH...], NAME.img:FILE or NAME.img:-")
+	}
+	loc, err := parseLocation(args[0])
+	if err != nil {
+		return loc, opt, err
+	}
+	r, err := parseRef(loc.path, "group", "group")
+	if err != nil {
+		return loc, opt, err
+	}
+	opt = backup.Options{Group: r.Group(), Time: time.Now(), Stdin: e.stdin, StdinSize: int64(o.stdinSize)}
+	if o.time != "" {
+		if opt.Time, err = catalog.ParseTime(o.time); err != nil {
+			return loc, opt, err
+		}
+	}
+	for _, a := range args[1:] {
+		sp, err := backup.ParseSpec(a)
+		if err != nil {
+			return loc, opt, err
+		}
+		opt.Archives = append(opt.Archives, sp)
+	}
+	if o.stdinSize > 0 && !readsStdin(&opt) {
+		return loc, opt, fmt.Errorf("--stdin-size needs an archive read from standard input (NAME.img:-)")
+	}
+	opt.Select, err = o.selection()
+	opt.Warn = func(err error) { fmt.Fprintf(e.stderr, "warning: %v\n", err) }
+	return loc, opt, err
+}
+
+// dryRun lists what a backup would take, one path a line, and a summary;
+// it opens no datastore and no connection.
+func dryRun(ctx context.Context, e env, opt backup.Options) error {
+	opt.List = func(p string) { fmt.Fprintln(e.stdout, p) }
+	st := new(backup.Stats)
+	if err := backup.DryRun(ctx, opt, st); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "dry run: would back up %d files, %d dirs, %s of file contents; nothing uploaded, no snapshot made\n",
+		st.Files.Load(), st.Dirs.Load(), humanBytes(st.DryRunBytes.Load()))
+	fmt.Fprintln(e.stdout, excludedSummary(st))
+	if n := st.Unreadable.Load(); n > 0 {
+		return exitError{3, fmt.Errorf("%d files or directories could not be read (see warnings)", n)}
 	}
 	return nil
 }
@@ -92,7 +134,8 @@ func runBackup(ctx context.Context, e env, o backupOptions, args []string) error
 // finds chunks missing that the previous snapshot references (verify
 // renamed them as bad, or a GC raced), the snapshot is made again reading
 // every file, so the backup stores them anew and repairs the datastore,
-// as a backup without change detection would. note says why nothing was
+// as a backup without change detection would; not when an archive read
+// standard input, which cannot be read again. note says why nothing was
 // compared with a previous snapshot (given, and returned updated).
 func makeSnapshot(ctx context.Context, e env, s repo, opt *backup.Options, o backupOptions, note string) (*catalog.Manifest, backup.Sink, *backup.Stats, string, error) {
 	for {
@@ -110,7 +153,7 @@ func makeSnapshot(ctx context.Context, e env, s repo, opt *backup.Options, o bac
 		stop := startProgress(e, st)
 		m, err := backup.Run(ctx, w, *opt, st)
 		stop()
-		if err == nil || opt.Previous == nil || !errors.Is(err, store.ErrNotFound) || ctx.Err() != nil {
+		if err == nil || opt.Previous == nil || !errors.Is(err, store.ErrNotFound) || ctx.Err() != nil || readsStdin(opt) {
 			return m, w, st, note, err
 		}
 		opt.Warn(fmt.Errorf("%w; backing up again, reading every file", err))

@@ -28,6 +28,7 @@ import (
 
 // env is what a command talks to: tests pass buffers.
 type env struct {
+	stdin          io.Reader // nil: none (backup NAME.img:- refuses)
 	stdout, stderr io.Writer
 	tty            bool // stderr is a terminal: show progress
 }
@@ -43,7 +44,7 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"backup":      {"backup [--datastore DIR] [--full-read] /TYPE/ID NAME.tree:DIR|NAME.img:FILE ...", "make a snapshot", cmdBackup},
+		"backup":      {"backup [--datastore DIR] [--full-read] [--dry-run] [--exclude PATTERN ...] /TYPE/ID NAME.tree:DIR[,PATH...]|NAME.img:FILE|NAME.img:- ...", "make a snapshot", cmdBackup},
 		"ls":          {"ls [--datastore DIR] [--json] [/TYPE[/ID[/TIME[/ARCHIVE[/PATH]]]]]", "list groups, snapshots, archives, files", cmdLs},
 		"restore":     {"restore [--datastore DIR] /TYPE/ID/TIME/ARCHIVE[/PATH] TARGET", "restore an archive or a path in it", cmdRestore},
 		"verify":      {"verify [--datastore DIR] [/TYPE/ID[/TIME]]", "check every chunk of the snapshots", cmdVerify},
@@ -68,7 +69,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	_, ttyErr := unix.IoctlGetTermios(int(os.Stderr.Fd()), unix.TCGETS)
-	e := env{stdout: os.Stdout, stderr: os.Stderr, tty: ttyErr == nil}
+	e := env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, tty: ttyErr == nil}
 	os.Exit(run(ctx, e, os.Args[1:]))
 }
 

@@ -32,6 +32,7 @@ type Backup struct {
 	note     string                      // the server's word on the base, for the user
 	Uploaded atomic.Int64
 	Skipped  atomic.Int64 // chunks the previous snapshot had
+	found    atomic.Int64 // chunks the digest query answered known (query.go)
 
 	window   chan struct{}  // one slot per chunk upload awaiting its ACK
 	inflight sync.WaitGroup // chunk uploads awaiting their ACK

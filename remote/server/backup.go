@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/backupfs/backupfs/catalog"
@@ -19,8 +20,12 @@ import (
 type srvBackup struct {
 	w       *store.SnapshotWriter
 	label   string
-	uploads sync.WaitGroup
-	closing bool // FINISH or ABORT running: no more uploads (c.mu)
+	uploads sync.WaitGroup // UPLOAD_CHUNK, UPLOAD_FILE and QUERY_CHUNKS running
+	closing bool           // FINISH or ABORT running: no more uploads (c.mu)
+	// What the session received, logged when it is published: chunk
+	// uploads and their blob bytes, and chunks the digest query made known.
+	upChunks, upBytes, known atomic.Int64
+	readable                 srvReadable // the digest query's index (query.go)
 }
 
 // srvUpload is an UPLOAD_FILE being received.
@@ -146,6 +151,8 @@ func (c *srvConn) uploadChunk(r *srvReq, m wire.UploadChunk) {
 	go func() {
 		defer c.handlers.Done()
 		defer b.uploads.Done()
+		b.upChunks.Add(1)
+		b.upBytes.Add(int64(len(m.Blob)))
 		written, err := c.putBlob(b, m.Digest, m.Blob)
 		if errors.Is(err, store.ErrCorrupt) {
 			c.fail(r, wire.CodeBadRequest, "chunk %s: the blob does not decode to its digest: %v", m.Digest, err)
@@ -225,7 +232,8 @@ func (c *srvConn) backupFinish(r *srvReq, m wire.BackupFinish) {
 		}
 		c.endBackup(b)
 		c.s.stats.published.Add(1)
-		c.log.Info("backup published", "snapshot", b.label)
+		c.log.Info("backup published", "snapshot", b.label, "uploaded_chunks", b.upChunks.Load(),
+			"uploaded_bytes", b.upBytes.Load(), "known_by_query", b.known.Load())
 		c.done(r, wire.Frame{Type: wire.TAck, Payload: wire.Ack{}.Append(nil)}, true)
 	}()
 }

@@ -117,6 +117,9 @@ func (c *srvConn) handler(f wire.Frame) (h func(*srvReq), inline bool, err error
 		return func(r *srvReq) { c.backupFinish(r, m) }, true, err
 	case wire.TBackupAbort:
 		return c.backupAbortReq, true, wire.DecodeEmpty(f.Type, p)
+	case wire.TQueryChunks:
+		m, err := wire.DecodeQueryChunks(p)
+		return func(r *srvReq) { c.queryChunks(r, m) }, true, err
 	}
 	return nil, false, fmt.Errorf("%w: %v frame sent to the server", wire.ErrProtocol, f.Type)
 }

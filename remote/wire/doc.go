@@ -1,7 +1,8 @@
 // Package wire is the frame and message codec of the backupfs protocol,
-// version 2 (version 1 lacked BACKUP_READY's lacking chunks and note, and
-// the EXISTS code; a version 1 peer is refused at HELLO with a VERSION
-// error naming both versions). remote/PROTOCOL.md is the specification and the single source
+// version 3 (version 2 lacked the digest query, QUERY_CHUNKS and
+// KNOWN_CHUNKS; version 1 also BACKUP_READY's lacking chunks and note and
+// the EXISTS code; a peer of another version is refused at HELLO with a
+// VERSION error naming both versions). remote/PROTOCOL.md is the specification and the single source
 // of truth for the byte layout; this package implements it and repeats the
 // layout next to each type.
 //

@@ -20,7 +20,7 @@ import (
 //	8      4    payload length, u32 LE, at most MaxPayload
 //	12     n    payload
 const (
-	Version    = 2
+	Version    = 3
 	Magic      = "BFSP"
 	HeaderSize = 12
 	MaxPayload = 16 << 20
@@ -68,6 +68,8 @@ const (
 	TUploadFile   Type = 0x34
 	TBackupFinish Type = 0x35
 	TBackupAbort  Type = 0x36
+	TQueryChunks  Type = 0x37 // version 3
+	TKnownChunks  Type = 0x38 // version 3
 )
 
 // Flags are a frame's flag bits.
@@ -109,6 +111,8 @@ var types = [...]typeInfo{
 	TUploadFile:    {"UPLOAD_FILE", FlagMore},
 	TBackupFinish:  {"BACKUP_FINISH", 0},
 	TBackupAbort:   {"BACKUP_ABORT", 0},
+	TQueryChunks:   {"QUERY_CHUNKS", 0},
+	TKnownChunks:   {"KNOWN_CHUNKS", 0},
 }
 
 // Known reports whether t is a frame type of this protocol version.

@@ -63,7 +63,7 @@ func TestReadFrameMalformed(t *testing.T) {
 		{"short payload", append(ok[:12:12], 1, 2, 3), io.ErrUnexpectedEOF},
 		{"type 0", header(0, 0, 0, 1, 0), ErrProtocol},
 		{"unknown type 0x07", header(0x07, 0, 0, 1, 0), ErrProtocol},
-		{"unknown type 0x37", header(0x37, 0, 0, 1, 0), ErrProtocol},
+		{"unknown type 0x39", header(0x39, 0, 0, 1, 0), ErrProtocol},
 		{"unknown type 0xff", header(0xff, 0, 0, 1, 0), ErrProtocol},
 		{"unknown flag", header(TGroups, 1<<2, 0, 1, 0), ErrProtocol},
 		{"MORE on PING", header(TPing, FlagMore, 0, 1, 8), ErrProtocol},
@@ -240,7 +240,7 @@ func TestTypeAndCodeStrings(t *testing.T) {
 			}
 		}
 	}
-	if known != 22 {
-		t.Errorf("%d known types, want 22", known)
+	if known != 24 {
+		t.Errorf("%d known types, want 24", known)
 	}
 }

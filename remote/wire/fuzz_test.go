@@ -18,6 +18,7 @@ var frameDecoders = map[Type]string{
 	TGetFile: "GetFile", TFileData: "FileData", TGetChunks: "GetChunks", TChunk: "Chunk",
 	TMissing: "Missing", TBackupBegin: "BackupBegin", TBackupReady: "BackupReady",
 	TUploadChunk: "UploadChunk", TAck: "Ack", TUploadFile: "UploadFile", TBackupFinish: "BackupFinish",
+	TQueryChunks: "QueryChunks", TKnownChunks: "KnownChunks",
 }
 
 // FuzzReadFrame reads frames from a stream until it ends or fails. Every

@@ -92,6 +92,18 @@ var malformed = []struct {
 	{"UploadFile", "no file data", str("a.fidx")},
 	{"BackupFinish", "empty", nil},
 	{"BackupFinish", "too large", zeros(MaxManifest + 1)},
+	{"QueryChunks", "empty", nil},
+	{"QueryChunks", "count 0", le16(0)},
+	{"QueryChunks", "count over max", cat(le16(MaxQueryChunks+1), zeros(32*(MaxQueryChunks+1)))},
+	{"QueryChunks", "short digest", cat(le16(1), zeros(31))},
+	{"QueryChunks", "trailing", cat(le16(1), zeros(33))},
+	{"KnownChunks", "empty", nil},
+	{"KnownChunks", "count 0", le16(0)},
+	{"KnownChunks", "count over max", cat(le16(MaxQueryChunks+1), zeros((MaxQueryChunks+8)/8))},
+	{"KnownChunks", "no bits", le16(3)},
+	{"KnownChunks", "too many bit bytes", cat(le16(8), zeros(2))},
+	{"KnownChunks", "bit past count", cat(le16(3), []byte{0x08})},
+	{"KnownChunks", "bit past count, full byte", cat(le16(9), []byte{0, 0x02})},
 }
 
 func TestDecodeMalformed(t *testing.T) {

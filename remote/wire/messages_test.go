@@ -54,6 +54,8 @@ var decoders = []struct {
 	{"Ack", wrap(DecodeAck)},
 	{"UploadFile", wrap(DecodeUploadFile)},
 	{"BackupFinish", wrap(DecodeBackupFinish)},
+	{"QueryChunks", wrap(DecodeQueryChunks)},
+	{"KnownChunks", wrap(DecodeKnownChunks)},
 }
 
 func decoderIndex(name string) byte {
@@ -104,6 +106,10 @@ var samples = []struct {
 	{"Ack", Ack{}},
 	{"UploadFile", UploadFile{Name: "root.tree.didx", FileData: FileData{Total: 3, Data: []byte("abc")}}},
 	{"BackupFinish", BackupFinish{Manifest: []byte(`{"archives":[]}`)}},
+	{"QueryChunks", QueryChunks{Digests: []catalog.Digest{digestN(10), digestN(11)}}},
+	{"KnownChunks", KnownChunks{Known: []bool{true}}},
+	{"KnownChunks", KnownChunks{Known: []bool{false, true, false, false, true, false, false, false, true, true}}},
+	{"KnownChunks", KnownChunks{Known: make([]bool, 16)}},
 }
 
 func TestMessageRoundTrip(t *testing.T) {
