@@ -61,6 +61,7 @@ func init() {
 		"diff":        {"diff [--json] [HOST[:PORT]:]/TYPE/ID/TIME[/ARCHIVE] TIME|/TYPE/ID/TIME[/ARCHIVE]", "files added, removed and changed between two snapshots (catalogs only)", inspectCommand("diff", runDiff)},
 		"find":        {"find [--json] [--all] [[HOST[:PORT]:]/[TYPE[/ID]]] PATTERN", "which versions of matching paths exist across snapshots, and when they changed", inspectCommand("find", runFind)},
 		"key":         {"key [--kdf-time N] [--kdf-memory 64MiB] create|passwd|paperkey|recover|fingerprint FILE", "manage key files for sealed backups (passphrase from BACKUPFS_PASSWORD_FILE, BACKUPFS_PASSWORD or the terminal)", cmdKey},
+		"sync":        {"sync [--datastore DIR] [--group PATTERN]... [--transfer-last N] [--remove-vanished] HOST[:PORT]:/[TYPE[/ID]]", "pull the snapshots the datastore lacks from a server, incrementally", cmdSync},
 		"fingerprint": {"fingerprint [--datastore DIR]", "print the server certificate's SHA-256 fingerprint", cmdFingerprint},
 	}
 }

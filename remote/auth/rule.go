@@ -12,10 +12,13 @@ import (
 // Perm is what a rule allows on a group.
 type Perm string
 
-// Permissions. Backup does not imply read.
+// Permissions. Backup does not imply read; sync is read under its own
+// name, for the token another server pulls with (backupfs sync): it lets
+// the puller read the groups it syncs and nothing else.
 const (
 	PermRead   Perm = "read"   // list snapshots, download manifests, indexes and chunks
 	PermBackup Perm = "backup" // create new snapshots
+	PermSync   Perm = "sync"   // what read allows, granted to a puller
 )
 
 // MaxPatternLen bounds a rule's pattern (a type, a slash and an id, with
@@ -43,8 +46,8 @@ func ParseRule(s string) (Rule, error) {
 		return Rule{}, fmt.Errorf("%w: rule %s: want PERM:PATTERN, e.g. read:vm/*", ErrFormat, clip(s))
 	}
 	r := Rule{Perm: Perm(p), Pattern: pat}
-	if r.Perm != PermRead && r.Perm != PermBackup {
-		return Rule{}, fmt.Errorf("%w: rule %s: permission must be %q or %q", ErrFormat, clip(s), PermRead, PermBackup)
+	if r.Perm != PermRead && r.Perm != PermBackup && r.Perm != PermSync {
+		return Rule{}, fmt.Errorf("%w: rule %s: permission must be %q, %q or %q", ErrFormat, clip(s), PermRead, PermBackup, PermSync)
 	}
 	if err := validPattern(pat); err != nil {
 		return Rule{}, fmt.Errorf("%w: rule %s: %v", ErrFormat, clip(s), err)
@@ -118,7 +121,7 @@ func (g *Grant) Allows(p Perm, group string) bool {
 		return false
 	}
 	for _, r := range g.Rules {
-		if r.Perm != p {
+		if r.Perm != p && (p != PermRead || r.Perm != PermSync) {
 			continue
 		}
 		if r.Pattern == "*" {

@@ -20,6 +20,7 @@ func TestParseRule(t *testing.T) {
 		{"read:ct/1[0-9][^5]", Rule{PermRead, "ct/1[0-9][^5]"}, true},
 		{"backup:host/web1.example-com_2", Rule{PermBackup, "host/web1.example-com_2"}, true},
 		{"read:v?/100", Rule{PermRead, "v?/100"}, true},
+		{"sync:vm/*", Rule{PermSync, "vm/*"}, true},
 		{"", Rule{}, false},
 		{"read", Rule{}, false},
 		{"read:", Rule{}, false},
@@ -99,6 +100,11 @@ func TestAllows(t *testing.T) {
 		{[]string{"backup:host/a", "read:host/*"}, PermRead, "host/a", true},
 		{[]string{"backup:host/a", "read:host/b"}, PermRead, "host/a", false},
 		{[]string{"backup:host/a", "read:host/b"}, PermBackup, "host/a", true},
+		// sync is read for the groups it names, and nothing else.
+		{[]string{"sync:vm/*"}, PermRead, "vm/1", true},
+		{[]string{"sync:vm/*"}, PermRead, "ct/1", false},
+		{[]string{"sync:vm/*"}, PermBackup, "vm/1", false},
+		{[]string{"read:*"}, PermSync, "vm/1", false}, // read is not asked as sync
 		// Only canonical group names are ever allowed.
 		{[]string{"read:*"}, PermRead, "/vm/100", false},
 		{[]string{"read:*"}, PermRead, "vm/..", false},

@@ -235,6 +235,12 @@ func (c *Client) fetchBatch(fs []*raFetch, demand bool) {
 // with the error that ended the request.
 func (cc *clientConn) getChunks(ctx context.Context, ds []catalog.Digest, demand bool,
 	got func(catalog.Digest, []byte, error)) error {
+	return cc.getChunksWith(ctx, ds, demand, cc.decode, got)
+}
+
+// getChunksWith is getChunks with the blobs turned into results by dec.
+func (cc *clientConn) getChunksWith(ctx context.Context, ds []catalog.Digest, demand bool, dec blobDecoder,
+	got func(catalog.Digest, []byte, error)) error {
 	fl := wire.Flags(0)
 	if demand {
 		fl = wire.FlagDemand
@@ -253,7 +259,7 @@ func (cc *clientConn) getChunks(ctx context.Context, ds []catalog.Digest, demand
 			cc.cancel(id)
 			return err
 		}
-		d, data, derr, err := decodeChunkAnswer(cf, want, cc.unseal)
+		d, data, derr, err := decodeChunkAnswer(cf, want, dec)
 		if err != nil {
 			cc.forget(id)
 			return err
@@ -270,7 +276,7 @@ func (cc *clientConn) getChunks(ctx context.Context, ds []catalog.Digest, demand
 // digest's error, err one that ends the request. The plain bytes of a raw
 // blob are the frame's own payload buffer (frameReader gave it one of its
 // own); a pooled buffer is returned unless the result aliases it.
-func decodeChunkAnswer(cf callFrame, want map[catalog.Digest]bool, unseal func(catalog.Digest, []byte) ([]byte, error)) (d catalog.Digest, data []byte, derr, err error) {
+func decodeChunkAnswer(cf callFrame, want map[catalog.Digest]bool, dec blobDecoder) (d catalog.Digest, data []byte, derr, err error) {
 	aliases := false
 	defer func() {
 		if cf.buf != nil && !aliases {
@@ -288,11 +294,7 @@ func decodeChunkAnswer(cf callFrame, want map[catalog.Digest]bool, unseal func(c
 			return d, nil, nil, notAsked(m.Digest)
 		}
 		var plain []byte
-		if unseal != nil && store.BlobSealed(m.Blob) {
-			plain, err = unseal(m.Digest, m.Blob) // a new slice
-		} else {
-			plain, aliases, err = store.DecodeBlobShared(m.Blob, m.Digest)
-		}
+		plain, aliases, err = dec(m.Digest, m.Blob)
 		if err != nil {
 			return m.Digest, nil, fmt.Errorf("chunk %s from the server: %w", m.Digest, err), nil
 		}
@@ -312,4 +314,74 @@ func decodeChunkAnswer(cf callFrame, want map[catalog.Digest]bool, unseal func(c
 
 func notAsked(d catalog.Digest) error {
 	return fmt.Errorf("%w: got chunk %s, not asked for or answered twice", wire.ErrProtocol, d)
+}
+
+// Blobs fetches chunks as stored, for copying them to another datastore
+// (backupfs sync): ds in one GET_CHUNKS per call at readahead priority,
+// got called with each blob as it arrives (a copy the caller may keep).
+// Each is checked before got sees it: a plain blob by its SHA-256, a sealed
+// one (which needs a key to open) by its header and CRC. A chunk the
+// server lacks, or one that fails its check, ends the call with an error.
+// A broken connection is retried for the client's Timeout; the digests
+// already given are not asked again.
+func (c *Client) Blobs(ctx context.Context, ds []catalog.Digest, got func(d catalog.Digest, blob []byte) error) error {
+	left := make(map[catalog.Digest]bool, len(ds))
+	for _, d := range ds {
+		left[d] = true
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	var gotErr error
+	err := c.do(ctx, fmt.Sprintf("%d blobs", len(ds)), func(ctx context.Context, cc *clientConn) error {
+		ask := make([]catalog.Digest, 0, len(left))
+		for d := range left {
+			ask = append(ask, d)
+		}
+		return cc.getBlobs(ctx, ask, func(d catalog.Digest, blob []byte, err error) {
+			if err == nil && gotErr == nil {
+				err = got(d, blob)
+			}
+			if err != nil && gotErr == nil {
+				gotErr = err
+			}
+			delete(left, d)
+		})
+	})
+	if gotErr != nil {
+		return gotErr
+	}
+	return err
+}
+
+// getBlobs is getChunks answering blobs as stored (checked, copied).
+func (cc *clientConn) getBlobs(ctx context.Context, ds []catalog.Digest, got func(catalog.Digest, []byte, error)) error {
+	return cc.getChunksWith(ctx, ds, false, keepBlob, got)
+}
+
+// keepBlob is getBlobs' blobDecoder: it checks a blob and returns a copy.
+func keepBlob(d catalog.Digest, blob []byte) ([]byte, bool, error) {
+	var err error
+	if store.BlobSealed(blob) {
+		err = store.CheckBlob(blob)
+	} else {
+		err = store.VerifyBlob(blob, d)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return append([]byte(nil), blob...), false, nil
+}
+
+// blobDecoder turns a received blob into what a fetch returns; aliases
+// says whether the result is the blob's own buffer.
+type blobDecoder func(d catalog.Digest, blob []byte) (out []byte, aliases bool, err error)
+
+// decode is the connection's blobDecoder for reads: plain bytes checked
+// against the digest, a sealed blob opened by unseal (if any).
+func (cc *clientConn) decode(d catalog.Digest, blob []byte) ([]byte, bool, error) {
+	if cc.unseal != nil && store.BlobSealed(blob) {
+		plain, err := cc.unseal(d, blob) // a new slice
+		return plain, false, err
+	}
+	return store.DecodeBlobShared(blob, d)
 }
