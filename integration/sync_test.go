@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/backupfs/backupfs/remote/wire"
 )
 
 var syncedRE = regexp.MustCompile(`synced (\d+) snapshots \((\d+) already there, (\d+) removed\): (\d+) chunks fetched`)
@@ -109,17 +111,7 @@ func TestSyncBetweenServers(t *testing.T) {
 	}
 	a.MustClient(tok, "backup", "--time", "2026-11-22T10:00:00Z", a.Repo("/vm/2"), "disk.img:"+big)
 	before := countChunks(t, b)
-	cmd := exec.Command(Binary(t), "sync", "--timeout", "3s", "--datastore", b, a.Repo("/vm/2"))
-	cmd.Env = append(os.Environ(), "BACKUPFS_TOKEN="+syncer, "BACKUPFS_FINGERPRINT="+a.Fingerprint)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for countChunks(t, b) < before+50 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	cmd, out := stalledSync(t, a, syncer, b, "/vm/2", before)
 	a.Kill()
 	if err := cmd.Wait(); err == nil {
 		t.Fatalf("sync went on with its source killed:\n%s", out.String())
@@ -136,6 +128,20 @@ func TestSyncBetweenServers(t *testing.T) {
 		t.Fatalf("resumed sync fetched %d chunks after %d had arrived (%d in the image)", rest, arrived, total)
 	}
 	Sh(t, "cmp", big, restoreImage(t, b, "/vm/2/latest/disk.img"))
+
+	// The syncing side killed mid-way (SIGKILL, no cleanup): the same.
+	e := NewDatastore(t)
+	cmd, _ = stalledSync(t, a, syncer, e, "/vm/2", 0)
+	cmd.Process.Kill()
+	cmd.Wait()
+	arrived = countChunks(t, e)
+	if ls := Run(t, "ls", "--datastore", e, "/vm/2"); ls.Code == 0 {
+		t.Fatalf("a killed sync left a visible snapshot:\n%s", ls.Stdout)
+	}
+	if _, _, _, rest := syncStats(t, a, syncer, e, a.Repo("/vm/2")); arrived < 50 || rest+arrived != img2[0].Chunks {
+		t.Fatalf("after a killed sync: %d arrived, the next fetched %d, the image has %d", arrived, rest, img2[0].Chunks)
+	}
+	Sh(t, "cmp", big, restoreImage(t, e, "/vm/2/latest/disk.img"))
 
 	// Tokens: backup-only is refused; sync:host/* sees only host groups.
 	if r := a.Client(a.Token("writer", "backup:*"), "sync", "--datastore", NewDatastore(t), a.Repo("/")); r.Code != 1 ||
@@ -163,6 +169,36 @@ func TestSyncBetweenServers(t *testing.T) {
 	if v := MustRun(t, "verify", "--datastore", b); !strings.Contains(v, ": 0 bad") {
 		t.Fatalf("verify after all syncs:\n%s", v)
 	}
+}
+
+// stalledSync starts a sync of path from srv into ds through a proxy that
+// forwards its first two GET_CHUNKS (64 chunks each) and stalls the third,
+// and returns once the chunks of the first two are in ds (it had before
+// chunks): the sync is then stuck mid-snapshot, deterministically.
+func stalledSync(t *testing.T, srv *Server, token, ds, path string, before int) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	px := StartFaultProxy(t, srv)
+	px.OnFrame(byte(wire.TGetChunks), func(n int64) {
+		if n == 3 {
+			px.SetMode(ProxyStall)
+		}
+	})
+	cmd := exec.Command(Binary(t), "sync", "--timeout", "3s", "--datastore", ds, px.Repo(path))
+	cmd.Env = append(os.Environ(), "BACKUPFS_TOKEN="+token, "BACKUPFS_FINGERPRINT="+srv.Fingerprint)
+	out := new(bytes.Buffer)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { px.SetMode(ProxyDrop) })
+	deadline := time.Now().Add(2 * time.Minute)
+	for countChunks(t, ds) < before+128 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the first two batches did not arrive: %d chunks\n%s", countChunks(t, ds)-before, out.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return cmd, out
 }
 
 // restoreImage restores an image archive of a local datastore and returns its path.
