@@ -101,6 +101,7 @@ type repoOptions struct {
 	fingerprint string
 	timeout     time.Duration
 	stderr      io.Writer // the client's warnings (reconnects); nil: os.Stderr
+	logFormat   logFormat // of those warnings
 }
 
 func repoFlags(fs *pflag.FlagSet, o *repoOptions) {
@@ -109,6 +110,7 @@ func repoFlags(fs *pflag.FlagSet, o *repoOptions) {
 	fs.StringVar(&o.tokenFile, "token-file", "", "file holding the server token (default $BACKUPFS_TOKEN)")
 	fs.StringVar(&o.fingerprint, "fingerprint", "", "server certificate SHA-256 fingerprint (default $BACKUPFS_FINGERPRINT)")
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "how long a request to a server may retry before it fails (e.g. 10s, 2m)")
+	logFormatFlag(fs, &o.logFormat)
 }
 
 // openRepo opens the repository a location names. A local datastore must

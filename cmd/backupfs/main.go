@@ -84,11 +84,14 @@ func run(ctx context.Context, e env, args []string) int {
 	}
 	err := c.run(ctx, e, args[1:])
 	var ee exitError
+	var le loggedError
 	switch {
 	case err == nil:
 		return 0
 	case errors.Is(err, pflag.ErrHelp):
 		return 0
+	case errors.As(err, &le):
+		return 1
 	case errors.As(err, &ee):
 		fmt.Fprintf(e.stderr, "backupfs %s: %v\n", args[0], ee.err)
 		return ee.code

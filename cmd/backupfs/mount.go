@@ -72,6 +72,12 @@ func runMount(ctx context.Context, e env, o mountOptions, args []string) error {
 	if len(args) != 2 {
 		return fmt.Errorf("want a repository path (HOST[:PORT]:/..., or /... with --datastore) and a mountpoint")
 	}
+	log := newLogger(e.stderr, o.logFormat, slog.LevelInfo)
+	return logEnd(log, mountRepo(ctx, e, o, args, log))
+}
+
+// mountRepo is runMount once its logger exists.
+func mountRepo(ctx context.Context, e env, o mountOptions, args []string, log *slog.Logger) error {
 	loc, err := parseLocation(args[0])
 	if err != nil {
 		return err
@@ -85,7 +91,6 @@ func runMount(ctx context.Context, e env, o mountOptions, args []string) error {
 		return err
 	}
 	defer r.Close()
-	log := slog.New(slog.NewTextHandler(e.stderr, nil))
 	ra := int64(o.readahead)
 	if ra == 0 {
 		ra = -1 // the flag's 0 means off; the cache's 0 means its default
@@ -129,7 +134,7 @@ func serveMount(ctx context.Context, e env, mountpoint string, srv unmounter, c 
 	for {
 		select {
 		case <-usr1:
-			fmt.Fprintf(e.stderr, "cache: %s\n", c.Stats())
+			cacheStats(e, log, c.Stats())
 		case <-done:
 			return nil
 		case <-ctx.Done():
@@ -158,9 +163,9 @@ func endMount(e env, mountpoint string, srv unmounter, done <-chan struct{}, log
 		}
 		err := fs.Detach(mountpoint)
 		if err == nil {
-			fmt.Fprintf(e.stderr, "backupfs mount: %s is busy (a process has a file open or its working directory in it): "+
+			notice(e, log, "backupfs mount: %s is busy (a process has a file open or its working directory in it): "+
 				"detached it (as umount -l); serving those processes until they let go; "+
-				"a second Ctrl-C or SIGTERM ends now (their reads then fail)\n", mountpoint)
+				"a second Ctrl-C or SIGTERM ends now (their reads then fail)", mountpoint)
 			select {
 			case <-done:
 			case <-sig:
@@ -173,8 +178,8 @@ func endMount(e env, mountpoint string, srv unmounter, done <-chan struct{}, log
 			return nil
 		default:
 		}
-		fmt.Fprintf(e.stderr, "backupfs mount: %s is busy and could not be detached (%v); still serving it: "+
-			"close what uses it or run umount -l %s, then Ctrl-C or SIGTERM again\n", mountpoint, err, mountpoint)
+		notice(e, log, "backupfs mount: %s is busy and could not be detached (%v); still serving it: "+
+			"close what uses it or run umount -l %s, then Ctrl-C or SIGTERM again", mountpoint, err, mountpoint)
 		select {
 		case <-done:
 			return nil
