@@ -19,7 +19,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"syscall"
 
 	"github.com/spf13/pflag"
@@ -30,6 +29,9 @@ import (
 type env struct {
 	stdout, stderr io.Writer
 	tty            bool // stderr is a terminal: show progress
+	// flagSet, if set, is given each flag set flags() makes (completion
+	// collects the commands' flags with it).
+	flagSet func(*pflag.FlagSet)
 }
 
 type command struct {
@@ -60,6 +62,7 @@ func init() {
 		"diff":        {"diff [--json] [HOST[:PORT]:]/TYPE/ID/TIME[/ARCHIVE] TIME|/TYPE/ID/TIME[/ARCHIVE]", "files added, removed and changed between two snapshots (catalogs only)", inspectCommand("diff", runDiff)},
 		"find":        {"find [--json] [--all] [[HOST[:PORT]:]/[TYPE[/ID]]] PATTERN", "which versions of matching paths exist across snapshots, and when they changed", inspectCommand("find", runFind)},
 		"fingerprint": {"fingerprint [--datastore DIR]", "print the server certificate's SHA-256 fingerprint", cmdFingerprint},
+		"completion":  {"completion bash|zsh|fish", "print a shell completion script (e.g. source <(backupfs completion bash))", cmdCompletion},
 	}
 }
 
@@ -111,12 +114,7 @@ func (e exitError) Error() string { return e.err.Error() }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "backupfs: deduplicated backups of VM images and file trees\n\nUsage:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range commandNames() {
 		fmt.Fprintf(w, "  backupfs %s\n      %s\n", commands[n].usage, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nWithout --datastore, the datastore is $XDG_DATA_HOME/backupfs/datastore (~/.local/share/...).")
@@ -129,6 +127,9 @@ func flags(e env, name string) *pflag.FlagSet {
 	fs.Usage = func() {
 		fmt.Fprintf(e.stderr, "Usage: backupfs %s\n", commands[name].usage)
 		fs.PrintDefaults()
+	}
+	if e.flagSet != nil {
+		e.flagSet(fs)
 	}
 	return fs
 }
