@@ -59,20 +59,30 @@ func cmdCompletion(_ context.Context, e env, args []string) error {
 // completionCommands collects every command's flags (see the doc above),
 // sorted by command name.
 func completionCommands() ([]compCommand, error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // a command that ran anyway stops at once
 	var out []compCommand
 	for _, name := range commandNames() {
-		var got *pflag.FlagSet
-		e := env{stdout: io.Discard, stderr: io.Discard, flagSet: func(fs *pflag.FlagSet) { got = fs }}
-		if err := commands[name].run(ctx, e, []string{"--help"}); !errors.Is(err, pflag.ErrHelp) || got == nil {
-			return nil, fmt.Errorf("completion: command %s does not parse its flags with flags() first (%v)", name, err)
+		fs, err := commandFlags(name)
+		if err != nil {
+			return nil, err
 		}
 		c := compCommand{name: name, summary: commands[name].summary}
-		got.VisitAll(func(fl *pflag.Flag) { c.flags = append(c.flags, fl) })
+		fs.VisitAll(func(fl *pflag.Flag) { c.flags = append(c.flags, fl) })
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// commandFlags is the flag set of a command in the table, collected by
+// running it with --help (see the doc above).
+func commandFlags(name string) (*pflag.FlagSet, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // a command that ran anyway stops at once
+	var got *pflag.FlagSet
+	e := env{stdout: io.Discard, stderr: io.Discard, flagSet: func(fs *pflag.FlagSet) { got = fs }}
+	if err := commands[name].run(ctx, e, []string{"--help"}); !errors.Is(err, pflag.ErrHelp) || got == nil {
+		return nil, fmt.Errorf("command %s does not parse its flags with flags() first (%v)", name, err)
+	}
+	return got, nil
 }
 
 // commandNames is the command table's names, sorted.

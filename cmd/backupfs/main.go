@@ -80,6 +80,9 @@ func run(ctx context.Context, e env, args []string) int {
 		usage(e.stdout)
 		return 0
 	}
+	if helperCall(args) {
+		return runHelper(e, args) // mount.fuse3's call: /etc/fstab
+	}
 	c, ok := commands[args[0]]
 	if !ok {
 		fmt.Fprintf(e.stderr, "backupfs: unknown command %q (see backupfs help)\n", args[0])

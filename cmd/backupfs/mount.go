@@ -47,6 +47,7 @@ const defaultCacheSize = 64 << 20
 
 func cmdMount(ctx context.Context, e env, args []string) error {
 	o := mountOptions{cacheSize: defaultCacheSize, cacheDirSize: 1 << 30, readahead: 32 << 20}
+	readyFd() // close-on-exec
 	f := flags(e, "mount")
 	repoFlags(f, &o.repoOptions)
 	f.Var(&o.cacheSize, "cache-size", "memory for cached chunks (e.g. 512MiB)")
@@ -61,7 +62,9 @@ func cmdMount(ctx context.Context, e env, args []string) error {
 	if err := f.Parse(args); err != nil {
 		return err
 	}
-	return runMount(ctx, e, o, f.Args())
+	err := runMount(ctx, e, o, f.Args())
+	mountReady(err) // a mount helper waiting for the mount hears why it failed
+	return err
 }
 
 // runMount mounts a repository location read-only and serves it in the
@@ -114,6 +117,7 @@ func mountRepo(ctx context.Context, e env, o mountOptions, args []string, log *s
 		return err
 	}
 	log.Info("mounted", "repository", args[0], "mountpoint", args[1])
+	mountReady(nil)
 	return serveMount(ctx, e, args[1], srv, c, log)
 }
 
