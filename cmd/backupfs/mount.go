@@ -118,6 +118,7 @@ func mountRepo(ctx context.Context, e env, o mountOptions, args []string, log *s
 	}
 	log.Info("mounted", "repository", args[0], "mountpoint", args[1])
 	mountReady(nil)
+	sdNotify("READY=1")
 	return serveMount(ctx, e, args[1], srv, c, log)
 }
 

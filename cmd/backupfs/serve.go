@@ -74,6 +74,7 @@ func serveStore(ctx context.Context, o serveOptions, log *slog.Logger) error {
 		"max_conns", lim.MaxConns, "max_conns_per_source", lim.MaxConnsPerSource, "max_handshakes", lim.MaxHandshakes)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	sdNotify("READY=1")
 	select {
 	case err := <-errc:
 		return err
