@@ -16,6 +16,7 @@ type serveOptions struct {
 	listen    string
 	verbose   bool
 	logFormat logFormat
+	metrics   string        // --metrics-listen
 	limits    server.Limits // connection bounds; zero: the defaults
 }
 
@@ -26,12 +27,19 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	fs.StringVar(&o.listen, "listen", fmt.Sprintf("127.0.0.1:%d", DefaultPort), "address to listen on")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "log every request")
 	logFormatFlag(fs, &o.logFormat)
+	fs.StringVar(&o.metrics, "metrics-listen", "", "serve Prometheus metrics at http://ADDR/metrics (plain HTTP, no token; default: off)")
+	config := fs.String("config", "", "file of key = value lines for these flags (flags given here win)")
 	fs.IntVar(&o.limits.MaxConns, "max-conns", 0, "most connections open at once (default from the open file limit, at most 4096)")
 	fs.IntVar(&o.limits.MaxConnsPerSource, "max-conns-per-source", 0, "most connections open at once from one IPv4 address or IPv6 /64 (default max-conns/16, at least 4)")
 	fs.IntVar(&o.limits.MaxHandshakes, "max-handshakes", 0, "most connections that have not finished TLS and HELLO (default max-conns/4, at least 8)")
 	fs.DurationVar(&o.limits.HandshakeTimeout, "handshake-timeout", 0, "time a new connection has for TLS and HELLO (default 10s)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *config != "" {
+		if err := applyConfigFile(fs, *config); err != nil {
+			return err
+		}
 	}
 	if fs.NArg() != 0 {
 		return fmt.Errorf("serve takes no arguments")
@@ -68,6 +76,14 @@ func serveStore(ctx context.Context, o serveOptions, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return err
+	}
+	if o.metrics != "" {
+		stop, err := startMetrics(o.metrics, srv, log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stop()
 	}
 	lim := srv.Limits()
 	log.Info("serving", "datastore", s.Dir(), "listen", ln.Addr().String(), "fingerprint", auth.Fingerprint(cert),
