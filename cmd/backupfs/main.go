@@ -10,6 +10,15 @@
 // refuses a missing or empty directory with one line saying how to create
 // it, so a mistyped path never becomes a new, empty datastore. Commands
 // talking to a server log the client's reconnect warnings to stderr.
+//
+// Operating it (each file's comment has the contract): --log-format
+// text|json on serve, mount and the server commands (logging.go);
+// `completion bash|zsh|fish` generated from the command table and the
+// commands' own flag sets (completion.go); the mount helper that
+// /etc/fstab and `mount -t fuse.backupfs` run through mount.fuse3,
+// `backupfs SOURCE MOUNTPOINT -o OPTIONS` (mounthelper.go); READY=1 to
+// systemd for Type=notify units (sdnotify.go, contrib/systemd); `serve
+// --config FILE` (config.go) and `serve --metrics-listen ADDR` (metrics.go).
 package main
 
 import (
@@ -54,7 +63,7 @@ func init() {
 		"forget":      {"forget [--datastore DIR] /TYPE/ID/TIME", "remove one snapshot", cmdForget},
 		"demo":        {"demo [--datastore DIR]", "back up a sample tree and image, list, verify and restore them", cmdDemo},
 		"mount":       {"mount [--datastore DIR] [--cache-size 64MiB] [--readahead 32MiB] REPO MOUNTPOINT", "mount backups read-only with FUSE (foreground; Ctrl-C unmounts)", cmdMount},
-		"serve":       {"serve [--datastore DIR] [--listen ADDR]", "serve a datastore over the network (TLS, tokens)", cmdServe},
+		"serve":       {"serve [--config FILE] [--datastore DIR] [--listen ADDR] [--metrics-listen ADDR] [--log-format text|json]", "serve a datastore over the network (TLS, tokens)", cmdServe},
 		"token":       {"token [--datastore DIR] create NAME --allow read:PATTERN --allow backup:PATTERN | list | revoke NAME", "manage the server's access tokens", cmdToken},
 		"init":        {"init [--datastore DIR]", "create a datastore (every other command needs one; demo makes the default one)", cmdInit},
 		"snapshots":   {"snapshots [--json] [HOST[:PORT]:]/[TYPE[/ID]]", "list snapshots with their size and new bytes", inspectCommand("snapshots", runSnapshots)},
@@ -120,6 +129,7 @@ func usage(w io.Writer) {
 	for _, n := range commandNames() {
 		fmt.Fprintf(w, "  backupfs %s\n      %s\n", commands[n].usage, commands[n].summary)
 	}
+	fmt.Fprintln(w, "  backupfs SOURCE MOUNTPOINT -o OPTIONS\n      mount helper for /etc/fstab and mount -t fuse.backupfs (options: mount's flags with _ for -)")
 	fmt.Fprintln(w, "\nWithout --datastore, the datastore is $XDG_DATA_HOME/backupfs/datastore (~/.local/share/...).")
 }
 
