@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"crypto/rand"
 	"io"
 	"net/http"
 	"os"
@@ -117,5 +118,36 @@ func TestServeConfigFile(t *testing.T) {
 	r := Run(t, "serve", "--config", conf, "--datastore", srv.Datastore, "--listen", "127.0.0.1:0")
 	if r.Code != 1 || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 || !strings.Contains(r.Stderr, conf+":2: config: unknown key max-cons") {
 		t.Errorf("bad key: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+}
+
+// TestMountMetrics: mount --metrics-listen exposes the cache statistics
+// in the text format; reading a file moves the fetch counters by at least
+// its size.
+func TestMountMetrics(t *testing.T) {
+	srv := StartServer(t, filepath.Join(t.TempDir(), "ds"))
+	tok := srv.Token("g", "read:host/g", "backup:host/g")
+	src := t.TempDir()
+	data := make([]byte, 1<<20)
+	rand.Read(data)
+	os.WriteFile(filepath.Join(src, "f"), data, 0o644)
+	srv.MustClient(tok, "backup", "--time", "2026-11-20T10:00:00Z", srv.Repo("/host/g"), "src.tree:"+src)
+	mp := filepath.Join(t.TempDir(), "mnt")
+	os.Mkdir(mp, 0o755)
+	m := StartMount(t, []string{"BACKUPFS_TOKEN=" + tok, "BACKUPFS_FINGERPRINT=" + srv.Fingerprint}, mp,
+		"--metrics-listen", "127.0.0.1:0", srv.Repo("/host/g"))
+	addr := metricsAddrRE.FindStringSubmatch(m.Stderr())
+	if addr == nil {
+		t.Fatalf("mount did not log its metrics address:\n%s", m.Stderr())
+	}
+	before := scrape(t, addr[1])
+	Sh(t, "cmp", filepath.Join(src, "f"), filepath.Join(mp, "2026-11-20T10:00:00Z", "src", "f"))
+	after := scrape(t, addr[1])
+	const p = "backupfs_mount_cache_"
+	if d := after[p+"fetched_bytes_total"] - before[p+"fetched_bytes_total"]; d < int64(len(data)) {
+		t.Errorf("reading %d bytes moved %sfetched_bytes_total by %d", len(data), p, d)
+	}
+	if after[p+"fetches_total"] <= before[p+"fetches_total"] || after[p+"bytes"] <= 0 {
+		t.Errorf("fetches_total %d -> %d, bytes %d: want more fetches and bytes in memory", before[p+"fetches_total"], after[p+"fetches_total"], after[p+"bytes"])
 	}
 }

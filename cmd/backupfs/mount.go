@@ -29,6 +29,7 @@ type mountOptions struct {
 	background    int
 	noXattrs      bool
 	noLatencyHint bool
+	metrics       string // --metrics-listen
 }
 
 // defaultCacheSize is the memory cache's default. Measured (GOROOT/src
@@ -59,6 +60,7 @@ func cmdMount(ctx context.Context, e env, args []string) error {
 	f.IntVar(&o.background, "fuse-background", 64, "asynchronous FUSE requests in flight (go-fuse's default is 12)")
 	f.BoolVar(&o.noXattrs, "no-xattrs", false, "hide extended attributes and ACLs (cp -a then sends 3 fewer requests per file)")
 	f.BoolVar(&o.noLatencyHint, "no-latency-hint", false, "do not hold a zero CPU wake-up latency request (/dev/cpu_dma_latency, root only) while requests flow")
+	f.StringVar(&o.metrics, "metrics-listen", "", "serve the cache statistics as Prometheus metrics at http://ADDR/metrics (default: off)")
 	if err := f.Parse(args); err != nil {
 		return err
 	}
@@ -112,6 +114,11 @@ func mountRepo(ctx context.Context, e env, o mountOptions, args []string, log *s
 	lctx, stopLending := context.WithCancel(ctx)
 	defer stopLending()
 	go lendCache(lctx, c)
+	stopMetrics, err := startMetrics(o.metrics, mountMetrics(c), log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	srv, err := fs.Mount(args[1], fs.Options{Repo: notExistRepo{r}, Cache: c, Ref: ref, Log: log, AllowOther: o.allowOther, Debug: o.debug, Background: o.background, NoXattrs: o.noXattrs, NoLatencyHint: o.noLatencyHint})
 	if err != nil {
 		return err

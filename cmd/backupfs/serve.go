@@ -77,14 +77,12 @@ func serveStore(ctx context.Context, o serveOptions, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if o.metrics != "" {
-		stop, err := startMetrics(o.metrics, srv, log)
-		if err != nil {
-			ln.Close()
-			return err
-		}
-		defer stop()
+	stopMetrics, err := startMetrics(o.metrics, serverMetrics(srv), log)
+	if err != nil {
+		ln.Close()
+		return err
 	}
+	defer stopMetrics()
 	lim := srv.Limits()
 	log.Info("serving", "datastore", s.Dir(), "listen", ln.Addr().String(), "fingerprint", auth.Fingerprint(cert),
 		"max_conns", lim.MaxConns, "max_conns_per_source", lim.MaxConnsPerSource, "max_handshakes", lim.MaxHandshakes)
