@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -97,4 +99,17 @@ func FuzzParseConfig(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestConfigExample: contrib/serve.conf.example sets real serve flags.
+func TestConfigExample(t *testing.T) {
+	var got *pflag.FlagSet
+	e := env{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, flagSet: func(fs *pflag.FlagSet) { got = fs }}
+	cmdServe(context.Background(), e, []string{"--help"})
+	if err := applyConfigFile(got, filepath.Join("..", "..", "contrib", "serve.conf.example")); err != nil {
+		t.Fatal(err)
+	}
+	if v := got.Lookup("listen").Value.String(); v != "[::]:7464" {
+		t.Errorf("listen = %q", v)
+	}
 }
