@@ -62,6 +62,7 @@ func cmdMount(ctx context.Context, e env, args []string) error {
 	f.BoolVar(&o.noLatencyHint, "no-latency-hint", false, "do not hold a zero CPU wake-up latency request (/dev/cpu_dma_latency, root only) while requests flow")
 	f.StringVar(&o.metrics, "metrics-listen", "", "serve the cache statistics as Prometheus metrics at http://ADDR/metrics (default: off)")
 	if err := f.Parse(args); err != nil {
+		mountReady(err)
 		return err
 	}
 	err := runMount(ctx, e, o, f.Args())
