@@ -34,7 +34,7 @@ type ServerOpts struct {
 	Args []string
 }
 
-var listenRE = regexp.MustCompile(`listen=(127\.0\.0\.1:\d+)`)
+var listenRE = regexp.MustCompile(`listen(?:=|":")(127\.0\.0\.1:\d+)`) // text or JSON log
 
 // StartServer starts backupfs serve on a free port of 127.0.0.1 over the
 // datastore (made with backupfs init if it does not exist) and waits until

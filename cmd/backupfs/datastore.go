@@ -102,6 +102,7 @@ type repoOptions struct {
 	fingerprint string
 	timeout     time.Duration
 	stderr      io.Writer // the client's warnings (reconnects); nil: os.Stderr
+	logFormat   logFormat // of those warnings
 }
 
 func repoFlags(fs *pflag.FlagSet, o *repoOptions) {
@@ -111,6 +112,7 @@ func repoFlags(fs *pflag.FlagSet, o *repoOptions) {
 	fs.StringVar(&o.fingerprint, "fingerprint", "", "server certificate SHA-256 fingerprint (default $BACKUPFS_FINGERPRINT)")
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "how long a request to a server may retry before it fails (e.g. 10s, 2m)")
 	fs.StringVar(&o.keyfile, "keyfile", "", "key file: seal new backups and read sealed ones (default $BACKUPFS_KEYFILE; passphrase from BACKUPFS_PASSWORD_FILE, BACKUPFS_PASSWORD or the terminal)")
+	logFormatFlag(fs, &o.logFormat)
 }
 
 // openRepo opens the repository a location names. A local datastore must

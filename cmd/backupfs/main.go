@@ -10,6 +10,15 @@
 // refuses a missing or empty directory with one line saying how to create
 // it, so a mistyped path never becomes a new, empty datastore. Commands
 // talking to a server log the client's reconnect warnings to stderr.
+//
+// Operating it (each file's comment has the contract): --log-format
+// text|json on serve, mount and the server commands (logging.go);
+// `completion bash|zsh|fish` generated from the command table and the
+// commands' own flag sets (completion.go); the mount helper that
+// /etc/fstab and `mount -t fuse.backupfs` run through mount.fuse3,
+// `backupfs SOURCE MOUNTPOINT -o OPTIONS` (mounthelper.go); READY=1 to
+// systemd for Type=notify units (sdnotify.go, contrib/systemd); `serve
+// --config FILE` (config.go) and `serve --metrics-listen ADDR` (metrics.go).
 package main
 
 import (
@@ -19,7 +28,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"syscall"
 
 	"github.com/spf13/pflag"
@@ -31,6 +39,9 @@ type env struct {
 	stdin          io.Reader // nil: none (backup NAME.img:- refuses)
 	stdout, stderr io.Writer
 	tty            bool // stderr is a terminal: show progress
+	// flagSet, if set, is given each flag set flags() makes (completion
+	// collects the commands' flags with it).
+	flagSet func(*pflag.FlagSet)
 }
 
 type command struct {
@@ -53,7 +64,7 @@ func init() {
 		"forget":      {"forget [--datastore DIR] /TYPE/ID/TIME", "remove one snapshot", cmdForget},
 		"demo":        {"demo [--datastore DIR]", "back up a sample tree and image, list, verify and restore them", cmdDemo},
 		"mount":       {"mount [--datastore DIR] [--cache-size 64MiB] [--readahead 32MiB] REPO MOUNTPOINT", "mount backups read-only with FUSE (foreground; Ctrl-C unmounts)", cmdMount},
-		"serve":       {"serve [--datastore DIR] [--listen ADDR]", "serve a datastore over the network (TLS, tokens)", cmdServe},
+		"serve":       {"serve [--config FILE] [--datastore DIR] [--listen ADDR] [--metrics-listen ADDR] [--log-format text|json]", "serve a datastore over the network (TLS, tokens)", cmdServe},
 		"token":       {"token [--datastore DIR] create NAME --allow read:PATTERN --allow backup:PATTERN | list | revoke NAME", "manage the server's access tokens", cmdToken},
 		"init":        {"init [--datastore DIR]", "create a datastore (every other command needs one; demo makes the default one)", cmdInit},
 		"snapshots":   {"snapshots [--json] [HOST[:PORT]:]/[TYPE[/ID]]", "list snapshots with their size and new bytes", inspectCommand("snapshots", runSnapshots)},
@@ -63,6 +74,7 @@ func init() {
 		"key":         {"key [--kdf-time N] [--kdf-memory 64MiB] create|passwd|paperkey|recover|fingerprint FILE", "manage key files for sealed backups (passphrase from BACKUPFS_PASSWORD_FILE, BACKUPFS_PASSWORD or the terminal)", cmdKey},
 		"sync":        {"sync [--datastore DIR] [--group PATTERN]... [--transfer-last N] [--remove-vanished] HOST[:PORT]:/[TYPE[/ID]]", "pull the snapshots the datastore lacks from a server, incrementally", cmdSync},
 		"fingerprint": {"fingerprint [--datastore DIR]", "print the server certificate's SHA-256 fingerprint", cmdFingerprint},
+		"completion":  {"completion bash|zsh|fish", "print a shell completion script (e.g. source <(backupfs completion bash))", cmdCompletion},
 	}
 }
 
@@ -80,6 +92,9 @@ func run(ctx context.Context, e env, args []string) int {
 		usage(e.stdout)
 		return 0
 	}
+	if helperCall(args) {
+		return runHelper(e, args) // mount.fuse3's call: /etc/fstab
+	}
 	c, ok := commands[args[0]]
 	if !ok {
 		fmt.Fprintf(e.stderr, "backupfs: unknown command %q (see backupfs help)\n", args[0])
@@ -87,11 +102,14 @@ func run(ctx context.Context, e env, args []string) int {
 	}
 	err := c.run(ctx, e, args[1:])
 	var ee exitError
+	var le loggedError
 	switch {
 	case err == nil:
 		return 0
 	case errors.Is(err, pflag.ErrHelp):
 		return 0
+	case errors.As(err, &le):
+		return 1
 	case errors.As(err, &ee):
 		fmt.Fprintf(e.stderr, "backupfs %s: %v\n", args[0], ee.err)
 		return ee.code
@@ -111,14 +129,10 @@ func (e exitError) Error() string { return e.err.Error() }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "backupfs: deduplicated backups of VM images and file trees\n\nUsage:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range commandNames() {
 		fmt.Fprintf(w, "  backupfs %s\n      %s\n", commands[n].usage, commands[n].summary)
 	}
+	fmt.Fprintln(w, "  backupfs SOURCE MOUNTPOINT -o OPTIONS\n      mount helper for /etc/fstab and mount -t fuse.backupfs (options: mount's flags with _ for -)")
 	fmt.Fprintln(w, "\nWithout --datastore, the datastore is $XDG_DATA_HOME/backupfs/datastore (~/.local/share/...).")
 }
 
@@ -129,6 +143,9 @@ func flags(e env, name string) *pflag.FlagSet {
 	fs.Usage = func() {
 		fmt.Fprintf(e.stderr, "Usage: backupfs %s\n", commands[name].usage)
 		fs.PrintDefaults()
+	}
+	if e.flagSet != nil {
+		e.flagSet(fs)
 	}
 	return fs
 }

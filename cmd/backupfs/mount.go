@@ -30,6 +30,7 @@ type mountOptions struct {
 	background    int
 	noXattrs      bool
 	noLatencyHint bool
+	metrics       string // --metrics-listen
 }
 
 // defaultCacheSize is the memory cache's default. Measured (GOROOT/src
@@ -48,6 +49,7 @@ const defaultCacheSize = 64 << 20
 
 func cmdMount(ctx context.Context, e env, args []string) error {
 	o := mountOptions{cacheSize: defaultCacheSize, cacheDirSize: 1 << 30, readahead: 32 << 20}
+	readyFd() // close-on-exec
 	f := flags(e, "mount")
 	repoFlags(f, &o.repoOptions)
 	f.Var(&o.cacheSize, "cache-size", "memory for cached chunks (e.g. 512MiB)")
@@ -59,10 +61,14 @@ func cmdMount(ctx context.Context, e env, args []string) error {
 	f.IntVar(&o.background, "fuse-background", 64, "asynchronous FUSE requests in flight (go-fuse's default is 12)")
 	f.BoolVar(&o.noXattrs, "no-xattrs", false, "hide extended attributes and ACLs (cp -a then sends 3 fewer requests per file)")
 	f.BoolVar(&o.noLatencyHint, "no-latency-hint", false, "do not hold a zero CPU wake-up latency request (/dev/cpu_dma_latency, root only) while requests flow")
+	f.StringVar(&o.metrics, "metrics-listen", "", "serve the cache statistics as Prometheus metrics at http://ADDR/metrics (default: off)")
 	if err := f.Parse(args); err != nil {
+		mountReady(err)
 		return err
 	}
-	return runMount(ctx, e, o, f.Args())
+	err := runMount(ctx, e, o, f.Args())
+	mountReady(err) // a mount helper waiting for the mount hears why it failed
+	return err
 }
 
 // runMount mounts a repository location read-only and serves it in the
@@ -73,6 +79,12 @@ func runMount(ctx context.Context, e env, o mountOptions, args []string) error {
 	if len(args) != 2 {
 		return fmt.Errorf("want a repository path (HOST[:PORT]:/..., or /... with --datastore) and a mountpoint")
 	}
+	log := newLogger(e.stderr, o.logFormat, slog.LevelInfo)
+	return logEnd(log, mountRepo(ctx, e, o, args, log))
+}
+
+// mountRepo is runMount once its logger exists.
+func mountRepo(ctx context.Context, e env, o mountOptions, args []string, log *slog.Logger) error {
 	loc, err := parseLocation(args[0])
 	if err != nil {
 		return err
@@ -86,7 +98,6 @@ func runMount(ctx context.Context, e env, o mountOptions, args []string) error {
 		return err
 	}
 	defer r.Close()
-	log := slog.New(slog.NewTextHandler(e.stderr, nil))
 	ra := int64(o.readahead)
 	if ra == 0 {
 		ra = -1 // the flag's 0 means off; the cache's 0 means its default
@@ -105,11 +116,18 @@ func runMount(ctx context.Context, e env, o mountOptions, args []string) error {
 	lctx, stopLending := context.WithCancel(ctx)
 	defer stopLending()
 	go lendCache(lctx, c)
+	stopMetrics, err := startMetrics(o.metrics, mountMetrics(c), log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	srv, err := fs.Mount(args[1], fs.Options{Repo: notExistRepo{r}, Cache: c, Ref: ref, Log: log, AllowOther: o.allowOther, Debug: o.debug, Background: o.background, NoXattrs: o.noXattrs, NoLatencyHint: o.noLatencyHint})
 	if err != nil {
 		return err
 	}
 	log.Info("mounted", "repository", args[0], "mountpoint", args[1])
+	mountReady(nil)
+	sdNotify("READY=1")
 	return serveMount(ctx, e, args[1], srv, c, log)
 }
 
@@ -130,7 +148,7 @@ func serveMount(ctx context.Context, e env, mountpoint string, srv unmounter, c 
 	for {
 		select {
 		case <-usr1:
-			fmt.Fprintf(e.stderr, "cache: %s\n", c.Stats())
+			cacheStats(e, log, c.Stats())
 		case <-done:
 			return nil
 		case <-ctx.Done():
@@ -159,9 +177,9 @@ func endMount(e env, mountpoint string, srv unmounter, done <-chan struct{}, log
 		}
 		err := fs.Detach(mountpoint)
 		if err == nil {
-			fmt.Fprintf(e.stderr, "backupfs mount: %s is busy (a process has a file open or its working directory in it): "+
+			notice(e, log, "backupfs mount: %s is busy (a process has a file open or its working directory in it): "+
 				"detached it (as umount -l); serving those processes until they let go; "+
-				"a second Ctrl-C or SIGTERM ends now (their reads then fail)\n", mountpoint)
+				"a second Ctrl-C or SIGTERM ends now (their reads then fail)", mountpoint)
 			select {
 			case <-done:
 			case <-sig:
@@ -174,8 +192,8 @@ func endMount(e env, mountpoint string, srv unmounter, done <-chan struct{}, log
 			return nil
 		default:
 		}
-		fmt.Fprintf(e.stderr, "backupfs mount: %s is busy and could not be detached (%v); still serving it: "+
-			"close what uses it or run umount -l %s, then Ctrl-C or SIGTERM again\n", mountpoint, err, mountpoint)
+		notice(e, log, "backupfs mount: %s is busy and could not be detached (%v); still serving it: "+
+			"close what uses it or run umount -l %s, then Ctrl-C or SIGTERM again", mountpoint, err, mountpoint)
 		select {
 		case <-done:
 			return nil

@@ -43,7 +43,7 @@ func dialRepo(o repoOptions, addr string, unseal func(catalog.Digest, []byte) ([
 	if o.stderr != nil {
 		w = o.stderr
 	}
-	log := slog.New(slog.NewTextHandler(w, nil)) // reconnect warnings: a stalled command says why
+	log := newLogger(w, o.logFormat, slog.LevelInfo) // reconnect warnings: a stalled command says why
 	c, err := client.Dial(context.Background(), client.ClientConfig{Addr: addr, Token: token, Fingerprint: fp, Timeout: o.timeout, Log: log, Unseal: unseal})
 	if err != nil {
 		return nil, err

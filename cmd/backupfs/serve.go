@@ -15,6 +15,8 @@ type serveOptions struct {
 	datastore string
 	listen    string
 	verbose   bool
+	logFormat logFormat
+	metrics   string        // --metrics-listen
 	limits    server.Limits // connection bounds; zero: the defaults
 }
 
@@ -24,12 +26,20 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	datastoreFlag(fs, &o.datastore)
 	fs.StringVar(&o.listen, "listen", fmt.Sprintf("127.0.0.1:%d", DefaultPort), "address to listen on")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "log every request")
+	logFormatFlag(fs, &o.logFormat)
+	fs.StringVar(&o.metrics, "metrics-listen", "", "serve Prometheus metrics at http://ADDR/metrics (plain HTTP, no token; default: off)")
+	config := fs.String("config", "", "file of key = value lines for these flags (flags given here win)")
 	fs.IntVar(&o.limits.MaxConns, "max-conns", 0, "most connections open at once (default from the open file limit, at most 4096)")
 	fs.IntVar(&o.limits.MaxConnsPerSource, "max-conns-per-source", 0, "most connections open at once from one IPv4 address or IPv6 /64 (default max-conns/16, at least 4)")
 	fs.IntVar(&o.limits.MaxHandshakes, "max-handshakes", 0, "most connections that have not finished TLS and HELLO (default max-conns/4, at least 8)")
 	fs.DurationVar(&o.limits.HandshakeTimeout, "handshake-timeout", 0, "time a new connection has for TLS and HELLO (default 10s)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *config != "" {
+		if err := applyConfigFile(fs, *config); err != nil {
+			return err
+		}
 	}
 	if fs.NArg() != 0 {
 		return fmt.Errorf("serve takes no arguments")
@@ -44,16 +54,21 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 // runServe serves a datastore until ctx ends (SIGINT, SIGTERM), then
 // shuts down gracefully: answers in flight finish, open backups abort.
 func runServe(ctx context.Context, e env, o serveOptions) error {
+	level := slog.LevelInfo
+	if o.verbose {
+		level = slog.LevelDebug
+	}
+	log := newLogger(e.stderr, o.logFormat, level)
+	return logEnd(log, serveStore(ctx, o, log))
+}
+
+// serveStore is runServe once its logger exists.
+func serveStore(ctx context.Context, o serveOptions, log *slog.Logger) error {
 	st, err := openServerState(o.datastore)
 	if err != nil {
 		return err
 	}
 	s, cert := st.store, st.cert
-	level := slog.LevelInfo
-	if o.verbose {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 	srv, err := server.NewServer(server.ServerConfig{Store: s, Tokens: st.tokens, TLS: auth.ServerConfig(cert), Log: log, Limits: o.limits})
 	if err != nil {
 		return err
@@ -62,11 +77,18 @@ func runServe(ctx context.Context, e env, o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	stopMetrics, err := startMetrics(o.metrics, serverMetrics(srv), log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopMetrics()
 	lim := srv.Limits()
 	log.Info("serving", "datastore", s.Dir(), "listen", ln.Addr().String(), "fingerprint", auth.Fingerprint(cert),
 		"max_conns", lim.MaxConns, "max_conns_per_source", lim.MaxConnsPerSource, "max_handshakes", lim.MaxHandshakes)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	sdNotify("READY=1")
 	select {
 	case err := <-errc:
 		return err

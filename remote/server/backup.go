@@ -81,6 +81,7 @@ func (c *srvConn) backupBegin(r *srvReq, m wire.BackupBegin) {
 		c.prevFiles = srvSnapKey{m.Group, ready.Previous}
 	}
 	c.mu.Unlock()
+	c.s.act.begun.Add(1)
 	c.log.Info("backup started", "snapshot", b.label, "previous", ready.Previous, "lacking", len(ready.Lacking))
 	c.done(r, wire.Frame{Type: wire.TBackupReady, Payload: ready.Append(nil)}, true)
 }
@@ -271,5 +272,6 @@ func (c *srvConn) abort(b *srvBackup, reason string) {
 		c.log.Error("abort backup", "snapshot", b.label, "err", err)
 	}
 	c.endBackup(b)
+	c.s.act.aborted.Add(1)
 	c.log.Info("backup aborted", "snapshot", b.label, "reason", reason)
 }

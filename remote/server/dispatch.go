@@ -69,6 +69,7 @@ func (c *srvConn) request(f wire.Frame) (srvEnd, bool) {
 	if err != nil {
 		return c.protocolError(err), true
 	}
+	c.s.act.requests.Add(1)
 	req, err := c.begin(f.ID, f.Type)
 	if err != nil {
 		return c.protocolError(err), true
@@ -170,6 +171,7 @@ func (c *srvConn) beginLocked(id uint32, t wire.Type) (*srvReq, error) {
 // must not block while c.mu is held, so a full queue drops the connection
 // rather than wait (the peer is not reading its answers).
 func (c *srvConn) pushLocked(id uint32, e wire.Error) error {
+	c.s.act.errors.Add(1)
 	err := c.q.tryPush(srvItem{f: wire.Frame{Type: wire.TError, ID: id, Payload: e.Append(nil)}})
 	if err != nil {
 		return fmt.Errorf("%w: answers not read: %w", wire.ErrProtocol, err)
@@ -222,6 +224,9 @@ func (c *srvConn) doneItem(r *srvReq, it srvItem, high bool) {
 		it = srvItem{f: wire.Frame{Type: wire.TError, Payload: e.Append(nil)}}
 	}
 	it.f.ID, it.req, it.terminal = r.id, r, true
+	if it.f.Type == wire.TError {
+		c.s.act.errors.Add(1)
+	}
 	if c.q.push(it, high) != nil {
 		it.release()
 	}

@@ -178,6 +178,7 @@ type Server struct {
 	log     *slog.Logger
 	digests *srvDigestCache
 	stats   srvCounters
+	act     srvActivity
 
 	refusals  *srvLogLimit  // connections refused over a bound
 	acceptErr *srvLogLimit  // accept errors
