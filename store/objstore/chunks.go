@@ -24,7 +24,7 @@ func (s *Store) HasChunk(d catalog.Digest) (bool, error) {
 }
 
 // PutChunk stores a plain chunk after checking its digest (ErrInvalid).
-// An existing chunk is touched (its LastModified moved), as on disk.
+// An existing chunk is touched (touchChunk), as on disk.
 func (s *Store) PutChunk(d catalog.Digest, plain []byte) (bool, error) {
 	return s.putPlain(d, plain, true)
 }
@@ -71,9 +71,10 @@ func (s *Store) putBlob(d catalog.Digest, make func() ([]byte, error)) (written 
 	return true, nil
 }
 
-// touchChunk moves a stored chunk's LastModified to now (see existCache
-// for when it is skipped) and reports whether it is stored; trustAbsent
-// lets a complete cache answer "not stored" without asking. It holds the
+// touchChunk marks a stored chunk as used now by (re)writing its empty
+// touch object (see existCache for when it is skipped), and reports
+// whether it is stored; trustAbsent lets a complete cache answer "not
+// stored" without asking. It holds the
 // chunk's lock so this process's GC cannot remove it between.
 func (s *Store) touchChunk(d catalog.Digest, trustAbsent bool) (bool, error) {
 	known, touched, complete := s.known.lookup(d)
@@ -86,7 +87,10 @@ func (s *Store) touchChunk(d catalog.Digest, trustAbsent bool) (bool, error) {
 	}
 	mu := s.lockChunk(d)
 	mu.Lock()
-	err := s.c.touch(chunkKey(d))
+	_, err := s.c.head(chunkKey(d))
+	if err == nil {
+		err = s.c.put(touchKey(d), nil, false)
+	}
 	mu.Unlock()
 	if errors.Is(err, store.ErrNotFound) {
 		s.known.drop(d)
@@ -128,16 +132,16 @@ func (s *Store) ReadBlob(d catalog.Digest, buf func(n int) []byte) ([]byte, erro
 // listChunks lists every stored chunk (for the cache and GC's sweep).
 func (s *Store) listChunks(add func(catalog.Digest)) error {
 	return s.c.list(chunksPfx, false, func(o object) error {
-		if d, ok := chunkOf(o.key); ok {
+		if d, ok := digestOf(o.key, chunkKey); ok {
 			add(d)
 		}
 		return nil
 	})
 }
 
-// chunkOf parses a chunk key.
-func chunkOf(key string) (catalog.Digest, bool) {
+// digestOf parses a chunk or touch key (keyOf: chunkKey or touchKey).
+func digestOf(key string, keyOf func(catalog.Digest) string) (catalog.Digest, bool) {
 	i := strings.LastIndexByte(key, '/')
 	d, err := catalog.ParseDigest(key[i+1:])
-	return d, err == nil && key == chunkKey(d)
+	return d, err == nil && key == keyOf(d)
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/backupfs/backupfs/store"
@@ -152,21 +151,6 @@ func (c *client) head(k string) (time.Time, error) {
 		return time.Time{}, classify("head", k, err)
 	}
 	return aws.ToTime(out.LastModified), nil
-}
-
-// touch copies an object onto itself with new metadata, which moves its
-// LastModified to the store's now (ErrNotFound if missing).
-func (c *client) touch(k string) error {
-	ctx, cancel := c.ctx()
-	defer cancel()
-	_, err := c.s3.CopyObject(ctx, &s3.CopyObjectInput{Bucket: &c.bucket, Key: aws.String(c.key(k)),
-		CopySource:        aws.String(c.bucket + "/" + c.key(k)),
-		MetadataDirective: types.MetadataDirectiveReplace,
-		Metadata:          map[string]string{"touched": time.Now().UTC().Format(time.RFC3339Nano)}})
-	if err != nil {
-		return classify("touch", k, err)
-	}
-	return nil
 }
 
 // del removes an object; a missing one is not an error.

@@ -158,4 +158,3 @@ func (s *Store) touchAll(todo []catalog.Digest) error {
 	}
 	return nil
 }
-

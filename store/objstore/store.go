@@ -26,6 +26,7 @@ const (
 	markerKey  = "backupfs-datastore"
 	markerText = "backupfs datastore 1 s3\n"
 	chunksPfx  = "chunks/"
+	touchPfx   = "touched/"
 	snapsPfx   = "snapshots/"
 	holdsPfx   = "holds/"
 	forgetPfx  = "forgetting/"
@@ -162,6 +163,13 @@ var _ store.Datastore = (*Store)(nil)
 func chunkKey(d catalog.Digest) string {
 	h := d.String()
 	return chunksPfx + h[:4] + "/" + h
+}
+
+// touchKey is the empty object whose LastModified is the chunk's last
+// touch (see the package doc).
+func touchKey(d catalog.Digest) string {
+	h := d.String()
+	return touchPfx + h[:4] + "/" + h
 }
 
 func (s *Store) lockChunk(d catalog.Digest) *sync.Mutex { return &s.locks[d[0]] }

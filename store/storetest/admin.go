@@ -130,14 +130,16 @@ func testVerify(t *testing.T, h *Harness) {
 	}
 }
 
-// testGC: referenced chunks stay, unreferenced young ones stay, old
-// unreferenced ones go; a forgotten snapshot's chunks go after the grace.
+// testGC: referenced chunks stay, unreferenced young ones stay (also an
+// old one put again: the put touches it), old unreferenced ones go; a forgotten snapshot's chunks go after the grace.
 func testGC(t *testing.T, h *Harness) {
 	s := h.Store
 	ref := Chunks("gc-ref", 2)
 	Backup(t, s, vm100, Epoch, ref)
-	loose, later := Chunks("gc-loose", 1)[0], Chunks("gc-later", 1)[0]
+	loose, later, again := Chunks("gc-loose", 1)[0], Chunks("gc-later", 1)[0], Chunks("gc-again", 1)[0]
 	_, err := s.PutChunk(catalog.Sum(loose), loose)
+	must(t, err)
+	_, err = s.PutChunk(catalog.Sum(again), again)
 	must(t, err)
 	opt := store.GCOptions{Grace: time.Hour}
 	st, err := s.GC(t.Context(), opt)
@@ -147,13 +149,16 @@ func testGC(t *testing.T, h *Harness) {
 	h.Age(2 * time.Hour)
 	_, err = s.PutChunk(catalog.Sum(later), later)
 	must(t, err)
+	if written, err := s.PutChunk(catalog.Sum(again), again); err != nil || written {
+		t.Fatalf("PutChunk of a stored chunk = %v, %v; want touched, not written", written, err)
+	}
 	st, err = s.GC(t.Context(), opt)
 	must(t, err)
 	if has(t, s, catalog.Sum(loose)) || st.ChunksRemoved != 1 {
 		t.Fatalf("GC after the grace = %+v; want the old loose chunk (only) removed", st)
 	}
-	if !has(t, s, catalog.Sum(later)) {
-		t.Fatal("GC removed a chunk put after the aging (young)")
+	if !has(t, s, catalog.Sum(later)) || !has(t, s, catalog.Sum(again)) {
+		t.Fatal("GC removed a chunk put or touched after the aging (young)")
 	}
 	for _, c := range ref {
 		if _, err := s.Chunk(catalog.Sum(c)); err != nil {
@@ -164,7 +169,7 @@ func testGC(t *testing.T, h *Harness) {
 	h.Age(2 * time.Hour)
 	_, err = s.GC(t.Context(), opt)
 	must(t, err)
-	for _, c := range append(ref, later) {
+	for _, c := range append(ref, later, again) {
 		if has(t, s, catalog.Sum(c)) {
 			t.Fatal("GC kept an old chunk of a forgotten snapshot")
 		}
