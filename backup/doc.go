@@ -6,7 +6,7 @@
 // stores the chunks in parallel through a Sink, writes the index files and
 // the manifest, and commits. A Sink is a snapshot being written: the local
 // datastore implements it (store.SnapshotWriter), and so does the network
-// client (remote.Backup). Nothing is visible until Commit; any error aborts.
+// client (client.Backup). Nothing is visible until Commit; any error aborts.
 //
 // A tree archive is two streams: the payload (file contents concatenated in
 // a sorted depth-first walk, the order cp -a and find read them) and the

@@ -131,7 +131,7 @@ func FetchChunk(src Source, idx catalog.Index, i int) ([]byte, error) {
 
 // PrioritySource is a Source that tells a chunk a reader waits for
 // (demand) from one fetched ahead of need, and may batch the latter: the
-// network client (remote.Client.ChunkContext).
+// network client (client.Client.ChunkContext).
 type PrioritySource interface {
 	ChunkContext(ctx context.Context, d catalog.Digest, demand bool) ([]byte, error)
 }

@@ -46,7 +46,7 @@
 // window. A run is sequential from its third read: random reads that land
 // near each other by chance (two in a row) do not read ahead. Up to 64
 // readahead fetches are in flight (and at most Options.Readahead bytes), so
-// a Source that batches them (remote.Client) fills its batches. Readahead
+// a Source that batches them (client.Client) fills its batches. Readahead
 // never blocks a read: it runs in its own goroutines, and a demand read of
 // a chunk being read ahead waits for that same fetch; the first such read
 // tells a Source that implements Promoter, which may then raise the

@@ -12,7 +12,7 @@ const (
 	// 1 GiB image) read ahead; three makes that 1 in 250,000.
 	seqReads = 3
 	// raConcurrency is readahead fetches in flight per cache: enough for
-	// a Source that batches them (remote.Client sends 4 GET_CHUNKS of up
+	// a Source that batches them (client.Client sends 4 GET_CHUNKS of up
 	// to 16 digests) to fill its batches. Bytes are bounded separately.
 	raConcurrency = 64
 )

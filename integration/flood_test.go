@@ -105,7 +105,7 @@ func TestServeSurvivesConnectionFlood(t *testing.T) {
 	list("after the flood")
 	logs := srv.Log()
 	lines := strings.Count(logs, "connections refused")
-	// One line at once, then at most one per 10 s (remote's refusal log).
+	// One line at once, then at most one per 10 s (the server's refusal log).
 	if most := 2 + int(time.Since(start)/(10*time.Second)); lines == 0 || lines > most {
 		t.Fatalf("%d \"connections refused\" log lines in %v, want 1..%d", lines, time.Since(start), most)
 	}

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/backupfs/backupfs/catalog"
-	"github.com/backupfs/backupfs/remote"
+	"github.com/backupfs/backupfs/remote/client"
 	"github.com/backupfs/backupfs/store"
 )
 
@@ -55,7 +55,7 @@ func TestGetFileScope(t *testing.T) {
 		checkNotFound(t, "host/a reader, host/b's "+name, err, readFileErr(t, reader, "host/zz", t1, name), "bsecret")
 	}
 	d := firstChunk(t, datastoreFile(t, srv, gb, t1, files(gb)[1]))
-	if data, err := reader.Chunk(d); !errors.Is(err, remote.ErrDenied) {
+	if data, err := reader.Chunk(d); !errors.Is(err, client.ErrDenied) {
 		t.Fatalf("host/a reader fetched host/b's chunk after a refused index download: %d bytes, %v; want denied", len(data), err)
 	}
 
@@ -79,9 +79,9 @@ func TestGetFileScope(t *testing.T) {
 }
 
 // dialServer connects a protocol client to srv with token.
-func dialServer(t *testing.T, srv *Server, token string) *remote.Client {
+func dialServer(t *testing.T, srv *Server, token string) *client.Client {
 	t.Helper()
-	c, err := remote.Dial(context.Background(), remote.ClientConfig{Addr: srv.Addr, Token: token, Fingerprint: srv.Fingerprint, Timeout: 20 * time.Second})
+	c, err := client.Dial(context.Background(), client.ClientConfig{Addr: srv.Addr, Token: token, Fingerprint: srv.Fingerprint, Timeout: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func datastoreFile(t *testing.T, srv *Server, g catalog.Group, at time.Time, nam
 
 // readFileErr is the error of downloading a file of a group by its name,
 // which may be a group that does not exist.
-func readFileErr(t *testing.T, c *remote.Client, group string, at time.Time, name string) error {
+func readFileErr(t *testing.T, c *client.Client, group string, at time.Time, name string) error {
 	t.Helper()
 	g, err := catalog.ParseGroup(group)
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/backupfs/backupfs/catalog"
-	"github.com/backupfs/backupfs/remote"
+	"github.com/backupfs/backupfs/remote/client"
 )
 
 // TestCraftedIndexCannotReadOtherGroup: a client that knows the digests
@@ -52,7 +52,7 @@ func TestCraftedIndexCannotReadOtherGroup(t *testing.T) {
 				if err == nil {
 					t.Fatalf("crafted index of %s chunks was published into vm/5", map[bool]string{true: "another group's", false: "absent"}[present])
 				}
-				if !errors.Is(err, remote.ErrDenied) || strings.Contains(err.Error(), "missing") {
+				if !errors.Is(err, client.ErrDenied) || strings.Contains(err.Error(), "missing") {
 					t.Fatalf("crafted commit: %v; want DENIED, saying nothing of missing chunks", err)
 				}
 				answers = append(answers, normalizeAnswer(err.Error()))
@@ -73,7 +73,7 @@ func TestCraftedIndexCannotReadOtherGroup(t *testing.T) {
 // no chunk.
 func craftedCommit(t *testing.T, srv *Server, tok string, at time.Time, idx catalog.Index, present bool) error {
 	t.Helper()
-	c, err := remote.Dial(context.Background(), remote.ClientConfig{Addr: srv.Addr, Token: tok, Fingerprint: srv.Fingerprint, Timeout: 20 * time.Second})
+	c, err := client.Dial(context.Background(), client.ClientConfig{Addr: srv.Addr, Token: tok, Fingerprint: srv.Fingerprint, Timeout: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

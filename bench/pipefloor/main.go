@@ -36,7 +36,7 @@ import (
 )
 
 // defaultReaders is how many blobs are read from disk at a time. The
-// server reads 16 per connection (remote.srvBlobSlots); 64 read the bench
+// server reads 16 per connection (server.srvBlobSlots); 64 read the bench
 // image's 6265 blobs 10% faster here, and a floor takes the best.
 const defaultReaders = 64
 

@@ -92,7 +92,7 @@ func end(ctx context.Context, connect func() (net.Conn, error), wrap func(net.Co
 }
 
 // bufs recycles blob buffers on both ends, as the server and the client
-// do (remote's frameBufs): a cold read allocates little.
+// do (each keeps a wire.BufPool): a cold read allocates little.
 var bufs = sync.Pool{New: func() any { return new([]byte) }}
 
 func getBuf(n int) *[]byte {

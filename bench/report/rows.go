@@ -27,6 +27,8 @@ func buildRows(r raw) []row {
 	add(within(r, "cp -a of the tree out of the mount", "cp_mount_s", "cp_local_s", 5, "cp_equal"))
 	add(versusRestore(r))
 	add(slower(r, "  floor: cp -a via go-fuse loopback", "cp_floor_s", "cp_local_s"))
+	add(slower(r, "  floor: cp -a out of the same mount again, warm", "cp_mount_warm_s", "cp_local_warm_s"))
+	add(warmVersusRestore(r))
 	add(within(r, "backupfs restore of the tree (local: cp -a)", "restore_tree_s", "cp_local_s", 3, "restore_equal"))
 	add(within(r, "backupfs restore of the image (local: cp)", "restore_img_s", "restore_img_local_s", 2.4, "restore_img_equal"))
 	for _, s := range []struct{ key, what, short string }{
@@ -172,6 +174,18 @@ func versusRestore(r raw) (row, bool) {
 	}
 	return row{Op: "  cp -a out of the mount / backupfs restore", Unit: "x", Backupfs: q, Target: "<= 1.2 x",
 		OK: ptr(q <= 1.2 && !r.differs("cp_equal") && !r.differs("restore_equal"))}, true
+}
+
+// warmVersusRestore: the warm copy out of the mount (no READ, LOOKUP or
+// fetch: only what every copy through FUSE costs) over backupfs restore of
+// the same run. Above 1.2, versusRestore's target is out of reach for a
+// cold copy through this kernel interface on this machine. No target.
+func warmVersusRestore(r raw) (row, bool) {
+	q, ok := r.ratio("cp_mount_warm_s", "restore_tree_s")
+	if !ok {
+		return row{}, false
+	}
+	return row{Op: "    warm cp -a out of the mount / backupfs restore", Unit: "x", Backupfs: q, Target: "-"}, true
 }
 
 // latency is a fio percentile in ms; max 0 means no target.

@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/backupfs/backupfs/remote"
 	"github.com/backupfs/backupfs/remote/auth"
+	"github.com/backupfs/backupfs/remote/server"
 )
 
 // demoServer is the server the demo runs in-process on 127.0.0.1.
@@ -33,7 +33,7 @@ func startDemoServer(ctx context.Context, e env, st *serverState) (*demoServer, 
 		return nil, err
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, err := remote.NewServer(remote.ServerConfig{Store: s, Tokens: toks, TLS: auth.ServerConfig(cert), Log: log})
+	srv, err := server.NewServer(server.ServerConfig{Store: s, Tokens: toks, TLS: auth.ServerConfig(cert), Log: log})
 	if err != nil {
 		return nil, err
 	}

@@ -55,6 +55,10 @@ func init() {
 		"serve":       {"serve [--datastore DIR] [--listen ADDR]", "serve a datastore over the network (TLS, tokens)", cmdServe},
 		"token":       {"token [--datastore DIR] create NAME --allow read:PATTERN --allow backup:PATTERN | list | revoke NAME", "manage the server's access tokens", cmdToken},
 		"init":        {"init [--datastore DIR]", "create a datastore (every other command needs one; demo makes the default one)", cmdInit},
+		"snapshots":   {"snapshots [--json] [HOST[:PORT]:]/[TYPE[/ID]]", "list snapshots with their size and new bytes", inspectCommand("snapshots", runSnapshots)},
+		"stats":       {"stats [--json] [HOST[:PORT]:]/[TYPE[/ID]]", "logical size, distinct chunks and dedup factor of snapshots", inspectCommand("stats", runStats)},
+		"diff":        {"diff [--json] [HOST[:PORT]:]/TYPE/ID/TIME[/ARCHIVE] TIME|/TYPE/ID/TIME[/ARCHIVE]", "files added, removed and changed between two snapshots (catalogs only)", inspectCommand("diff", runDiff)},
+		"find":        {"find [--json] [--all] [[HOST[:PORT]:]/[TYPE[/ID]]] PATTERN", "which versions of matching paths exist across snapshots, and when they changed", inspectCommand("find", runFind)},
 		"fingerprint": {"fingerprint [--datastore DIR]", "print the server certificate's SHA-256 fingerprint", cmdFingerprint},
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/backupfs/backupfs/cache"
 	"github.com/backupfs/backupfs/catalog"
 	"github.com/backupfs/backupfs/fs"
-	"github.com/backupfs/backupfs/remote"
+	"github.com/backupfs/backupfs/remote/client"
 	"github.com/backupfs/backupfs/store"
 )
 
@@ -230,7 +230,7 @@ func chunkSource(r repo) (cache.Source, error) {
 	return nil, fmt.Errorf("repository %T cannot be mounted", r)
 }
 
-type remoteChunks struct{ c *remote.Client }
+type remoteChunks struct{ c *client.Client }
 
 func (r remoteChunks) Chunk(ctx context.Context, d catalog.Digest, demand bool) ([]byte, error) {
 	return r.c.ChunkContext(ctx, d, demand)

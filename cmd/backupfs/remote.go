@@ -11,11 +11,11 @@ import (
 
 	"github.com/backupfs/backupfs/backup"
 	"github.com/backupfs/backupfs/catalog"
-	"github.com/backupfs/backupfs/remote"
+	"github.com/backupfs/backupfs/remote/client"
 )
 
 // remoteRepo is a server as a repo.
-type remoteRepo struct{ *remote.Client }
+type remoteRepo struct{ *client.Client }
 
 func (r remoteRepo) Begin(g catalog.Group, t time.Time) (backup.Sink, error) {
 	return r.Client.Begin(g, t)
@@ -44,7 +44,7 @@ func dialRepo(o repoOptions, addr string) (repo, error) {
 		w = o.stderr
 	}
 	log := slog.New(slog.NewTextHandler(w, nil)) // reconnect warnings: a stalled command says why
-	c, err := remote.Dial(context.Background(), remote.ClientConfig{Addr: addr, Token: token, Fingerprint: fp, Timeout: o.timeout, Log: log})
+	c, err := client.Dial(context.Background(), client.ClientConfig{Addr: addr, Token: token, Fingerprint: fp, Timeout: o.timeout, Log: log})
 	if err != nil {
 		return nil, err
 	}

@@ -7,15 +7,15 @@ import (
 	"net"
 	"time"
 
-	"github.com/backupfs/backupfs/remote"
 	"github.com/backupfs/backupfs/remote/auth"
+	"github.com/backupfs/backupfs/remote/server"
 )
 
 type serveOptions struct {
 	datastore string
 	listen    string
 	verbose   bool
-	limits    remote.Limits // connection bounds; zero: the defaults
+	limits    server.Limits // connection bounds; zero: the defaults
 }
 
 func cmdServe(ctx context.Context, e env, args []string) error {
@@ -54,7 +54,7 @@ func runServe(ctx context.Context, e env, o serveOptions) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	srv, err := remote.NewServer(remote.ServerConfig{Store: s, Tokens: st.tokens, TLS: auth.ServerConfig(cert), Log: log, Limits: o.limits})
+	srv, err := server.NewServer(server.ServerConfig{Store: s, Tokens: st.tokens, TLS: auth.ServerConfig(cert), Log: log, Limits: o.limits})
 	if err != nil {
 		return err
 	}

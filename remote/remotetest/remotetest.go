@@ -11,8 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/backupfs/backupfs/remote"
 	"github.com/backupfs/backupfs/remote/auth"
+	"github.com/backupfs/backupfs/remote/client"
+	"github.com/backupfs/backupfs/remote/server"
 	"github.com/backupfs/backupfs/store"
 )
 
@@ -24,8 +25,8 @@ type Server struct {
 	Fingerprint string
 	Store       *store.Store
 	Tokens      *auth.Tokens
-	Srv         *remote.Server
-	cfg         remote.ServerConfig
+	Srv         *server.Server
+	cfg         server.ServerConfig
 	done        chan error
 }
 
@@ -51,7 +52,7 @@ func Start(t testing.TB, dir string) *Server {
 		t.Fatal(err)
 	}
 	s.Store, s.Tokens, s.Fingerprint = st, toks, auth.Fingerprint(cert)
-	s.cfg = remote.ServerConfig{Store: st, Tokens: toks, TLS: auth.ServerConfig(cert), Log: slog.New(slog.DiscardHandler)}
+	s.cfg = server.ServerConfig{Store: st, Tokens: toks, TLS: auth.ServerConfig(cert), Log: slog.New(slog.DiscardHandler)}
 	s.listen("127.0.0.1:0")
 	t.Cleanup(s.Stop)
 	return s
@@ -59,7 +60,7 @@ func Start(t testing.TB, dir string) *Server {
 
 func (s *Server) listen(addr string) {
 	s.t.Helper()
-	srv, err := remote.NewServer(s.cfg)
+	srv, err := server.NewServer(s.cfg)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -114,9 +115,9 @@ func (s *Server) Token(name string, rules ...string) string {
 }
 
 // Dial connects a client with token.
-func (s *Server) Dial(token string) *remote.Client {
+func (s *Server) Dial(token string) *client.Client {
 	s.t.Helper()
-	c, err := remote.Dial(context.Background(), remote.ClientConfig{Addr: s.Addr, Token: token, Fingerprint: s.Fingerprint, Timeout: 20 * time.Second})
+	c, err := client.Dial(context.Background(), client.ClientConfig{Addr: s.Addr, Token: token, Fingerprint: s.Fingerprint, Timeout: 20 * time.Second})
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -20,6 +20,10 @@
 //   - WriteFrame issues one Write for small frames and net.Buffers (one
 //     writev on a TCP connection) for large ones; callers that share a
 //     connection serialise WriteFrame calls with a mutex.
+//   - BufPool pools the buffers of large frames in power-of-two size
+//     classes, for both sides (the server builds CHUNK answers in one, the
+//     client receives zstd CHUNK payloads into one). wire holds no pool
+//     itself: client and server each keep their own.
 //   - Every message type has Append (its payload encoding) and a DecodeX
 //     function. Decoders require the payload to be consumed exactly, bound
 //     every count and length before allocating, and never panic. Byte
