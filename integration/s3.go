@@ -72,3 +72,15 @@ func (s *S3) ChunkFiles(t testing.TB) []string {
 	sort.Strings(out)
 	return out
 }
+
+// Setenv puts the store's AWS_* variables and a fresh BACKUPFS_STATE_DIR
+// (the server's tokens and certificate) in the test's environment, so
+// every backupfs process the test starts, through any helper (StartServer,
+// Token, MustRun), reaches the store.
+func (s *S3) Setenv(t *testing.T) {
+	for _, kv := range s.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	t.Setenv("BACKUPFS_STATE_DIR", t.TempDir())
+}

@@ -90,6 +90,8 @@ type Writer interface {
 	BaseLacks(max int) (ds []catalog.Digest, more bool)
 	// DropBase releases the base.
 	DropBase()
+	// String names the snapshot (TYPE/ID/TIME) for messages.
+	String() string
 }
 
 var (

@@ -141,9 +141,12 @@ func openRepo(o repoOptions, loc location) (repo, error) {
 	return dialRepo(o, loc.addr)
 }
 
-// serverState is a datastore with the server's tokens and certificate.
+// serverState is a datastore with the server's tokens and certificate,
+// kept in dir/.auth: the datastore directory, or for an object store a
+// local state directory (s3StateDir).
 type serverState struct {
-	store  *store.Store
+	store  store.Datastore
+	dir    string
 	tokens *auth.Tokens
 	cert   tls.Certificate
 }
@@ -152,25 +155,33 @@ type serverState struct {
 // use): the store refuses a directory that is not a datastore.
 func openServerState(datastore string) (*serverState, error) {
 	if isS3(datastore) {
-		return nil, fmt.Errorf("serve: an s3:// datastore is not wired into the server yet (issue 14, phase 3)")
+		s, err := openS3(datastore)
+		if err != nil {
+			return nil, err
+		}
+		dir, err := s3StateDir(datastore)
+		if err != nil {
+			return nil, err
+		}
+		return serverStateOf(s, dir)
 	}
 	s, err := openDir(datastore)
 	if err != nil {
 		return nil, err
 	}
-	return serverStateOf(s)
+	return serverStateOf(s.Datastore(), s.Dir())
 }
 
-func serverStateOf(s *store.Store) (*serverState, error) {
-	toks, err := auth.OpenTokens(s.Dir())
+func serverStateOf(s store.Datastore, dir string) (*serverState, error) {
+	toks, err := auth.OpenTokens(dir)
 	if err != nil {
 		return nil, err
 	}
-	cert, err := auth.LoadOrCreateCert(s.Dir())
+	cert, err := auth.LoadOrCreateCert(dir)
 	if err != nil {
 		return nil, err
 	}
-	return &serverState{store: s, tokens: toks, cert: cert}, nil
+	return &serverState{store: s, dir: dir, tokens: toks, cert: cert}, nil
 }
 
 // resolveTime turns a ref's TIME (a snapshot time or "latest") into a

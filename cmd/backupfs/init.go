@@ -56,7 +56,7 @@ func demoServerState(e env, datastore string) (*serverState, error) {
 		s, err := store.Init(dir, store.Options{})
 		if err == nil {
 			fmt.Fprintf(e.stdout, "created datastore %s\n", s.Dir())
-			return serverStateOf(s)
+			return serverStateOf(s.Datastore(), s.Dir())
 		}
 		if !errors.Is(err, store.ErrExists) && !errors.Is(err, store.ErrNotDatastore) {
 			return nil, fmt.Errorf("datastore %s: %w", dir, err)

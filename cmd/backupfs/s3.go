@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -97,4 +98,29 @@ func initS3(e env, spec string) error {
 	}
 	fmt.Fprintf(e.stdout, "created datastore %s\n", spec)
 	return nil
+}
+
+// s3StateDir is where serve, token and fingerprint keep the server's
+// tokens and certificate for an object store datastore: they are secrets
+// of this server, not data, and stay on its disk (0700):
+// $BACKUPFS_STATE_DIR (--state-dir) or
+// $XDG_DATA_HOME/backupfs/s3/BUCKET/PREFIX.
+func s3StateDir(spec string) (string, error) {
+	dir := os.Getenv("BACKUPFS_STATE_DIR")
+	if dir == "" {
+		def, err := defaultDatastore() // .../backupfs/datastore
+		if err != nil {
+			return "", err
+		}
+		dir = filepath.Join(filepath.Dir(def), "s3", filepath.FromSlash(strings.TrimPrefix(spec, "s3://")))
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("state directory for %s: %w", spec, err)
+	}
+	return dir, nil
+}
+
+// stateDirFlag adds --state-dir (serve, token, fingerprint).
+func stateDirFlag(fs *pflag.FlagSet) {
+	fs.Var(envFlag("BACKUPFS_STATE_DIR"), "state-dir", "for an s3:// --datastore: the local directory holding the server's tokens and certificate (default $BACKUPFS_STATE_DIR, $XDG_DATA_HOME/backupfs/s3/BUCKET/PREFIX)")
 }

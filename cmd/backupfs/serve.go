@@ -22,6 +22,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	o := serveOptions{}
 	fs := flags(e, "serve")
 	datastoreFlag(fs, &o.datastore)
+	stateDirFlag(fs)
 	fs.StringVar(&o.listen, "listen", fmt.Sprintf("127.0.0.1:%d", DefaultPort), "address to listen on")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "log every request")
 	fs.IntVar(&o.limits.MaxConns, "max-conns", 0, "most connections open at once (default from the open file limit, at most 4096)")
@@ -63,7 +64,7 @@ func runServe(ctx context.Context, e env, o serveOptions) error {
 		return err
 	}
 	lim := srv.Limits()
-	log.Info("serving", "datastore", s.Dir(), "listen", ln.Addr().String(), "fingerprint", auth.Fingerprint(cert),
+	log.Info("serving", "datastore", s.String(), "listen", ln.Addr().String(), "fingerprint", auth.Fingerprint(cert),
 		"max_conns", lim.MaxConns, "max_conns_per_source", lim.MaxConnsPerSource, "max_handshakes", lim.MaxHandshakes)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
