@@ -154,7 +154,10 @@ func (w *Writer) end(remove bool) error {
 	}
 	w.s.mu.Unlock()
 	if !remove {
-		return w.s.c.del(w.key + lockName)
+		// Published already: a lock left by a failed delete is harmless
+		// (ReadFile hides it, GC removes it).
+		_ = w.s.c.del(w.key + lockName)
+		return nil
 	}
 	var errs []error
 	for name := range w.files {

@@ -128,6 +128,16 @@ func testVerify(t *testing.T, h *Harness) {
 	if err != nil || st.Bad != 0 {
 		t.Fatalf("Verify after a healing backup = %+v, %v, %v", st, found, err)
 	}
+	// The corrupt copy kept aside goes with a GC after the grace, now the
+	// chunk is stored again; nothing a snapshot needs goes with it.
+	h.Age(2 * time.Hour)
+	gc, err := s.GC(t.Context(), store.GCOptions{Grace: time.Hour})
+	if err != nil || gc.BadRemoved < 1 {
+		t.Fatalf("GC after healing = %+v, %v; want the bad copy removed", gc, err)
+	}
+	if st, err := s.Verify(t.Context(), store.VerifyOptions{}, nil); err != nil || st.Bad != 0 {
+		t.Fatalf("Verify after GC = %+v, %v", st, err)
+	}
 }
 
 // testGC: referenced chunks stay, unreferenced young ones stay (also an
