@@ -208,4 +208,3 @@ func (g *gcRun) mark(ctx context.Context, snaps map[string]*snapObjs) error {
 	}
 	return nil
 }
-
