@@ -10,7 +10,8 @@ import (
 )
 
 // TestS3Serve: `backupfs serve --datastore s3://...`: a network backup of
-// GOROOT/src, a mount through the server (diff -r), and restore; then the
+// GOROOT/src and an ext4 image, a mount through the server (diff -r of the
+// tree, cp -a, a read-only loop mount of the image), and restore; then the
 // object store is killed under a mount read (EIO, never wrong bytes, or
 // the data) and restarted (reads resume), and killed during a network
 // backup (no partial snapshot; the next backup succeeds).
@@ -20,12 +21,22 @@ func TestS3Serve(t *testing.T) {
 	s.Setenv(t)
 	srv := StartServerWith(t, s.URL, ServerOpts{Args: []string{"--s3-timeout", "3s"}})
 	tok := srv.Token("all", "read:*", "backup:*")
-	srv.MustClient(tok, "backup", "--time", "2026-11-20T10:00:00Z", srv.Repo("/host/goroot"), "src.tree:"+src)
+	ext4 := filepath.Join(t.TempDir(), "disk.ext4")
+	Sh(t, "mke2fs", "-q", "-F", "-t", "ext4", "-d", filepath.Join(src, "net", "http"), ext4, "64M")
+	srv.MustClient(tok, "backup", "--time", "2026-11-20T10:00:00Z", srv.Repo("/host/goroot"), "src.tree:"+src, "drive-scsi0.img:"+ext4)
 
 	mp := mountpoint(t)
 	env := []string{"BACKUPFS_TOKEN=" + tok, "BACKUPFS_FINGERPRINT=" + srv.Fingerprint}
 	m := StartMount(t, env, mp, "--timeout", "10s", srv.Repo("/host/goroot"))
-	Sh(t, "diff", "-r", "--no-dereference", filepath.Join(src, "fmt"), filepath.Join(mp, "latest", "src", "fmt"))
+	Sh(t, "diff", "-r", "--no-dereference", src, filepath.Join(mp, "latest", "src"))
+	cp := filepath.Join(t.TempDir(), "copy")
+	Sh(t, "cp", "-a", filepath.Join(mp, "latest", "src", "fmt"), cp)
+	Sh(t, "diff", "-r", filepath.Join(src, "fmt"), cp)
+	loop := mountpoint(t)
+	Sh(t, "mount", "-o", "loop,ro", filepath.Join(mp, "latest", "drive-scsi0.img"), loop)
+	t.Cleanup(func() { _ = exec.Command("umount", loop).Run() }) // if the test fails before its umount
+	Sh(t, "diff", "-r", "-x", "lost+found", filepath.Join(src, "net", "http"), loop)
+	Sh(t, "umount", loop)
 
 	s.Kill()
 	r := RunCmd(t, exec.Command("cmp", filepath.Join(src, "net/http/server.go"), filepath.Join(mp, "latest", "src", "net/http/server.go")))
