@@ -221,6 +221,7 @@ func (s *Store) Forget(g catalog.Group, t time.Time) error {
 		return fmt.Errorf("objstore: forget %s: %w", label, err)
 	}
 	s.seen.Delete(k)
+	s.files.dropPrefix(k)
 	var keys []string
 	err := s.c.list(k, false, func(o object) error { keys = append(keys, o.key); return nil })
 	for _, key := range keys {

@@ -240,3 +240,43 @@ func TestCacheSavesRequests(t *testing.T) {
 		t.Fatalf("a backup of chunks just stored touched %d of them again", n)
 	}
 }
+
+// TestFileCache: a published index file read once is served from memory
+// the next time (no request); a forgotten snapshot's files are not.
+func TestFileCache(t *testing.T) {
+	srv := s3test.Start(t)
+	p := newProxy(t, srv)
+	cfg := config(srv, "files", nil)
+	cfg.Endpoint = p.URL
+	s, err := Init(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := catalog.Group{Type: "vm", ID: "1"}
+	storetest.Backup(t, s, g, storetest.Epoch, storetest.Chunks("files", 3))
+	s, err = Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.Manifest(g, storetest.Epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := m.Archives[0].Files[1]
+	first, err := s.ReadFile(g, storetest.Epoch, f.Name)
+	if err != nil || catalog.Sum(first) != f.SHA256 {
+		t.Fatalf("ReadFile: %v", err)
+	}
+	first[0] ^= 0xff // a caller's change must not reach the cache
+	p.requests.Store(0)
+	again, err := s.ReadFile(g, storetest.Epoch, f.Name)
+	if err != nil || catalog.Sum(again) != f.SHA256 || p.requests.Load() != 0 {
+		t.Fatalf("second ReadFile: %v, %d requests; want the same bytes from memory", err, p.requests.Load())
+	}
+	if err := s.Forget(g, storetest.Epoch); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ReadFile(g, storetest.Epoch, f.Name); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("ReadFile of a forgotten snapshot's index error = %v, want ErrNotFound", err)
+	}
+}

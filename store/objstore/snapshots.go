@@ -1,6 +1,7 @@
 package objstore
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -92,9 +93,16 @@ func (s *Store) ReadFile(g catalog.Group, t time.Time, name string) ([]byte, err
 	if name == lockName {
 		return nil, fmt.Errorf("%w: %s/%s", store.ErrNotFound, label, name)
 	}
-	b, err := s.c.get(snapKey(g, t)+name, limit, func(n int) []byte { return make([]byte, n) })
+	key := snapKey(g, t) + name
+	if b, ok := s.files.get(key); ok {
+		return bytes.Clone(b), nil // the cached copy stays as read
+	}
+	b, err := s.c.get(key, limit, func(n int) []byte { return make([]byte, n) })
 	if err != nil {
 		return nil, fmt.Errorf("objstore: %s: %w", label, err)
+	}
+	if name != catalog.ManifestName {
+		s.files.add(key, bytes.Clone(b))
 	}
 	return b, nil
 }

@@ -49,6 +49,9 @@ type Config struct {
 	MaxAttempts int
 	// CacheEntries bounds the chunk existence cache; 0 means 4 Mi entries.
 	CacheEntries int
+	// FileCacheBytes bounds the cache of published index files read; 0
+	// means 64 MiB.
+	FileCacheBytes int64
 	// Now is the local clock, used only for durations measured in this
 	// process (a writer's idleness, how long ago it touched a chunk),
 	// never compared with the store's times; nil means time.Now.
@@ -74,6 +77,7 @@ type Store struct {
 	url   string
 	now   func() time.Time
 	known *existCache
+	files *fileCache
 
 	locks [256]sync.Mutex // touch and sweep of one chunk, as in store
 
@@ -146,6 +150,7 @@ func newStore(cfg Config) (*Store, error) {
 		s.now = time.Now
 	}
 	s.known = newExistCache(cfg.CacheEntries)
+	s.files = newFileCache(cfg.FileCacheBytes)
 	if err := c.checkBucket(); err != nil {
 		return nil, fmt.Errorf("objstore: %s at %s: %w", s.url, cfg.Endpoint, err)
 	}
