@@ -9,6 +9,7 @@ import (
 
 	"github.com/backupfs/backupfs/remote/auth"
 	"github.com/backupfs/backupfs/remote/server"
+	"github.com/backupfs/backupfs/store/objstore"
 )
 
 type serveOptions struct {
@@ -76,7 +77,11 @@ func runServe(ctx context.Context, e env, o serveOptions) error {
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	err = srv.Shutdown(sctx)
+	if r, ok := s.(interface{ Requests() *objstore.Requests }); ok {
+		log.Info("object store requests", "requests", r.Requests().String()) // bench/s3.sh reads it
+	}
+	if err != nil {
 		return err
 	}
 	return <-errc

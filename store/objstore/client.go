@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -25,6 +26,7 @@ import (
 // answers, and connection errors), then gives one error wrapping
 // ErrUnavailable, or a store sentinel for answers that are not failures.
 type client struct {
+	n       Requests // counted before each call (retries are one)
 	s3      *s3.Client
 	bucket  string
 	prefix  string // "" or ending in "/"
@@ -68,6 +70,18 @@ func newClient(cfg Config) (*client, error) {
 	return &client{s3: c, bucket: cfg.Bucket, prefix: cfg.Prefix, timeout: timeout}, nil
 }
 
+// Requests counts the requests a Store made, by kind (a request retried
+// counts once).
+type Requests struct {
+	Get, Put, Head, Delete, List atomic.Int64
+}
+
+// String is "get=N put=N head=N delete=N list=N".
+func (r *Requests) String() string {
+	return fmt.Sprintf("get=%d put=%d head=%d delete=%d list=%d",
+		r.Get.Load(), r.Put.Load(), r.Head.Load(), r.Delete.Load(), r.List.Load())
+}
+
 // noRateLimit turns off the retryer's client-side retry quota: a store that
 // is down for a while must be retried until the deadline, not given up on
 // after a burst of failures.
@@ -105,6 +119,7 @@ func classify(op, key string, err error) error {
 
 // get reads an object whole into buf(n) (n its size, at most max).
 func (c *client) get(k string, max int64, buf func(n int) []byte) ([]byte, error) {
+	c.n.Get.Add(1)
 	ctx, cancel := c.ctx()
 	defer cancel()
 	out, err := c.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: &c.bucket, Key: aws.String(c.key(k))})
@@ -129,6 +144,7 @@ func (c *client) get(k string, max int64, buf func(n int) []byte) ([]byte, error
 // put writes an object; ifAbsent makes it conditional (If-None-Match: *),
 // failing with ErrExists when the key exists.
 func (c *client) put(k string, data []byte, ifAbsent bool) error {
+	c.n.Put.Add(1)
 	ctx, cancel := c.ctx()
 	defer cancel()
 	in := &s3.PutObjectInput{Bucket: &c.bucket, Key: aws.String(c.key(k)),
@@ -144,6 +160,7 @@ func (c *client) put(k string, data []byte, ifAbsent bool) error {
 
 // head returns an object's LastModified (ErrNotFound if missing).
 func (c *client) head(k string) (time.Time, error) {
+	c.n.Head.Add(1)
 	ctx, cancel := c.ctx()
 	defer cancel()
 	out, err := c.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &c.bucket, Key: aws.String(c.key(k))})
@@ -155,6 +172,7 @@ func (c *client) head(k string) (time.Time, error) {
 
 // del removes an object; a missing one is not an error.
 func (c *client) del(k string) error {
+	c.n.Delete.Add(1)
 	ctx, cancel := c.ctx()
 	defer cancel()
 	_, err := c.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &c.bucket, Key: aws.String(c.key(k))})
@@ -181,6 +199,7 @@ func (c *client) list(p string, delim bool, fn func(object) error) error {
 	}
 	pg := s3.NewListObjectsV2Paginator(c.s3, in)
 	for pg.HasMorePages() {
+		c.n.List.Add(1)
 		ctx, cancel := c.ctx()
 		out, err := pg.NextPage(ctx)
 		cancel()
@@ -217,4 +236,15 @@ func (c *client) checkBucket() error {
 		return fmt.Errorf("%w: bucket %s does not exist", store.ErrNoDatastore, c.bucket)
 	}
 	return err
+}
+
+// createBucket makes the bucket (Init, when it does not exist).
+func (c *client) createBucket() error {
+	c.n.Put.Add(1)
+	ctx, cancel := c.ctx()
+	defer cancel()
+	if _, err := c.s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &c.bucket}); err != nil {
+		return classify("create bucket", c.bucket, err)
+	}
+	return nil
 }

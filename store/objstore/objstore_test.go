@@ -172,6 +172,16 @@ func TestWrongCredentials(t *testing.T) {
 	if _, err := Open(cfg); !errors.Is(err, store.ErrNoDatastore) {
 		t.Fatalf("Open of an empty prefix error = %v, want ErrNoDatastore", err)
 	}
+	cfg.Bucket = "made-by-init"
+	if _, err := Open(cfg); !errors.Is(err, store.ErrNoDatastore) {
+		t.Fatalf("Open in a missing bucket error = %v, want ErrNoDatastore", err)
+	}
+	if _, err := Init(cfg); err != nil {
+		t.Fatalf("Init in a missing bucket: %v", err)
+	}
+	if _, err := Open(cfg); err != nil {
+		t.Fatalf("Open after Init made the bucket: %v", err)
+	}
 }
 
 // TestRetries: SlowDown answers are retried with backoff until the store

@@ -91,7 +91,7 @@ type Store struct {
 // Open opens the datastore cfg names: the bucket must answer with these
 // credentials and hold the marker (ErrNoDatastore otherwise: Init makes it).
 func Open(cfg Config) (*Store, error) {
-	s, err := newStore(cfg)
+	s, err := newStore(cfg, false)
 	if err != nil {
 		return nil, err
 	}
@@ -107,11 +107,11 @@ func Open(cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// Init writes the marker (conditionally: ErrExists when there is one) in
-// an existing bucket and opens the datastore. A prefix that holds other
-// objects is refused with ErrNotDatastore.
+// Init writes the marker (conditionally: ErrExists when there is one),
+// creating the bucket if it does not exist, and opens the datastore. A
+// prefix that holds other objects is refused with ErrNotDatastore.
 func Init(cfg Config) (*Store, error) {
-	s, err := newStore(cfg)
+	s, err := newStore(cfg, true)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +136,7 @@ func Init(cfg Config) (*Store, error) {
 
 var errStop = errors.New("stop")
 
-func newStore(cfg Config) (*Store, error) {
+func newStore(cfg Config, create bool) (*Store, error) {
 	c, err := newClient(cfg)
 	if err != nil {
 		return nil, err
@@ -151,7 +151,11 @@ func newStore(cfg Config) (*Store, error) {
 	}
 	s.known = newExistCache(cfg.CacheEntries)
 	s.files = newFileCache(cfg.FileCacheBytes)
-	if err := c.checkBucket(); err != nil {
+	err = c.checkBucket()
+	if create && errors.Is(err, store.ErrNoDatastore) {
+		err = c.createBucket()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("objstore: %s at %s: %w", s.url, cfg.Endpoint, err)
 	}
 	return s, nil
@@ -159,6 +163,9 @@ func newStore(cfg Config) (*Store, error) {
 
 // String is the datastore's s3:// URL.
 func (s *Store) String() string { return s.url }
+
+// Requests are the requests this Store made so far, by kind.
+func (s *Store) Requests() *Requests { return &s.c.n }
 
 // Close drops the caches; the SDK's connections close when idle.
 func (s *Store) Close() error { return nil }
