@@ -13,9 +13,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/backupfs/backupfs/store"
 )
@@ -62,6 +64,11 @@ func newClient(cfg Config) (*client, error) {
 		// self-hosted stores differ in what trailing checksums they take.
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+		// UNSIGNED-PAYLOAD: the signature covers the request, not a
+		// SHA-256 of the body, which both ends would compute for every
+		// chunk (the blob has its own CRC, and its digest is checked on
+		// every read).
+		APIOptions: []func(*middleware.Stack) error{v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware},
 	})
 	timeout := cfg.Timeout
 	if timeout <= 0 {

@@ -14,7 +14,12 @@
 // the SDK's client-side retry quota off (a store that is down is retried
 // until the deadline). Then it fails with one error wrapping
 // ErrUnavailable; a refusal (403: wrong credentials) wraps ErrAccess and
-// is found at Open, which asks for the bucket (HeadBucket) first.
+// is found at Open, which asks for the bucket (HeadBucket) first. Init
+// creates a missing bucket. Payloads are sent UNSIGNED-PAYLOAD (the
+// signature covers the request; a blob carries its own CRC and digest), so
+// neither end hashes every chunk once more for SigV4. Requests are counted
+// by kind (Store.Requests; serve logs them at shutdown, bench/s3.sh
+// reports them).
 //
 // # Layout (under s3://BUCKET/PREFIX/)
 //
@@ -80,6 +85,13 @@
 // that. A wrong entry costs a request or rewrites a chunk, never loses
 // one: Commit never takes the cache's word that a chunk is missing, and
 // HasChunk always asks.
+//
+// # The index file cache
+//
+// Published index files read are kept in a byte-bounded LRU
+// (Config.FileCacheBytes, 64 MiB; filecache.go): they never change until
+// Forget, which drops them. Manifests are never cached, so a snapshot
+// forgotten by another process stops being served at its manifest.
 //
 // # Bases across processes
 //
