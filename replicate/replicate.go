@@ -22,12 +22,12 @@ type Source interface {
 	Blobs(ctx context.Context, ds []catalog.Digest, got func(d catalog.Digest, blob []byte) error) error
 }
 
-// Target is the datastore snapshots are copied into (store.Store).
+// Target is the datastore snapshots are copied into (a store.Datastore).
 type Target interface {
 	Snapshots(g catalog.Group) ([]time.Time, error)
 	HasChunk(d catalog.Digest) (bool, error)
 	PutBlob(d catalog.Digest, blob []byte) (written bool, err error)
-	Begin(g catalog.Group, t time.Time) (*store.SnapshotWriter, error)
+	Begin(g catalog.Group, t time.Time) (store.Writer, error)
 	Forget(g catalog.Group, t time.Time) error
 }
 

@@ -5,6 +5,15 @@
 // A snapshot writer confines what its index files may reference and gives
 // back what it stored when it aborts: session.go.
 //
+// # Backends
+//
+// Datastore (datastore.go) is what the server and the local commands use
+// of a datastore; Store is its directory implementation (Store.Datastore
+// wraps it, Unwrap gives it back), store/objstore the S3 object store one.
+// store/storetest is the conformance suite every implementation runs. Both
+// share the blob format (EncodeBlob), the names and the rules below; the
+// object store's layout and its GC clock are in its own package doc.
+//
 // # Layout
 //
 //	DIR/.backupfs-datastore                marker: "backupfs datastore 1\n"

@@ -132,7 +132,7 @@ func runPrune(_ context.Context, e env, o pruneOptions, args []string) error {
 	return nil
 }
 
-func pruneGroups(s *store.Store, args []string) ([]catalog.Group, error) {
+func pruneGroups(s store.Datastore, args []string) ([]catalog.Group, error) {
 	switch len(args) {
 	case 0:
 		return s.Groups()

@@ -29,10 +29,10 @@ func TestBeginSnapshotSameSecond(t *testing.T) {
 	defer held.Abort()
 	ctx := context.Background()
 	opt := backup.Options{Group: g, Time: at}
-	if _, err := beginSnapshot(ctx, localRepo{s}, &opt, true); !errors.Is(err, store.ErrExists) {
+	if _, err := beginSnapshot(ctx, localRepo{s.Datastore()}, &opt, true); !errors.Is(err, store.ErrExists) {
 		t.Fatalf("with --time: %v, want ErrExists", err)
 	}
-	w, err := beginSnapshot(ctx, localRepo{s}, &opt, false)
+	w, err := beginSnapshot(ctx, localRepo{s.Datastore()}, &opt, false)
 	if err != nil {
 		t.Fatalf("second backup in the same second: %v", err)
 	}

@@ -33,7 +33,8 @@ func defaultDatastore() (string, error) {
 
 // datastoreFlag adds --datastore to fs.
 func datastoreFlag(fs *pflag.FlagSet, dst *string) {
-	fs.StringVar(dst, "datastore", "", "datastore directory (default $XDG_DATA_HOME/backupfs/datastore)")
+	fs.StringVar(dst, "datastore", "", "datastore directory, or s3://BUCKET/PREFIX (default $XDG_DATA_HOME/backupfs/datastore)")
+	s3Flags(fs)
 }
 
 // datastoreDir is dir, or the default datastore if dir is "".
@@ -44,10 +45,23 @@ func datastoreDir(dir string) (string, error) {
 	return defaultDatastore()
 }
 
-// openStore opens the datastore in dir (the default one if dir is ""). It
-// never creates one: a mistyped --datastore must not become a new, empty
-// datastore (only init makes one, and demo its default one).
-func openStore(dir string) (*store.Store, error) {
+// openStore opens the datastore in dir (the default one if dir is ""), or
+// the object store an s3:// URL names. It never creates one: a mistyped
+// --datastore must not become a new, empty datastore (only init makes
+// one, and demo its default one).
+func openStore(dir string) (store.Datastore, error) {
+	if isS3(dir) {
+		return openS3(dir)
+	}
+	s, err := openDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	return s.Datastore(), nil
+}
+
+// openDir opens a directory datastore (openStore's rules).
+func openDir(dir string) (*store.Store, error) {
 	dir, err := datastoreDir(dir)
 	if err != nil {
 		return nil, err
@@ -75,23 +89,23 @@ type repo interface {
 }
 
 // localRepo is the datastore as a repo.
-type localRepo struct{ *store.Store }
+type localRepo struct{ store.Datastore }
 
 // Begin starts a snapshot, holding the group's latest one before t (the
 // previous snapshot the backup takes unchanged chunks from) as its base,
 // as the server does (store/base.go). Without it Commit looks up every
 // chunk, which is slower but as safe.
 func (l localRepo) Begin(g catalog.Group, t time.Time) (backup.Sink, error) {
-	w, err := l.Store.Begin(g, t)
+	w, err := l.Datastore.Begin(g, t)
 	if err != nil {
 		return nil, err
 	}
-	if prev, ok, _ := l.Store.Before(g, t); ok {
+	if prev, ok, _ := l.Datastore.Before(g, t); ok {
 		_ = w.SetBase(prev)
 	}
 	return w, nil
 }
-func (l localRepo) Close() error { return nil }
+func (l localRepo) Close() error { return l.Datastore.Close() }
 
 // repoOptions say where a repository is: --datastore for the local form,
 // and the credentials for a server location.
@@ -147,9 +161,12 @@ func openRepo(o repoOptions, loc location) (repo, error) {
 	return r, nil
 }
 
-// serverState is a datastore with the server's tokens and certificate.
+// serverState is a datastore with the server's tokens and certificate,
+// kept in dir/.auth: the datastore directory, or for an object store a
+// local state directory (s3StateDir).
 type serverState struct {
-	store  *store.Store
+	store  store.Datastore
+	dir    string
 	tokens *auth.Tokens
 	cert   tls.Certificate
 }
@@ -157,23 +174,34 @@ type serverState struct {
 // openServerState opens the datastore first, then its .auth (made on first
 // use): the store refuses a directory that is not a datastore.
 func openServerState(datastore string) (*serverState, error) {
-	s, err := openStore(datastore)
+	if isS3(datastore) {
+		s, err := openS3(datastore)
+		if err != nil {
+			return nil, err
+		}
+		dir, err := s3StateDir(datastore)
+		if err != nil {
+			return nil, err
+		}
+		return serverStateOf(s, dir)
+	}
+	s, err := openDir(datastore)
 	if err != nil {
 		return nil, err
 	}
-	return serverStateOf(s)
+	return serverStateOf(s.Datastore(), s.Dir())
 }
 
-func serverStateOf(s *store.Store) (*serverState, error) {
-	toks, err := auth.OpenTokens(s.Dir())
+func serverStateOf(s store.Datastore, dir string) (*serverState, error) {
+	toks, err := auth.OpenTokens(dir)
 	if err != nil {
 		return nil, err
 	}
-	cert, err := auth.LoadOrCreateCert(s.Dir())
+	cert, err := auth.LoadOrCreateCert(dir)
 	if err != nil {
 		return nil, err
 	}
-	return &serverState{store: s, tokens: toks, cert: cert}, nil
+	return &serverState{store: s, dir: dir, tokens: toks, cert: cert}, nil
 }
 
 // resolveTime turns a ref's TIME (a snapshot time or "latest") into a

@@ -41,7 +41,7 @@ func runDemo(ctx context.Context, e env, o demoOptions) error {
 	if err != nil {
 		return err
 	}
-	o.datastore = st.store.Dir()
+	o.datastore = st.dir
 	work, err := os.MkdirTemp("", "backupfs-demo-")
 	if err != nil {
 		return err

@@ -43,7 +43,7 @@ func startDemoServer(ctx context.Context, e env, st *serverState) (*demoServer, 
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
-	fmt.Fprintf(e.stdout, "serving %s on %s (fingerprint %s) with token %s\n", s.Dir(), ln.Addr(), auth.Fingerprint(cert), name)
+	fmt.Fprintf(e.stdout, "serving %s on %s (fingerprint %s) with token %s\n", s.String(), ln.Addr(), auth.Fingerprint(cert), name)
 	stop := func() {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()

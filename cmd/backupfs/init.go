@@ -25,6 +25,9 @@ func cmdInit(_ context.Context, e env, args []string) error {
 // exists already is left alone and reported, with exit 0 (init is safe to
 // repeat in a script); a directory holding anything else is refused.
 func runInit(e env, datastore string) error {
+	if isS3(datastore) {
+		return initS3(e, datastore)
+	}
 	dir, err := datastoreDir(datastore)
 	if err != nil {
 		return err
@@ -53,7 +56,7 @@ func demoServerState(e env, datastore string) (*serverState, error) {
 		s, err := store.Init(dir, store.Options{})
 		if err == nil {
 			fmt.Fprintf(e.stdout, "created datastore %s\n", s.Dir())
-			return serverStateOf(s)
+			return serverStateOf(s.Datastore(), s.Dir())
 		}
 		if !errors.Is(err, store.ErrExists) && !errors.Is(err, store.ErrNotDatastore) {
 			return nil, fmt.Errorf("datastore %s: %w", dir, err)

@@ -258,7 +258,7 @@ func chunkSource(r repo) (cache.Source, error) {
 	case remoteRepo:
 		return remoteChunks{v.Client}, nil
 	case localRepo:
-		return localChunks{v.Store}, nil
+		return localChunks{v.Datastore}, nil
 	}
 	return nil, fmt.Errorf("repository %T cannot be mounted", r)
 }
@@ -273,7 +273,7 @@ func (r remoteChunks) Chunk(ctx context.Context, d catalog.Digest, demand bool) 
 // at once, at demand priority.
 func (r remoteChunks) Promote(d catalog.Digest) { r.c.Promote(d) }
 
-type localChunks struct{ s *store.Store }
+type localChunks struct{ s store.Datastore }
 
 func (l localChunks) Chunk(ctx context.Context, d catalog.Digest, _ bool) ([]byte, error) {
 	if err := ctx.Err(); err != nil {

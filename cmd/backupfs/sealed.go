@@ -50,7 +50,7 @@ func (r sealedRepo) Chunk(d catalog.Digest) ([]byte, error) {
 	if !ok {
 		return r.repo.Chunk(d)
 	}
-	blob, err := l.Store.Blob(d)
+	blob, err := l.Datastore.ReadBlob(d, func(n int) []byte { return make([]byte, n) })
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/backupfs/backupfs/remote/auth"
 	"github.com/backupfs/backupfs/remote/server"
+	"github.com/backupfs/backupfs/store/objstore"
 )
 
 type serveOptions struct {
@@ -24,6 +25,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	o := serveOptions{}
 	fs := flags(e, "serve")
 	datastoreFlag(fs, &o.datastore)
+	stateDirFlag(fs)
 	fs.StringVar(&o.listen, "listen", fmt.Sprintf("127.0.0.1:%d", DefaultPort), "address to listen on")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "log every request")
 	logFormatFlag(fs, &o.logFormat)
@@ -84,7 +86,7 @@ func serveStore(ctx context.Context, o serveOptions, log *slog.Logger) error {
 	}
 	defer stopMetrics()
 	lim := srv.Limits()
-	log.Info("serving", "datastore", s.Dir(), "listen", ln.Addr().String(), "fingerprint", auth.Fingerprint(cert),
+	log.Info("serving", "datastore", s.String(), "listen", ln.Addr().String(), "fingerprint", auth.Fingerprint(cert),
 		"max_conns", lim.MaxConns, "max_conns_per_source", lim.MaxConnsPerSource, "max_handshakes", lim.MaxHandshakes)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -97,7 +99,11 @@ func serveStore(ctx context.Context, o serveOptions, log *slog.Logger) error {
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	err = srv.Shutdown(sctx)
+	if r, ok := s.(interface{ Requests() *objstore.Requests }); ok {
+		log.Info("object store requests", "requests", r.Requests().String()) // bench/s3.sh reads it
+	}
+	if err != nil {
 		return err
 	}
 	return <-errc

@@ -18,6 +18,7 @@ func cmdToken(_ context.Context, e env, args []string) error {
 	var o tokenOptions
 	fs := flags(e, "token")
 	datastoreFlag(fs, &o.datastore)
+	stateDirFlag(fs)
 	fs.StringArrayVar(&o.allow, "allow", nil, "with create: read:PATTERN or backup:PATTERN (repeatable); PATTERN is a group glob: *, vm/*, host/web1")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -84,6 +85,7 @@ func cmdFingerprint(_ context.Context, e env, args []string) error {
 	var datastore string
 	fs := flags(e, "fingerprint")
 	datastoreFlag(fs, &datastore)
+	stateDirFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

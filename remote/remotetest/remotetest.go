@@ -52,7 +52,7 @@ func Start(t testing.TB, dir string) *Server {
 		t.Fatal(err)
 	}
 	s.Store, s.Tokens, s.Fingerprint = st, toks, auth.Fingerprint(cert)
-	s.cfg = server.ServerConfig{Store: st, Tokens: toks, TLS: auth.ServerConfig(cert), Log: slog.New(slog.DiscardHandler)}
+	s.cfg = server.ServerConfig{Store: st.Datastore(), Tokens: toks, TLS: auth.ServerConfig(cert), Log: slog.New(slog.DiscardHandler)}
 	s.listen("127.0.0.1:0")
 	t.Cleanup(s.Stop)
 	return s

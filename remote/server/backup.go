@@ -18,7 +18,7 @@ import (
 // uploads run concurrently, and FINISH and ABORT wait for the uploads
 // received before them.
 type srvBackup struct {
-	w       *store.SnapshotWriter
+	w       store.Writer
 	label   string
 	uploads sync.WaitGroup // UPLOAD_CHUNK, UPLOAD_FILE and QUERY_CHUNKS running
 	closing bool           // FINISH or ABORT running: no more uploads (c.mu)
@@ -92,7 +92,7 @@ func (c *srvConn) backupBegin(r *srvReq, m wire.BackupBegin) {
 // forgotten) or lacks too many chunks to list is no base: the answer names
 // none and says why, and the client uploads every chunk (a confined
 // writer takes nothing it was not given).
-func (c *srvConn) holdBase(w *store.SnapshotWriter, prev int64) wire.BackupReady {
+func (c *srvConn) holdBase(w store.Writer, prev int64) wire.BackupReady {
 	if prev == 0 {
 		return wire.BackupReady{}
 	}

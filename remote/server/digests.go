@@ -29,7 +29,7 @@ type srvFileKey struct {
 // evicted table is reloaded from the store when a connection needs it;
 // one load runs however many connections wait for it.
 type srvDigestCache struct {
-	st  *store.Store
+	st  store.Reader
 	max int64
 
 	mu   sync.Mutex
@@ -45,7 +45,7 @@ type srvDigestEntry struct {
 	err   error
 }
 
-func srvNewDigestCache(st *store.Store, max int64) *srvDigestCache {
+func srvNewDigestCache(st store.Reader, max int64) *srvDigestCache {
 	return &srvDigestCache{st: st, max: max, m: make(map[srvFileKey]*list.Element)}
 }
 

@@ -28,7 +28,7 @@ func FuzzServerConn(f *testing.F) {
 	env := &srvEnv{t: f, st: st}
 	env.snapshot(srvHostA, srvT0, srvChunks(1, 2, 4096))
 	lim := Limits{InFlight: 8, Buffered: 1 << 20, FrameTimeout: 200 * time.Millisecond, IdleTimeout: time.Second, MaxFile: 1 << 20}
-	srv, err := NewServer(ServerConfig{Store: st, Tokens: toks, Log: slog.New(slog.DiscardHandler), Limits: lim})
+	srv, err := NewServer(ServerConfig{Store: st.Datastore(), Tokens: toks, Log: slog.New(slog.DiscardHandler), Limits: lim})
 	must(f, err)
 	hello := wire.AppendFrame(nil, wire.Frame{Type: wire.THello, Payload: wire.ClientHello{Version: wire.Version, Token: secret}.Append(nil)})
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -65,7 +65,7 @@ func srvStart(t testing.TB, lim Limits) *srvEnv {
 	must(t, err)
 	e := &srvEnv{t: t, st: st, toks: toks, tlsCfg: ccfg, logs: &srvLogBuf{}, done: make(chan error, 1)}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.srv, err = NewServer(ServerConfig{Store: st, Tokens: toks, TLS: auth.ServerConfig(cert), Log: log, Limits: lim, Name: "test"})
+	e.srv, err = NewServer(ServerConfig{Store: st.Datastore(), Tokens: toks, TLS: auth.ServerConfig(cert), Log: log, Limits: lim, Name: "test"})
 	must(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)

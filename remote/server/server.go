@@ -5,7 +5,8 @@
 // (conn.go, queue.go; CHUNK frames are built in a wire.BufPool), dispatching requests
 // (dispatch.go), reads with their per-connection grants (read.go,
 // digests.go) and backup sessions and uploads (backup.go, upload.go). It
-// serves a store.Store; it never imports package client (the two sides
+// serves a store.Datastore (a directory, or an object store: store/objstore);
+// it never imports package client (the two sides
 // share only remote/wire and remote/auth). A read flows fs -> cache ->
 // remote/client -> (wire) -> remote/server -> store.
 //
@@ -140,7 +141,7 @@ import (
 // ServerConfig configures a Server. Store and Tokens are required; TLS
 // nil serves plain TCP (tests only; `backupfs serve` always passes one).
 type ServerConfig struct {
-	Store  *store.Store
+	Store  store.Datastore
 	Tokens *auth.Tokens
 	TLS    *tls.Config
 	Log    *slog.Logger // nil: discard

@@ -1,0 +1,147 @@
+package objstore
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/backupfs/backupfs/catalog"
+	"github.com/backupfs/backupfs/store"
+)
+
+// HasChunk reports whether the chunk is stored (one HEAD; the cache is
+// not trusted here).
+func (s *Store) HasChunk(d catalog.Digest) (bool, error) {
+	_, err := s.c.head(chunkKey(d))
+	if errors.Is(err, store.ErrNotFound) {
+		s.known.drop(d)
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("objstore: chunk %s: %w", d, err)
+	}
+	return true, nil
+}
+
+// PutChunk stores a plain chunk after checking its digest (ErrInvalid).
+// An existing chunk is touched (touchChunk), as on disk.
+func (s *Store) PutChunk(d catalog.Digest, plain []byte) (bool, error) {
+	return s.putPlain(d, plain, true)
+}
+
+// PutHashedChunk is PutChunk for a caller that computed d from plain.
+func (s *Store) PutHashedChunk(d catalog.Digest, plain []byte) (bool, error) {
+	return s.putPlain(d, plain, false)
+}
+
+func (s *Store) putPlain(d catalog.Digest, plain []byte, check bool) (bool, error) {
+	if len(plain) > catalog.MaxChunkSize {
+		return false, fmt.Errorf("%w: chunk %s: %d bytes, at most %d", store.ErrInvalid, d, len(plain), catalog.MaxChunkSize)
+	}
+	if check {
+		if got := catalog.Sum(plain); got != d {
+			return false, fmt.Errorf("%w: chunk given as %s has digest %s", store.ErrInvalid, d, got)
+		}
+	}
+	return s.putBlob(d, func() ([]byte, error) { return store.EncodeBlob(plain) })
+}
+
+// PutBlob stores a blob as received after VerifyBlob (ErrCorrupt).
+func (s *Store) PutBlob(d catalog.Digest, blob []byte) (bool, error) {
+	if err := store.VerifyBlob(blob, d); err != nil {
+		return false, fmt.Errorf("objstore: put chunk %s: %w", d, err)
+	}
+	return s.putBlob(d, func() ([]byte, error) { return blob, nil })
+}
+
+// putBlob touches d if it is stored, else writes the blob make returns.
+func (s *Store) putBlob(d catalog.Digest, make func() ([]byte, error)) (written bool, err error) {
+	s.known.fill(s.listChunks)
+	if ok, err := s.touchChunk(d, true); ok || err != nil {
+		return false, err
+	}
+	blob, err := make()
+	if err != nil {
+		return false, err
+	}
+	if err := s.c.put(chunkKey(d), blob, false); err != nil {
+		return false, fmt.Errorf("objstore: write chunk %s: %w", d, err)
+	}
+	s.known.add(d, s.now().UnixNano())
+	return true, nil
+}
+
+// touchChunk marks a stored chunk as used now by (re)writing its empty
+// touch object (see existCache for when it is skipped), and reports
+// whether it is stored; trustAbsent lets a complete cache answer "not
+// stored" without asking. It holds the
+// chunk's lock so this process's GC cannot remove it between.
+func (s *Store) touchChunk(d catalog.Digest, trustAbsent bool) (bool, error) {
+	known, touched, complete := s.known.lookup(d)
+	now := s.now().UnixNano()
+	switch {
+	case !known && complete && trustAbsent:
+		return false, nil
+	case known && touched != 0 && now-touched < int64(touchWindow):
+		return true, nil
+	}
+	mu := s.lockChunk(d)
+	mu.Lock()
+	_, err := s.c.head(chunkKey(d))
+	if err == nil {
+		err = s.c.put(touchKey(d), nil, false)
+	}
+	mu.Unlock()
+	if errors.Is(err, store.ErrNotFound) {
+		s.known.drop(d)
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("objstore: touch chunk %s: %w", d, err)
+	}
+	s.known.add(d, now)
+	return true, nil
+}
+
+// Chunk returns a chunk's plain bytes, verified against d.
+func (s *Store) Chunk(d catalog.Digest) ([]byte, error) {
+	blob, err := s.c.get(chunkKey(d), store.MaxBlobSize, func(n int) []byte { return make([]byte, n) })
+	if err != nil {
+		return nil, fmt.Errorf("objstore: chunk %s: %w", d, err)
+	}
+	plain, err := store.DecodeBlob(blob, d)
+	if err != nil {
+		return nil, fmt.Errorf("objstore: chunk %s: %w", d, err)
+	}
+	return plain, nil
+}
+
+// ReadBlob returns a chunk's blob as stored, read into buf(n), after
+// CheckBlob (the receiver checks the digest).
+func (s *Store) ReadBlob(d catalog.Digest, buf func(n int) []byte) ([]byte, error) {
+	blob, err := s.c.get(chunkKey(d), store.MaxBlobSize, buf)
+	if err != nil {
+		return nil, fmt.Errorf("objstore: chunk %s: %w", d, err)
+	}
+	if err := store.CheckBlob(blob); err != nil {
+		return nil, fmt.Errorf("objstore: chunk %s: %w", d, err)
+	}
+	return blob, nil
+}
+
+// listChunks lists every stored chunk (for the cache and GC's sweep).
+func (s *Store) listChunks(add func(catalog.Digest)) error {
+	return s.c.list(chunksPfx, false, func(o object) error {
+		if d, ok := digestOf(o.key, chunkKey); ok {
+			add(d)
+		}
+		return nil
+	})
+}
+
+// digestOf parses a chunk or touch key (keyOf: chunkKey or touchKey).
+func digestOf(key string, keyOf func(catalog.Digest) string) (catalog.Digest, bool) {
+	i := strings.LastIndexByte(key, '/')
+	d, err := catalog.ParseDigest(key[i+1:])
+	return d, err == nil && key == keyOf(d)
+}
