@@ -83,10 +83,10 @@ type verifyRun struct {
 	s           *Store
 	opt         store.VerifyOptions
 	sealedByKey bool // the snapshot being checked is sealed with opt.Key
-	report  func(store.VerifyProblem)
-	mu      sync.Mutex
-	results map[catalog.Digest]error
-	st      store.VerifyStats
+	report      func(store.VerifyProblem)
+	mu          sync.Mutex
+	results     map[catalog.Digest]error
+	st          store.VerifyStats
 }
 
 func (v *verifyRun) problem(p store.VerifyProblem) {
