@@ -197,26 +197,23 @@ func runFind(e env, o inspectOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	r, ref, err := openAt(o, loc, "", "group")
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	groups, err := groupsAt(r, ref)
-	if err != nil {
-		return err
-	}
 	rows := []inspect.Version{}
-	for _, g := range groups {
-		err := inspect.Versions(r, g, pt, func(v inspect.Version) error {
-			if o.all || v.Status != inspect.Same {
-				rows = append(rows, v)
+	err = withGroups(o, loc, func(r repo, groups []catalog.Group) error {
+		for _, g := range groups {
+			err := inspect.Versions(r, g, pt, func(v inspect.Version) error {
+				if o.all || v.Status != inspect.Same {
+					rows = append(rows, v)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
 			}
-			return nil
-		})
-		if err != nil {
-			return err
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if o.json {
 		return printJSON(e.stdout, rows)

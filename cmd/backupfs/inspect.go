@@ -74,6 +74,21 @@ func groupsAt(r backup.Repository, ref catalog.Ref) ([]catalog.Group, error) {
 	return out, nil
 }
 
+// withGroups opens the repository loc names (at most a group deep) and
+// runs fn on it with the groups it names.
+func withGroups(o inspectOptions, loc string, fn func(r repo, groups []catalog.Group) error) error {
+	r, ref, err := openAt(o, loc, "", "group")
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	groups, err := groupsAt(r, ref)
+	if err != nil {
+		return err
+	}
+	return fn(r, groups)
+}
+
 // oneArg is the single optional location of snapshots and stats.
 func oneArg(args []string) (string, error) {
 	switch len(args) {
@@ -90,16 +105,11 @@ func runSnapshots(e env, o inspectOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	r, ref, err := openAt(o, arg, "", "group")
-	if err != nil {
+	var snaps []inspect.SnapshotUsage
+	err = withGroups(o, arg, func(r repo, groups []catalog.Group) (err error) {
+		snaps, _, err = inspect.Usage(r, groups)
 		return err
-	}
-	defer r.Close()
-	groups, err := groupsAt(r, ref)
-	if err != nil {
-		return err
-	}
-	snaps, _, err := inspect.Usage(r, groups)
+	})
 	if err != nil {
 		return err
 	}
@@ -119,16 +129,11 @@ func runStats(e env, o inspectOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	r, ref, err := openAt(o, arg, "", "group")
-	if err != nil {
+	var tot inspect.Totals
+	err = withGroups(o, arg, func(r repo, groups []catalog.Group) (err error) {
+		_, tot, err = inspect.Usage(r, groups)
 		return err
-	}
-	defer r.Close()
-	groups, err := groupsAt(r, ref)
-	if err != nil {
-		return err
-	}
-	_, tot, err := inspect.Usage(r, groups)
+	})
 	if err != nil {
 		return err
 	}
