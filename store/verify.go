@@ -56,17 +56,39 @@ type VerifyStats struct {
 // it affects. The error is for failures to run (a listing that fails,
 // cancellation), not for problems found.
 func (s *Store) Verify(ctx context.Context, opt VerifyOptions, report func(VerifyProblem)) (VerifyStats, error) {
-	if report == nil {
-		report = func(VerifyProblem) {}
-	}
 	if opt.Workers <= 0 {
 		opt.Workers = runtime.GOMAXPROCS(0)
 	}
-	snaps, err := s.verifyTargets(opt)
+	return RunVerify(ctx, dirVerify{s}, opt, report)
+}
+
+// VerifyBackend is what RunVerify reads and marks: the directory store
+// (dirVerify) and the object store implement it, so both verify alike.
+type VerifyBackend interface {
+	Groups() ([]catalog.Group, error)
+	Snapshots(g catalog.Group) ([]time.Time, error)
+	Manifest(g catalog.Group, t time.Time) (*catalog.Manifest, error)
+	// VerifiedIndex reads an index file of a published snapshot, checked
+	// against its manifest entry, and decodes it.
+	VerifiedIndex(g catalog.Group, t time.Time, f catalog.IndexFile) (catalog.Index, error)
+	Chunk(d catalog.Digest) ([]byte, error)
+	ReadBlob(d catalog.Digest, buf func(n int) []byte) ([]byte, error)
+	// MarkBad records chunk d as failed: cause wraps ErrCorrupt (it is
+	// set aside, unless a sound copy is there by now) or ErrNotFound (it
+	// is listed, so a backup whose base references it uploads it again).
+	MarkBad(d catalog.Digest, cause error) error
+}
+
+// RunVerify is Verify over any backend (opt.Workers must be set).
+func RunVerify(ctx context.Context, b VerifyBackend, opt VerifyOptions, report func(VerifyProblem)) (VerifyStats, error) {
+	if report == nil {
+		report = func(VerifyProblem) {}
+	}
+	snaps, err := verifyTargets(b, opt)
 	if err != nil {
 		return VerifyStats{}, err
 	}
-	v := &verifyRun{s: s, opt: opt, report: report, results: make(map[catalog.Digest]error)}
+	v := &verifyRun{s: b, opt: opt, report: report, results: make(map[catalog.Digest]error)}
 	for _, sn := range snaps {
 		if err := ctx.Err(); err != nil {
 			return v.st, err
@@ -78,13 +100,28 @@ func (s *Store) Verify(ctx context.Context, opt VerifyOptions, report func(Verif
 	return v.st, nil
 }
 
+// dirVerify is the directory store as a VerifyBackend.
+type dirVerify struct{ *Store }
+
+func (d dirVerify) VerifiedIndex(g catalog.Group, t time.Time, f catalog.IndexFile) (catalog.Index, error) {
+	return d.publishedIndex(g, t, f)
+}
+
+func (d dirVerify) MarkBad(dg catalog.Digest, cause error) error {
+	if errors.Is(cause, ErrNotFound) {
+		return d.recordBad(dg)
+	}
+	_, err := d.markBad(dg)
+	return err
+}
+
 type snapRef struct {
 	g catalog.Group
 	t time.Time
 }
 
 // verifyTargets lists the snapshots opt selects.
-func (s *Store) verifyTargets(opt VerifyOptions) ([]snapRef, error) {
+func verifyTargets(s VerifyBackend, opt VerifyOptions) ([]snapRef, error) {
 	if opt.Time != nil && opt.Group == nil {
 		return nil, fmt.Errorf("%w: verify: a time needs a group", ErrInvalid)
 	}
@@ -118,7 +155,7 @@ func (s *Store) verifyTargets(opt VerifyOptions) ([]snapRef, error) {
 }
 
 type verifyRun struct {
-	s           *Store
+	s           VerifyBackend
 	opt         VerifyOptions
 	sealedByKey bool // the snapshot being checked is sealed with opt.Key
 	report      func(VerifyProblem)
@@ -146,7 +183,7 @@ func (v *verifyRun) snapshot(ctx context.Context, g catalog.Group, t time.Time) 
 	var order []catalog.Digest
 	for _, a := range m.Archives {
 		for _, f := range a.Files {
-			idx, err := v.s.publishedIndex(g, t, f)
+			idx, err := v.s.VerifiedIndex(g, t, f)
 			if err != nil {
 				bad(f.Name, err)
 				continue
@@ -228,16 +265,12 @@ func (v *verifyRun) checkChunk(d catalog.Digest) (n int64, sealed bool, err erro
 			return n, true, nil
 		}
 	}
-	switch {
-	case errors.Is(err, ErrCorrupt):
-		if _, merr := v.s.markBad(d); merr != nil {
+	if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrNotFound) {
+		// A missing one is listed so a backup whose base references it
+		// uploads it again (base.go); a chunk stored again later is not
+		// lacking.
+		if merr := v.s.MarkBad(d, err); merr != nil {
 			err = fmt.Errorf("%w (marking it bad failed: %v)", err, merr)
-		}
-	case errors.Is(err, ErrNotFound):
-		// Listed so a backup whose base references it uploads it again
-		// (base.go); a chunk stored again later is not lacking.
-		if merr := v.s.recordBad(d); merr != nil {
-			err = fmt.Errorf("%w (listing it bad failed: %v)", err, merr)
 		}
 	}
 	return 0, false, err
@@ -245,7 +278,7 @@ func (v *verifyRun) checkChunk(d catalog.Digest) (n int64, sealed bool, err erro
 
 // unseal opens a sealed chunk with the key (opt.Unseal).
 func (v *verifyRun) unseal(d catalog.Digest) (int64, error) {
-	blob, err := v.s.Blob(d)
+	blob, err := v.s.ReadBlob(d, func(n int) []byte { return make([]byte, n) })
 	if err != nil {
 		return 0, err
 	}
