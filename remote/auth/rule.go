@@ -19,6 +19,9 @@ const (
 	PermRead   Perm = "read"   // list snapshots, download manifests, indexes and chunks
 	PermBackup Perm = "backup" // create new snapshots
 	PermSync   Perm = "sync"   // what read allows, granted to a puller
+	PermPrune  Perm = "prune"  // forget and prune snapshots (through the server)
+	PermVerify Perm = "verify" // verify snapshots (through the server)
+	PermAdmin  Perm = "admin"  // gc, and verify of the whole datastore; only as admin:*
 )
 
 // MaxPatternLen bounds a rule's pattern (a type, a slash and an id, with
@@ -46,8 +49,14 @@ func ParseRule(s string) (Rule, error) {
 		return Rule{}, fmt.Errorf("%w: rule %s: want PERM:PATTERN, e.g. read:vm/*", ErrFormat, clip(s))
 	}
 	r := Rule{Perm: Perm(p), Pattern: pat}
-	if r.Perm != PermRead && r.Perm != PermBackup && r.Perm != PermSync {
-		return Rule{}, fmt.Errorf("%w: rule %s: permission must be %q, %q or %q", ErrFormat, clip(s), PermRead, PermBackup, PermSync)
+	switch r.Perm {
+	case PermRead, PermBackup, PermSync, PermPrune, PermVerify:
+	case PermAdmin:
+		if pat != "*" {
+			return Rule{}, fmt.Errorf("%w: rule %s: admin is for the whole datastore: admin:*", ErrFormat, clip(s))
+		}
+	default:
+		return Rule{}, fmt.Errorf("%w: rule %s: permission must be read, backup, sync, prune, verify or admin", ErrFormat, clip(s))
 	}
 	if err := validPattern(pat); err != nil {
 		return Rule{}, fmt.Errorf("%w: rule %s: %v", ErrFormat, clip(s), err)
@@ -107,6 +116,20 @@ func validPart(part string, valid func(string) error) error {
 type Grant struct {
 	Name  string // the token's name
 	Rules []Rule
+}
+
+// AllowsAll reports whether g grants p on every group (a rule p:*): what
+// gc and a verify of the whole datastore need.
+func (g *Grant) AllowsAll(p Perm) bool {
+	if g == nil {
+		return false
+	}
+	for _, r := range g.Rules {
+		if r.Perm == p && r.Pattern == "*" {
+			return true
+		}
+	}
+	return false
 }
 
 // Allows reports whether the grant gives p on group ("type/id", as

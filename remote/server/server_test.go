@@ -35,6 +35,7 @@ func TestServerHello(t *testing.T) {
 		{"good", good, wire.Version, 0, ""},
 		{"version", good, wire.Version + 1, wire.CodeVersion, fmt.Sprintf("client speaks protocol %d, server speaks %d", wire.Version+1, wire.Version)},
 		{"old version 2", good, 2, wire.CodeVersion, fmt.Sprintf("client speaks protocol 2, server speaks %d", wire.Version)},
+		{"old version 3", good, 3, wire.CodeVersion, fmt.Sprintf("client speaks protocol 3, server speaks %d", wire.Version)},
 		{"wrong secret", good[:len(good)-3] + "AAA", wire.Version, wire.CodeDenied, "invalid or revoked token"},
 		{"revoked", revoked, wire.Version, wire.CodeDenied, "invalid or revoked token"},
 		{"malformed", "hunter2", wire.Version, wire.CodeDenied, "invalid or revoked token"},

@@ -14,13 +14,13 @@ import (
 //	offset size field
 //	0      1    type (Type)
 //	1      1    flags (Flags): bit 0 MORE, bit 1 DEMAND, others zero;
-//	            MORE only on GROUPS, FILE_DATA, UPLOAD_FILE; DEMAND only on GET_CHUNKS
+//	            MORE only on GROUPS, FILE_DATA, UPLOAD_FILE, ADMIN_OUTPUT; DEMAND only on GET_CHUNKS
 //	2      2    reserved, zero
 //	4      4    request id, u32 LE (0: the connection itself)
 //	8      4    payload length, u32 LE, at most MaxPayload
 //	12     n    payload
 const (
-	Version    = 3
+	Version    = 4
 	Magic      = "BFSP"
 	HeaderSize = 12
 	MaxPayload = 16 << 20
@@ -70,6 +70,9 @@ const (
 	TBackupAbort  Type = 0x36
 	TQueryChunks  Type = 0x37 // version 3
 	TKnownChunks  Type = 0x38 // version 3
+
+	TAdmin       Type = 0x40 // version 4
+	TAdminOutput Type = 0x41 // version 4
 )
 
 // Flags are a frame's flag bits.
@@ -113,6 +116,8 @@ var types = [...]typeInfo{
 	TBackupAbort:   {"BACKUP_ABORT", 0},
 	TQueryChunks:   {"QUERY_CHUNKS", 0},
 	TKnownChunks:   {"KNOWN_CHUNKS", 0},
+	TAdmin:         {"ADMIN", 0},
+	TAdminOutput:   {"ADMIN_OUTPUT", FlagMore},
 }
 
 // Known reports whether t is a frame type of this protocol version.

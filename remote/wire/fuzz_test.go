@@ -19,6 +19,7 @@ var frameDecoders = map[Type]string{
 	TMissing: "Missing", TBackupBegin: "BackupBegin", TBackupReady: "BackupReady",
 	TUploadChunk: "UploadChunk", TAck: "Ack", TUploadFile: "UploadFile", TBackupFinish: "BackupFinish",
 	TQueryChunks: "QueryChunks", TKnownChunks: "KnownChunks",
+	TAdmin: "Admin", TAdminOutput: "AdminOutput",
 }
 
 // FuzzReadFrame reads frames from a stream until it ends or fails. Every

@@ -104,6 +104,13 @@ var malformed = []struct {
 	{"KnownChunks", "too many bit bytes", cat(le16(8), zeros(2))},
 	{"KnownChunks", "bit past count", cat(le16(3), []byte{0x08})},
 	{"KnownChunks", "bit past count, full byte", cat(le16(9), []byte{0, 0x02})},
+	{"Admin", "empty", nil},
+	{"Admin", "unknown op", cat(str("format"), str(""), le64(0), []byte{0}, zeros(24), le64(0), le64(0))},
+	{"Admin", "unknown flag", cat(str("gc"), str(""), le64(0), []byte{2}, zeros(24), le64(0), le64(0))},
+	{"Admin", "truncated", cat(str("gc"), str(""), le64(0), []byte{0}, zeros(20))},
+	{"Admin", "trailing", cat(str("gc"), str(""), le64(0), []byte{0}, zeros(24), le64(0), le64(0), []byte{0})},
+	{"AdminOutput", "line too long", cat([]byte{0}, str(strings.Repeat("x", MaxAdminLine+1)))},
+	{"AdminOutput", "trailing", cat([]byte{0}, str("x"), []byte{0})},
 }
 
 func TestDecodeMalformed(t *testing.T) {

@@ -56,6 +56,8 @@ var decoders = []struct {
 	{"BackupFinish", wrap(DecodeBackupFinish)},
 	{"QueryChunks", wrap(DecodeQueryChunks)},
 	{"KnownChunks", wrap(DecodeKnownChunks)},
+	{"Admin", wrap(DecodeAdmin)},
+	{"AdminOutput", wrap(DecodeAdminOutput)},
 }
 
 func decoderIndex(name string) byte {
@@ -110,6 +112,11 @@ var samples = []struct {
 	{"KnownChunks", KnownChunks{Known: []bool{true}}},
 	{"KnownChunks", KnownChunks{Known: []bool{false, true, false, false, true, false, false, false, true, true}}},
 	{"KnownChunks", KnownChunks{Known: make([]bool, 16)}},
+	{"Admin", Admin{Op: AdminGC, GraceS: -1}},
+	{"Admin", Admin{Op: AdminPrune, Group: "vm/100", DryRun: true, Keep: [6]uint32{3, 0, 7, 4, 0, 1}, Within: 86400}},
+	{"Admin", Admin{Op: AdminForget, Group: "host/a", Time: 1763800000}},
+	{"AdminOutput", AdminOutput{Line: "verified 3 snapshots"}},
+	{"AdminOutput", AdminOutput{Exit: 1}},
 }
 
 func TestMessageRoundTrip(t *testing.T) {
