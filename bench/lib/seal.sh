@@ -16,18 +16,43 @@ make_key() {
 		die "backupfs key create failed (see $work/cmd.log)"
 }
 
+# seal_mark: before the plain backup seal_backup compares with, the CPU
+# seconds so far of bench/run's waited-for children (the backup client)
+# and of the server (/proc/PID/stat fields 16+17 and 14+15).
+seal_mark() {
+	seal_cpu0=("$(proc_cpu $$ 16 17)" "$(proc_cpu "$spid" 14 15)")
+}
+
+proc_cpu() { # PID FIELD FIELD
+	awk -v t="$(getconf CLK_TCK)" -v a="$2" -v b="$3" '{printf "%.2f", ($a + $b) / t}' "/proc/$1/stat"
+}
+
+# seal_cpu KEY: the client's and the server's CPU seconds since seal_mark,
+# as KEY_client_cpu_s and KEY_server_cpu_s; marks again.
+seal_cpu() {
+	local c s
+	c=$(proc_cpu $$ 16 17) s=$(proc_cpu "$spid" 14 15)
+	rec "${1}_client_cpu_s" "$(awk -v a="$c" -v b="${seal_cpu0[0]}" 'BEGIN {printf "%.2f", a - b}')"
+	rec "${1}_server_cpu_s" "$(awk -v a="$s" -v b="${seal_cpu0[1]}" 'BEGIN {printf "%.2f", a - b}')"
+	seal_mark
+}
+
 # seal_backup WHAT PLAINKEY GROUP ARCHIVE:SOURCE: the source just backed up
-# plain (its seconds recorded under PLAINKEY) backed up again, cold, sealed
-# into GROUP on the same server. Keyed ids share no chunk with the plain
-# backup, so it uploads every chunk: a first backup too. Records the pair
-# as seal_backup_WHAT_plain_s and seal_backup_WHAT_s.
+# plain (its seconds recorded under PLAINKEY, seal_mark called before it)
+# backed up again, cold, sealed into GROUP on the same server. Keyed ids
+# share no chunk with the plain backup, so it uploads every chunk: a first
+# backup too. Records the pair as seal_backup_WHAT_plain_s and
+# seal_backup_WHAT_s, and each one's client and server CPU seconds.
 seal_backup() {
 	local what=$1 plain=$2 group=$3 source=$4
-	make_key
+	seal_cpu "seal_backup_${what}_plain"
 	rec "seal_backup_${what}_plain_s" "$(awk -v k="$plain" '$1 == k {v = $2} END {print v}' "$raw")"
+	make_key
+	seal_mark
 	log "sealed backup of the $what, cold"
 	timed "seal_backup_${what}_s" "$b" backup --keyfile "$key" --time 2026-01-01T00:00:00Z \
 		"127.0.0.1:$port:$group" "$source"
+	seal_cpu "seal_backup_${what}"
 }
 
 # measure_seal: cp -a of the tree and dd bs=1M of the image out of the

@@ -219,6 +219,10 @@ seal_cp_equal 0
 seal_img_plain_s 2
 seal_img_s 2.2
 seal_img_equal 1
+seal_backup_img_plain_client_cpu_s 4
+seal_backup_img_client_cpu_s 5
+seal_backup_img_plain_server_cpu_s 3.5
+seal_backup_img_server_cpu_s 2.1
 `
 	r, err := parseRaw(strings.NewReader(in))
 	if err != nil {
@@ -257,6 +261,20 @@ seal_img_equal 1
 		if okText(x.OK) != tt.ok || x.Target != ">= 0.9 x plain" {
 			t.Errorf("%s: ok %s, target %q; want %s, >= 0.9 x plain", tt.op, okText(x.OK), x.Target, tt.ok)
 		}
+	}
+	// CPU seconds, sealed beside plain, sealed / plain; only where measured.
+	for op, want := range map[string][3]float64{
+		"  client CPU of the image backup": {4, 5, 1.25},
+		"  server CPU of the image backup": {3.5, 2.1, 0.6},
+	} {
+		x, found := got[op]
+		if !found || x.Local == nil || *x.Local != want[0] || x.Backupfs != want[1] ||
+			x.Ratio == nil || math.Abs(*x.Ratio-want[2]) > 1e-9 || x.OK != nil {
+			t.Errorf("%s: %+v, found %v; want plain, sealed, ratio %v and no target", op, x, found, want)
+		}
+	}
+	if n := len(sealRows(r)); n != 6 {
+		t.Errorf("%d sealed rows, want 6 (4 and the image backup's 2 CPU rows)", n)
 	}
 	// A sealed figure without its plain pair is no row.
 	r, err = parseRaw(strings.NewReader("tree_bytes 1\nseal_cp_s 2\n"))
