@@ -16,9 +16,10 @@ make_key() {
 		die "backupfs key create failed (see $work/cmd.log)"
 }
 
-# seal_mark: before the plain backup seal_backup compares with, the CPU
-# seconds so far of bench/run's waited-for children (the backup client)
-# and of the server (/proc/PID/stat fields 16+17 and 14+15).
+# seal_mark: the CPU seconds so far of bench/run's waited-for children
+# (a backup client) and of the server (/proc/PID/stat fields 16+17 and
+# 14+15). With --only seal, timed calls it after dropping the caches, so
+# seal_cpu after it counts the timed command alone.
 seal_mark() {
 	seal_cpu0=("$(proc_cpu $$ 16 17)" "$(proc_cpu "$spid" 14 15)")
 }
@@ -38,7 +39,7 @@ seal_cpu() {
 }
 
 # seal_backup WHAT PLAINKEY GROUP ARCHIVE:SOURCE: the source just backed up
-# plain (its seconds recorded under PLAINKEY, seal_mark called before it)
+# plain (its seconds recorded under PLAINKEY)
 # backed up again, cold, sealed into GROUP on the same server. Keyed ids
 # share no chunk with the plain backup, so it uploads every chunk: a first
 # backup too. Records the pair as seal_backup_WHAT_plain_s and
@@ -48,7 +49,6 @@ seal_backup() {
 	seal_cpu "seal_backup_${what}_plain"
 	rec "seal_backup_${what}_plain_s" "$(awk -v k="$plain" '$1 == k {v = $2} END {print v}' "$raw")"
 	make_key
-	seal_mark
 	log "sealed backup of the $what, cold"
 	timed "seal_backup_${what}_s" "$b" backup --keyfile "$key" --time 2026-01-01T00:00:00Z \
 		"127.0.0.1:$port:$group" "$source"
@@ -60,7 +60,9 @@ seal_backup() {
 # mount: the plain one without a key, as a user mounts a plain backup, the
 # sealed one with --keyfile. Both copy the tree as first backed up (the
 # plain side its first snapshot, not the 1%-changed latest). The order in
-# each pair alternates with the run (odd runs: plain first). Once per
+# each pair alternates with the run (odd runs: plain first). The mount
+# process's CPU seconds (a fresh mount: its start, then the operation) are
+# recorded beside each figure. Once per
 # invocation the sealed copy is compared with the source (diff -r) and the
 # sealed image with the original (cmp).
 measure_seal() {
@@ -90,6 +92,7 @@ seal_cp() { # SIDE
 	if [ "$1" = plain ]; then k=seal_cp_plain_s dir=$mnt/host/bench/2026-01-01T00:00:00Z/data; fi
 	seal_mount "$1" cp
 	timed "$k" cp -a "$dir" "$out/copy-seal"
+	rec "${k%_s}_mount_cpu_s" "$(proc_cpu "$mpid" 14 15)"
 	if [ "$1" = sealed ]; then check_tree seal_cp "$out/copy-seal" "$data/tree"; fi
 	rm -rf "$out/copy-seal"
 }
@@ -99,6 +102,7 @@ seal_dd() { # SIDE
 	if [ "$1" = plain ]; then k=seal_img_plain_s img=$mimg; fi
 	seal_mount "$1" dd
 	timed "$k" dd if="$img" of=/dev/null bs=1M
+	rec "${k%_s}_mount_cpu_s" "$(proc_cpu "$mpid" 14 15)"
 	if [ "$1" = sealed ] && [ -z "${checked_seal_img:-}" ]; then
 		checked_seal_img=1
 		if cmp -s "$data/disk.img" "$img"; then rec seal_img_equal 1; else

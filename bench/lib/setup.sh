@@ -95,11 +95,9 @@ run_backups() {
 		timed tree_read_local_s sh -c "tar -cf - -C '$tree' . | cat"
 	fi
 	log "first backup of the tree, cold"
-	if want seal; then seal_mark; fi
 	timed "$(bkey backup1_s)" "$b" backup --time 2026-01-01T00:00:00Z "$repo:/host/bench" data.tree:"$tree"
 	if want seal; then seal_backup tree "$(bkey backup1_s)" /host/bench-sealed data.tree:"$tree"; fi
 	log "backup of the image, cold"
-	if want seal; then seal_mark; fi
 	timed "$(bkey backup_img_s)" "$b" backup --time 2026-01-01T00:00:00Z "$repo:/vm/bench" disk.img:"$data/disk.img"
 	if want seal; then seal_backup img "$(bkey backup_img_s)" /vm/bench-sealed disk.img:"$data/disk.img"; fi
 	if want backup; then

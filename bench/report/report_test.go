@@ -223,6 +223,8 @@ seal_backup_img_plain_client_cpu_s 4
 seal_backup_img_client_cpu_s 5
 seal_backup_img_plain_server_cpu_s 3.5
 seal_backup_img_server_cpu_s 2.1
+seal_img_plain_mount_cpu_s 2
+seal_img_mount_cpu_s 2.5
 `
 	r, err := parseRaw(strings.NewReader(in))
 	if err != nil {
@@ -266,6 +268,7 @@ seal_backup_img_server_cpu_s 2.1
 	for op, want := range map[string][3]float64{
 		"  client CPU of the image backup": {4, 5, 1.25},
 		"  server CPU of the image backup": {3.5, 2.1, 0.6},
+		"  mount CPU of the dd":            {2, 2.5, 1.25},
 	} {
 		x, found := got[op]
 		if !found || x.Local == nil || *x.Local != want[0] || x.Backupfs != want[1] ||
@@ -273,8 +276,8 @@ seal_backup_img_server_cpu_s 2.1
 			t.Errorf("%s: %+v, found %v; want plain, sealed, ratio %v and no target", op, x, found, want)
 		}
 	}
-	if n := len(sealRows(r)); n != 6 {
-		t.Errorf("%d sealed rows, want 6 (4 and the image backup's 2 CPU rows)", n)
+	if n := len(sealRows(r)); n != 7 {
+		t.Errorf("%d sealed rows, want 7 (4, the image backup's 2 CPU rows, the dd's)", n)
 	}
 	// A sealed figure without its plain pair is no row.
 	r, err = parseRaw(strings.NewReader("tree_bytes 1\nseal_cp_s 2\n"))
