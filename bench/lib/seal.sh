@@ -9,10 +9,10 @@
 # are sealing's (keyed ids, XChaCha20-Poly1305), not the passphrase's: a
 # key made with the defaults adds its KDF (~0.5 s) once to every command.
 make_key() {
-	key=$work/bench.key
-	[ -f "$key" ] && return
+	seal_keyfile=$work/bench.key
+	[ -f "$seal_keyfile" ] && return
 	export BACKUPFS_PASSWORD=bench # read only by commands given --keyfile
-	"$b" key --kdf-time 1 --kdf-memory 1MiB create "$key" >/dev/null 2>>"$work/cmd.log" ||
+	"$b" key --kdf-time 1 --kdf-memory 1MiB create "$seal_keyfile" >/dev/null 2>>"$work/cmd.log" ||
 		die "backupfs key create failed (see $work/cmd.log)"
 }
 
@@ -49,8 +49,8 @@ seal_backup() {
 	seal_cpu "seal_backup_${what}_plain"
 	rec "seal_backup_${what}_plain_s" "$(awk -v k="$plain" '$1 == k {v = $2} END {print v}' "$raw")"
 	make_key
-	log "sealed backup of the $what, cold"
-	timed "seal_backup_${what}_s" "$b" backup --keyfile "$key" --time 2026-01-01T00:00:00Z \
+	log "sealed backup into $group, cold"
+	timed "seal_backup_${what}_s" "$b" backup --keyfile "$seal_keyfile" --time 2026-01-01T00:00:00Z \
 		"127.0.0.1:$port:$group" "$source"
 	seal_cpu "seal_backup_${what}"
 }
@@ -82,7 +82,7 @@ seal_mount() {
 		return
 	fi
 	local saved=$mount_opts
-	mount_opts="--keyfile $key $mount_opts"
+	mount_opts="--keyfile $seal_keyfile $mount_opts"
 	start_mount "$2-sealed"
 	mount_opts=$saved
 }
