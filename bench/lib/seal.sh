@@ -32,6 +32,10 @@ proc_cpu() { # PID FIELD FIELD
 # as KEY_client_cpu_s and KEY_server_cpu_s; marks again.
 seal_cpu() {
 	local c s
+	if [ -z "${seal_cpu0[*]:-}" ]; then # never marked: nothing to count from
+		seal_mark
+		return
+	fi
 	c=$(proc_cpu $$ 16 17) s=$(proc_cpu "$spid" 14 15)
 	rec "${1}_client_cpu_s" "$(awk -v a="$c" -v b="${seal_cpu0[0]}" 'BEGIN {printf "%.2f", a - b}')"
 	rec "${1}_server_cpu_s" "$(awk -v a="$s" -v b="${seal_cpu0[1]}" 'BEGIN {printf "%.2f", a - b}')"
