@@ -43,10 +43,9 @@ seal_cpu() {
 }
 
 # seal_backup WHAT PLAINKEY GROUP ARCHIVE:SOURCE: the source just backed up
-# plain (its seconds recorded under PLAINKEY)
-# backed up again, cold, sealed into GROUP on the same server. Keyed ids
-# share no chunk with the plain backup, so it uploads every chunk: a first
-# backup too. Records the pair as seal_backup_WHAT_plain_s and
+# plain (its seconds recorded under PLAINKEY) backed up again, cold, sealed
+# into GROUP on the same server. Keyed ids share no chunk with the plain
+# backup, so it uploads every chunk: a first backup too. Records the pair as seal_backup_WHAT_plain_s and
 # seal_backup_WHAT_s, and each one's client and server CPU seconds.
 seal_backup() {
 	local what=$1 plain=$2 group=$3 source=$4
