@@ -161,13 +161,14 @@ measure_cp() {
 	if [ "$i" = 1 ]; then count_cp_requests; fi
 }
 
-# check_tree KEY DIR: once per invocation, DIR must equal the source tree
-# (diff -r, symlinks not followed); records KEY_equal 1 or 0 and a note.
+# check_tree KEY DIR [SOURCE]: once per invocation, DIR must equal SOURCE
+# (default the tree as last backed up; diff -r, symlinks not followed);
+# records KEY_equal 1 or 0 and a note.
 check_tree() {
 	local flag=checked_$1
 	[ -z "${!flag:-}" ] || return 0
 	printf -v "$flag" 1
-	if diff -r --no-dereference "$tree" "$2" >"$work/diff-$1.log" 2>&1; then
+	if diff -r --no-dereference "${3:-$tree}" "$2" >"$work/diff-$1.log" 2>&1; then
 		rec "${1}_equal" 1
 	else
 		rec "${1}_equal" 0

@@ -96,8 +96,10 @@ run_backups() {
 	fi
 	log "first backup of the tree, cold"
 	timed "$(bkey backup1_s)" "$b" backup --time 2026-01-01T00:00:00Z "$repo:/host/bench" data.tree:"$tree"
+	if want seal; then seal_backup tree "$(bkey backup1_s)" /host/bench-sealed data.tree:"$tree"; fi
 	log "backup of the image, cold"
 	timed "$(bkey backup_img_s)" "$b" backup --time 2026-01-01T00:00:00Z "$repo:/vm/bench" disk.img:"$data/disk.img"
+	if want seal; then seal_backup img "$(bkey backup_img_s)" /vm/bench-sealed disk.img:"$data/disk.img"; fi
 	if want backup; then
 		changed=$("$work/gentree" change "$tree")
 		log "second backup of the tree, cold"
@@ -106,3 +108,4 @@ run_backups() {
 	mtree=$mnt/host/bench/latest/data
 	mimg=$mnt/vm/bench/latest/disk.img
 }
+

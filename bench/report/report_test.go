@@ -198,3 +198,93 @@ func TestRowsDefaults(t *testing.T) {
 		t.Errorf("round-trip row: %+v, found %v", x, found)
 	}
 }
+
+// TestSealRows: each sealed figure beside the plain one of the same run,
+// the ratio sealed over plain throughput as the median of each run's,
+// ok at 0.9 and above, NO when the sealed copy or image differs.
+func TestSealRows(t *testing.T) {
+	in := `tree_bytes 400000000
+img_bytes 1048576000
+seal_backup_tree_plain_s 2
+seal_backup_tree_s 2.5
+seal_backup_img_plain_s 3
+seal_backup_img_plain_s 4
+seal_backup_img_plain_s 2
+seal_backup_img_s 3
+seal_backup_img_s 4
+seal_backup_img_s 2.1
+seal_cp_plain_s 10
+seal_cp_s 10.5
+seal_cp_equal 0
+seal_img_plain_s 2
+seal_img_s 2.2
+seal_img_equal 1
+seal_backup_img_plain_client_cpu_s 4
+seal_backup_img_client_cpu_s 5
+seal_backup_img_plain_server_cpu_s 3.5
+seal_backup_img_server_cpu_s 2.1
+seal_img_plain_mount_cpu_s 2
+seal_img_mount_cpu_s 2.5
+`
+	r, err := parseRaw(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]row{}
+	for _, x := range buildRows(r) {
+		got[x.Op] = x
+	}
+	tests := []struct {
+		op            string
+		plain, sealed float64
+		ratio         float64
+		ok            string
+	}{
+		// 200 against 160 MB/s: 0.8, sealing cost 20%.
+		{"sealed backup of the tree (local = plain)", 200, 160, 0.8, "NO"},
+		// Per run 1, 1 and 2/2.1: the median ratio is 1 though the medians' is 3/3.
+		{"sealed backup of the image (local = plain)", 349.525, 349.525, 1, "yes"},
+		// 10/10.5 = 0.952 passes the ratio, but the sealed copy differs.
+		{"sealed cp -a of the tree (local = plain)", 400000000 / 10.0 / mib, 400000000 / 10.5 / mib, 10 / 10.5, "NO"},
+		{"sealed dd bs=1M of the image (local = plain)", 500, 1000 / 2.2, 2 / 2.2, "yes"},
+	}
+	for _, tt := range tests {
+		x, found := got[tt.op]
+		if !found {
+			t.Errorf("%s: no row", tt.op)
+			continue
+		}
+		if x.Local == nil || math.Abs(*x.Local-tt.plain) > 1e-3 || math.Abs(x.Backupfs-tt.sealed) > 1e-3 {
+			t.Errorf("%s: plain %v, sealed %v; want %v, %v", tt.op, num(x.Local), x.Backupfs, tt.plain, tt.sealed)
+		}
+		if x.Ratio == nil || math.Abs(*x.Ratio-tt.ratio) > 1e-9 {
+			t.Errorf("%s: ratio = %v, want %v", tt.op, num(x.Ratio), tt.ratio)
+		}
+		if okText(x.OK) != tt.ok || x.Target != ">= 0.9 x plain" {
+			t.Errorf("%s: ok %s, target %q; want %s, >= 0.9 x plain", tt.op, okText(x.OK), x.Target, tt.ok)
+		}
+	}
+	// CPU seconds, sealed beside plain, sealed / plain; only where measured.
+	for op, want := range map[string][3]float64{
+		"  client CPU of the image backup": {4, 5, 1.25},
+		"  server CPU of the image backup": {3.5, 2.1, 0.6},
+		"  mount CPU of the dd":            {2, 2.5, 1.25},
+	} {
+		x, found := got[op]
+		if !found || x.Local == nil || *x.Local != want[0] || x.Backupfs != want[1] ||
+			x.Ratio == nil || math.Abs(*x.Ratio-want[2]) > 1e-9 || x.OK != nil {
+			t.Errorf("%s: %+v, found %v; want plain, sealed, ratio %v and no target", op, x, found, want)
+		}
+	}
+	if n := len(sealRows(r)); n != 7 {
+		t.Errorf("%d sealed rows, want 7 (4, the image backup's 2 CPU rows, the dd's)", n)
+	}
+	// A sealed figure without its plain pair is no row.
+	r, err = parseRaw(strings.NewReader("tree_bytes 1\nseal_cp_s 2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows := sealRows(r); len(rows) != 0 {
+		t.Errorf("rows without a plain figure: %+v", rows)
+	}
+}

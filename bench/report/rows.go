@@ -68,7 +68,7 @@ func buildRows(r raw) []row {
 	add(backupRate(r))
 	add(secondBackup(r))
 	add(imageBackup(r))
-	return rows
+	return append(rows, sealRows(r)...)
 }
 
 // defaultCacheMiB is backupfs mount's default --cache-size.
