@@ -157,11 +157,14 @@ func TestBackupDiskFull(t *testing.T) {
 			InitDatastore(t, ds)
 			run, repo := func(args ...string) Result { return Run(t, args...) }, "/vm/1"
 			dsArgs := []string{"--datastore", ds}
+			gcArgs := []string{"gc", "--datastore", ds}
 			if remote {
 				srv := StartServer(t, ds)
-				tok := srv.Token("admin", "read:*", "backup:*")
+				tok := srv.Token("admin", "read:*", "backup:*", "admin:*")
 				run = func(args ...string) Result { return srv.Client(tok, args...) }
 				repo, dsArgs = srv.Repo("/vm/1"), nil
+				// The server holds its datastore: gc runs inside it.
+				gcArgs = []string{"gc", srv.Repo("/")}
 			}
 			must := func(args ...string) string {
 				t.Helper()
@@ -185,7 +188,7 @@ func TestBackupDiskFull(t *testing.T) {
 				t.Fatalf("verify after the failed backup: %s", out)
 			}
 			// Plain gc, with its default grace, as the docs tell users.
-			MustRun(t, "gc", "--datastore", ds)
+			must(gcArgs...)
 			afterGC := usedBytes(t, ds)
 			t.Logf("datastore use: %d KiB after the first backup, %d KiB once the failed backup ended, %d KiB after gc",
 				base>>10, ended>>10, afterGC>>10)

@@ -23,7 +23,9 @@ const DefaultGrace = 24 * time.Hour
 // GCOptions configures GC.
 type GCOptions struct {
 	// Grace: unreferenced chunks (and abandoned snapshots in progress)
-	// are removed only when untouched for this long; 0 means DefaultGrace.
+	// are removed only when untouched for this long; 0 means DefaultGrace,
+	// NoGrace none. Chunks newer than the oldest snapshot writer of this
+	// Store (less WriterMargin) are kept whatever the grace.
 	Grace time.Duration
 	// DryRun counts what would be removed and changes nothing (no
 	// touching either).
@@ -49,16 +51,26 @@ type GCStats struct {
 // before the sweep: a chunk is never removed because its index could not
 // be read.
 func (s *Store) GC(ctx context.Context, opt GCOptions) (GCStats, error) {
+	if err := s.notServed(); err != nil {
+		return GCStats{}, err
+	}
 	if !s.gc.TryLock() {
 		return GCStats{}, ErrGCRunning
 	}
 	defer s.gc.Unlock()
-	if opt.Grace <= 0 {
+	switch {
+	case opt.Grace == NoGrace:
+		opt.Grace = 0
+	case opt.Grace <= 0:
 		opt.Grace = DefaultGrace
 	}
 	g := &gcRun{s: s, opt: opt, marked: make(map[catalog.Digest]struct{})}
 	start := s.now()
 	g.cutoff = start.Add(-opt.Grace)
+	g.writerCutoff = start.Add(-max(opt.Grace, MinWriterIdle))
+	if w, ok := s.oldestWriter(g.writerCutoff); ok && w.Add(-WriterMargin).Before(g.cutoff) {
+		g.cutoff = w.Add(-WriterMargin) // the oldest-writer rule (see GCOptions)
+	}
 	if err := g.reapTmp(); err != nil {
 		return g.st, err
 	}
@@ -78,13 +90,44 @@ func (s *Store) GC(ctx context.Context, opt GCOptions) (GCStats, error) {
 	return g.st, err
 }
 
+// NoGrace is GCOptions.Grace for no grace period at all: only what is
+// referenced, or newer than the oldest writer of this Store, is kept.
+const NoGrace time.Duration = -1
+
+// WriterMargin is how much older than the oldest running snapshot writer's
+// start a chunk must be for GC to remove it: the writer's chunks are
+// touched at or after its start by the store's own clock; the margin
+// covers file systems' timestamp granularity.
+const WriterMargin = time.Minute
+
+// MinWriterIdle is how long a snapshot writer of this Store must be idle
+// before GC takes it for abandoned (and reaps it), whatever the grace: the
+// grace when it is longer. A writer active within it is running, and GC
+// keeps every chunk newer than its start.
+const MinWriterIdle = 10 * time.Minute
+
+// oldestWriter is the start of this Store's oldest snapshot writer that
+// was active after idle.
+func (s *Store) oldestWriter(idle time.Time) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var oldest time.Time
+	for _, w := range s.writers {
+		if !w.lastActive().Before(idle) && (oldest.IsZero() || w.began.Before(oldest)) {
+			oldest = w.began
+		}
+	}
+	return oldest, !oldest.IsZero()
+}
+
 // gcRun is the state of one GC.
 type gcRun struct {
-	s      *Store
-	opt    GCOptions
-	cutoff time.Time
-	marked map[catalog.Digest]struct{}
-	st     GCStats
+	s            *Store
+	opt          GCOptions
+	cutoff       time.Time // chunks and others' snapshot dirs untouched since are old
+	writerCutoff time.Time // this Store's writers idle since are abandoned
+	marked       map[catalog.Digest]struct{}
+	st           GCStats
 }
 
 func (g *gcRun) old(fi fs.FileInfo) bool { return fi.ModTime().Before(g.cutoff) }

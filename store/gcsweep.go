@@ -52,7 +52,7 @@ func (g *gcRun) reapOne(root, name string) error {
 			return nil // busy, so not abandoned
 		}
 		defer w.mu.Unlock()
-		if !w.last.Before(g.cutoff) {
+		if !w.last.Before(g.writerCutoff) {
 			return nil
 		}
 		g.st.TmpRemoved++

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/backupfs/backupfs/catalog"
@@ -48,6 +49,7 @@ type Store struct {
 
 	mu      sync.Mutex                 // guards writers and the .tmp directory
 	writers map[string]*SnapshotWriter // snapshots in progress, by tmp dir name
+	served  atomic.Bool                // this process serves the datastore (HoldForServer)
 	gc      sync.Mutex                 // held while GC runs
 
 	hookBeforeSweep func()           // tests: runs between GC's mark and sweep

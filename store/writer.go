@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -27,12 +28,15 @@ type SnapshotWriter struct {
 	name string // directory name under .tmp
 	dir  string
 
-	mu     sync.Mutex // held by WriteFile and Commit for their whole run
-	last   time.Time  // last activity, by the store's clock
-	closed error      // non-nil once committed, aborted or reaped
-	lock   *os.File   // the tmp directory, flock'd while this writer lives
-	base   *base      // the snapshot it takes unchanged chunks from (base.go)
-	sess   session    // the chunks put through it (session.go)
+	mu    sync.Mutex // held by WriteFile and Commit for their whole run
+	began time.Time  // Begin, by the store's clock (GC's oldest-writer rule)
+	last  time.Time  // last activity, by the store's clock
+	// lastNano mirrors last for readers that cannot take mu (GC).
+	lastNano atomic.Int64
+	closed   error    // non-nil once committed, aborted or reaped
+	lock     *os.File // the tmp directory, flock'd while this writer lives
+	base     *base    // the snapshot it takes unchanged chunks from (base.go)
+	sess     session  // the chunks put through it (session.go)
 }
 
 // Begin starts a snapshot of g at t (whole seconds; finer parts are
@@ -87,6 +91,8 @@ func (s *Store) Begin(g catalog.Group, t time.Time) (*SnapshotWriter, error) {
 		return nil, fmt.Errorf("store: begin %s: %w", label, err)
 	}
 	w.last = s.now()
+	w.began = w.last
+	w.lastNano.Store(w.last.UnixNano())
 	if err := os.Chtimes(w.dir, w.last, w.last); err != nil {
 		_ = os.Remove(w.dir)
 		return nil, fmt.Errorf("store: begin %s: %w", label, err)
@@ -156,8 +162,12 @@ func (w *SnapshotWriter) active() error {
 		return fmt.Errorf("store: snapshot %s: %w", w, w.closed)
 	}
 	w.last = w.s.now()
+	w.lastNano.Store(w.last.UnixNano())
 	return nil
 }
+
+// lastActive is the writer's last activity; safe without mu.
+func (w *SnapshotWriter) lastActive() time.Time { return time.Unix(0, w.lastNano.Load()) }
 
 // PutChunk stores a chunk for this snapshot (see Store.PutChunk).
 func (w *SnapshotWriter) PutChunk(d catalog.Digest, plain []byte) (written bool, err error) {

@@ -2,212 +2,233 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/spf13/pflag"
+
+	"github.com/backupfs/backupfs/admin"
 	"github.com/backupfs/backupfs/catalog"
+	"github.com/backupfs/backupfs/remote/wire"
 	"github.com/backupfs/backupfs/store"
 )
 
-type verifyOptions struct {
-	datastore string
-	workers   int
-	keyfile   string
+// The administration commands (verify, prune, gc, forget) run package
+// admin on a local datastore (--datastore) or, given HOST[:PORT]:/...,
+// inside that server (the ADMIN request; the token needs verify:, prune:
+// or admin: permissions), and print the same either way.
+
+type adminOptions struct {
+	repoOptions
+	workers int
+}
+
+// adminFlags makes an administration command's flag set.
+func adminFlags(e env, name string, o *adminOptions) *pflag.FlagSet {
+	f := flags(e, name)
+	repoFlags(f, &o.repoOptions)
+	return f
+}
+
+// runAdmin runs req where loc says and prints its report.
+func runAdmin(ctx context.Context, e env, o adminOptions, loc location, req admin.Request) error {
+	out := func(line string) { fmt.Fprintln(e.stdout, line) }
+	var err error
+	if loc.addr == "" {
+		err = runAdminLocal(ctx, o, req, out)
+	} else {
+		err = runAdminRemote(ctx, o, loc, req, out)
+	}
+	var p *admin.Problems
+	if errors.As(err, &p) {
+		return exitError{1, errors.New(p.Msg)}
+	}
+	return err
+}
+
+func runAdminLocal(ctx context.Context, o adminOptions, req admin.Request, out func(string)) error {
+	if req.Op == wire.AdminVerify {
+		sealer, err := openSealer(o.repoOptions)
+		if err != nil {
+			return err
+		}
+		if sealer != nil {
+			req.Unseal, req.Key = sealer.Check, sealer.Fingerprint()
+		}
+	}
+	ds, err := openStore(o.datastore)
+	if err != nil {
+		return err
+	}
+	defer ds.Close()
+	return admin.Run(ctx, ds, req, out)
+}
+
+func runAdminRemote(ctx context.Context, o adminOptions, loc location, req admin.Request, out func(string)) error {
+	if o.datastore != "" {
+		return fmt.Errorf("--datastore is for local paths; %s names a server", loc.addr)
+	}
+	if req.Op == wire.AdminVerify && o.keyFile() != "" {
+		return fmt.Errorf("a server has no key to open sealed chunks: verify --keyfile works with --datastore on the server's machine")
+	}
+	r, err := dialRepo(o.repoOptions, loc.addr, nil)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	m := wire.Admin{Op: req.Op, DryRun: req.DryRun,
+		Keep: [6]uint32{uint32(req.Keep.Last), uint32(req.Keep.Hourly), uint32(req.Keep.Daily),
+			uint32(req.Keep.Weekly), uint32(req.Keep.Monthly), uint32(req.Keep.Yearly)}}
+	if req.Group != nil {
+		m.Group = req.Group.String()
+	}
+	if req.Time != nil {
+		m.Time = req.Time.Unix()
+	}
+	switch {
+	case req.Grace == store.NoGrace:
+		m.GraceS = -1
+	case req.Grace > 0:
+		m.GraceS = max(int64(req.Grace/time.Second), 1)
+	}
+	exit, msg, err := r.(remoteRepo).Admin(ctx, m, out)
+	if err != nil {
+		return err
+	}
+	if exit != 0 {
+		return &admin.Problems{Msg: msg}
+	}
+	return nil
+}
+
+// adminTarget parses the optional location of verify and prune ("" for
+// the whole datastore): a path down to at most limit.
+func adminTarget(args []string, need, limit string) (location, catalog.Ref, error) {
+	switch len(args) {
+	case 0:
+		return location{path: "/"}, catalog.Ref{}, nil
+	case 1:
+	default:
+		return location{}, catalog.Ref{}, fmt.Errorf("want at most one [HOST[:PORT]:]/TYPE/ID location")
+	}
+	loc, err := parseLocation(args[0])
+	if err != nil {
+		return loc, catalog.Ref{}, err
+	}
+	ref, err := parseRef(loc.path, need, limit)
+	return loc, ref, err
+}
+
+func groupOf(ref catalog.Ref) *catalog.Group {
+	if ref.ID == "" {
+		return nil
+	}
+	g := ref.Group()
+	return &g
 }
 
 func cmdVerify(ctx context.Context, e env, args []string) error {
-	var o verifyOptions
-	fs := flags(e, "verify")
-	datastoreFlag(fs, &o.datastore)
-	fs.IntVar(&o.workers, "workers", 0, "chunks verified in parallel (default: one per CPU)")
-	fs.StringVar(&o.keyfile, "keyfile", "", "also open every sealed chunk of this key and check its plain bytes (default $BACKUPFS_KEYFILE; without: header and CRC only)")
-	if err := fs.Parse(args); err != nil {
+	var o adminOptions
+	f := adminFlags(e, "verify", &o)
+	f.IntVar(&o.workers, "workers", 0, "chunks verified in parallel (default: one per CPU)")
+	if err := f.Parse(args); err != nil {
 		return err
 	}
-	return runVerify(ctx, e, o, fs.Args())
-}
-
-func runVerify(ctx context.Context, e env, o verifyOptions, args []string) error {
-	opt := store.VerifyOptions{Workers: o.workers}
-	sealer, err := openSealer(repoOptions{keyfile: o.keyfile})
+	loc, ref, err := adminTarget(f.Args(), "", "time")
 	if err != nil {
 		return err
 	}
-	if sealer != nil {
-		opt.Unseal, opt.Key = sealer.Check, sealer.Fingerprint()
+	if ref.Type != "" && ref.ID == "" {
+		return fmt.Errorf("verify takes a group (/TYPE/ID), a snapshot, or nothing (every group)")
 	}
-	s, err := openStore(o.datastore)
-	if err != nil {
-		return err
-	}
-	if len(args) > 1 {
-		return fmt.Errorf("want at most one /TYPE/ID[/TIME]")
-	}
-	if len(args) == 1 {
-		r, err := parseRef(args[0], "group", "time")
+	req := admin.Request{Op: wire.AdminVerify, Group: groupOf(ref), Workers: o.workers} // workers: local only
+	if ref.Time != "" {
+		t, err := snapshotTime(ref)
 		if err != nil {
 			return err
 		}
-		g := r.Group()
-		opt.Group = &g
-		if r.Time != "" {
-			t, err := resolveTime(s, r)
-			if err != nil {
-				return err
-			}
-			opt.Time = &t
-		}
+		req.Time = &t
 	}
-	st, err := s.Verify(ctx, opt, func(p store.VerifyProblem) {
-		fmt.Fprintf(e.stdout, "BAD /%s/%s %s %s: %v\n", p.Group, catalog.FormatTime(p.Time), p.File, p.Digest, p.Err)
-	})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "verified %d snapshots, %d chunks, %s: %d bad\n", st.Snapshots, st.Chunks, humanBytes(st.Bytes), st.Bad)
-	if st.Sealed > 0 {
-		how := "header and CRC only (no --keyfile)"
-		if sealer != nil {
-			how = "those of key " + sealer.Fingerprint() + " opened and checked, others by header and CRC"
-		}
-		fmt.Fprintf(e.stdout, "%d chunks were sealed: %s\n", st.Sealed, how)
-	}
-	if st.Bad > 0 {
-		return fmt.Errorf("%d bad chunks or files (bad chunks were marked; a new backup of the same data repairs them)", st.Bad)
-	}
-	return nil
+	return runAdmin(ctx, e, o, loc, req)
 }
 
-type pruneOptions struct {
-	datastore string
-	keep      store.KeepPolicy
-	dryRun    bool
+// snapshotTime parses a ref's time; "latest" is resolved later (zero).
+func snapshotTime(ref catalog.Ref) (time.Time, error) {
+	if ref.Time == catalog.Latest {
+		return time.Time{}, fmt.Errorf("give the snapshot's time, not latest")
+	}
+	return catalog.ParseTime(ref.Time)
 }
 
 func cmdPrune(ctx context.Context, e env, args []string) error {
-	var o pruneOptions
-	fs := flags(e, "prune")
-	datastoreFlag(fs, &o.datastore)
-	fs.IntVar(&o.keep.Last, "keep-last", 0, "keep the N newest snapshots")
-	fs.IntVar(&o.keep.Hourly, "keep-hourly", 0, "keep the newest snapshot of each of the N newest hours")
-	fs.IntVar(&o.keep.Daily, "keep-daily", 0, "... days")
-	fs.IntVar(&o.keep.Weekly, "keep-weekly", 0, "... ISO weeks")
-	fs.IntVar(&o.keep.Monthly, "keep-monthly", 0, "... months")
-	fs.IntVar(&o.keep.Yearly, "keep-yearly", 0, "... years")
-	fs.BoolVar(&o.dryRun, "dry-run", false, "only print what would be removed")
-	if err := fs.Parse(args); err != nil {
+	var o adminOptions
+	var keep store.KeepPolicy
+	var dryRun bool
+	f := adminFlags(e, "prune", &o)
+	f.IntVar(&keep.Last, "keep-last", 0, "keep the N newest snapshots")
+	f.IntVar(&keep.Hourly, "keep-hourly", 0, "keep the newest snapshot of each of the N newest hours")
+	f.IntVar(&keep.Daily, "keep-daily", 0, "... days")
+	f.IntVar(&keep.Weekly, "keep-weekly", 0, "... ISO weeks")
+	f.IntVar(&keep.Monthly, "keep-monthly", 0, "... months")
+	f.IntVar(&keep.Yearly, "keep-yearly", 0, "... years")
+	f.BoolVar(&dryRun, "dry-run", false, "only print what would be removed")
+	if err := f.Parse(args); err != nil {
 		return err
 	}
-	return runPrune(ctx, e, o, fs.Args())
-}
-
-func runPrune(_ context.Context, e env, o pruneOptions, args []string) error {
-	if o.keep == (store.KeepPolicy{}) {
-		return fmt.Errorf("no --keep-* option given: refusing to remove every snapshot")
-	}
-	s, err := openStore(o.datastore)
+	loc, ref, err := adminTarget(f.Args(), "", "group")
 	if err != nil {
 		return err
 	}
-	groups, err := pruneGroups(s, args)
-	if err != nil {
-		return err
+	if ref.Type != "" && ref.ID == "" {
+		return fmt.Errorf("prune takes a group (/TYPE/ID) or nothing (every group)")
 	}
-	verb := "remove"
-	if o.dryRun {
-		verb = "would remove"
-	}
-	for _, g := range groups {
-		keep, remove, err := s.Prune(g, o.keep, o.dryRun)
-		if err != nil {
-			return err
-		}
-		for _, t := range keep {
-			fmt.Fprintf(e.stdout, "keep /%s/%s\n", g, catalog.FormatTime(t))
-		}
-		for _, t := range remove {
-			fmt.Fprintf(e.stdout, "%s /%s/%s\n", verb, g, catalog.FormatTime(t))
-		}
-	}
-	return nil
-}
-
-func pruneGroups(s store.Datastore, args []string) ([]catalog.Group, error) {
-	switch len(args) {
-	case 0:
-		return s.Groups()
-	case 1:
-		r, err := parseRef(args[0], "group", "group")
-		return []catalog.Group{r.Group()}, err
-	}
-	return nil, fmt.Errorf("want at most one /TYPE/ID")
-}
-
-type gcOptions struct {
-	datastore string
-	grace     time.Duration
-	dryRun    bool
+	return runAdmin(ctx, e, o, loc, admin.Request{Op: wire.AdminPrune, Group: groupOf(ref), Keep: keep, DryRun: dryRun})
 }
 
 func cmdGC(ctx context.Context, e env, args []string) error {
-	var o gcOptions
-	fs := flags(e, "gc")
-	datastoreFlag(fs, &o.datastore)
-	fs.DurationVar(&o.grace, "grace", store.DefaultGrace, "keep unreferenced chunks touched within this long (protects backups running now; 0 = none)")
-	fs.BoolVar(&o.dryRun, "dry-run", false, "only count what would be removed")
-	if err := fs.Parse(args); err != nil {
+	var o adminOptions
+	var grace time.Duration
+	var dryRun bool
+	f := adminFlags(e, "gc", &o)
+	f.DurationVar(&grace, "grace", store.DefaultGrace, "keep unreferenced chunks touched within this long (protects backups running now; 0 = none)")
+	f.BoolVar(&dryRun, "dry-run", false, "only count what would be removed")
+	if err := f.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() != 0 {
-		return fmt.Errorf("gc takes no arguments")
-	}
-	return runGC(ctx, e, o)
-}
-
-func runGC(ctx context.Context, e env, o gcOptions) error {
-	s, err := openStore(o.datastore)
+	loc, ref, err := adminTarget(f.Args(), "", "")
 	if err != nil {
 		return err
 	}
-	// The store reads a zero grace as "default"; the smallest positive one
-	// is what --grace 0 means: every unreferenced chunk older than now.
-	st, err := s.GC(ctx, store.GCOptions{Grace: max(o.grace, time.Nanosecond), DryRun: o.dryRun})
-	if err != nil {
-		return err
+	if ref.Type != "" {
+		return fmt.Errorf("gc works on the whole datastore: give no path, or HOST[:PORT]:/")
 	}
-	fmt.Fprintf(e.stdout, "gc: %d snapshots, %d index files, %d chunks in use, %d kept (grace), %d removed (%s), %d stale temporary dirs removed\n",
-		st.Snapshots, st.IndexFiles, st.ChunksMarked, st.ChunksKept, st.ChunksRemoved, humanBytes(st.BytesRemoved), st.TmpRemoved)
-	return nil
+	if grace <= 0 {
+		grace = store.NoGrace
+	}
+	return runAdmin(ctx, e, o, loc, admin.Request{Op: wire.AdminGC, Grace: grace, DryRun: dryRun})
 }
 
 func cmdForget(ctx context.Context, e env, args []string) error {
-	var datastore string
-	fs := flags(e, "forget")
-	datastoreFlag(fs, &datastore)
-	if err := fs.Parse(args); err != nil {
+	var o adminOptions
+	f := adminFlags(e, "forget", &o)
+	if err := f.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return fmt.Errorf("want one /TYPE/ID/TIME")
+	if f.NArg() != 1 {
+		return fmt.Errorf("want one [HOST[:PORT]:]/TYPE/ID/TIME")
 	}
-	r, err := parseRef(fs.Arg(0), "time", "time")
+	loc, ref, err := adminTarget(f.Args(), "time", "time")
 	if err != nil {
 		return err
 	}
-	if r.Time == catalog.Latest {
+	if ref.Time == catalog.Latest {
 		return fmt.Errorf("forget needs an explicit snapshot time, not latest")
 	}
-	s, err := openStore(datastore)
+	t, err := snapshotTime(ref)
 	if err != nil {
 		return err
 	}
-	t, err := resolveTime(s, r)
-	if err != nil {
-		return err
-	}
-	if err := s.Forget(r.Group(), t); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "forgot %s (run gc to free its chunks)\n", r)
-	return nil
+	g := ref.Group()
+	return runAdmin(ctx, e, o, loc, admin.Request{Op: wire.AdminForget, Group: &g, Time: &t})
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/backupfs/backupfs/admin"
+	"github.com/backupfs/backupfs/remote/wire"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,7 +78,7 @@ func runDemo(ctx context.Context, e env, o demoOptions) error {
 		return err
 	}
 	step("verify", "--datastore", o.datastore)
-	if err := runVerify(ctx, e, verifyOptions{datastore: o.datastore}, nil); err != nil {
+	if err := runAdmin(ctx, e, adminOptions{repoOptions: repoOptions{datastore: o.datastore}}, location{path: "/"}, admin.Request{Op: wire.AdminVerify}); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "\nRestored into %s; compare: diff -r %s %s\n", out, src, out)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/backupfs/backupfs/remote/auth"
 	"github.com/backupfs/backupfs/remote/server"
+	"github.com/backupfs/backupfs/store"
 	"github.com/backupfs/backupfs/store/objstore"
 )
 
@@ -71,6 +72,14 @@ func serveStore(ctx context.Context, o serveOptions, log *slog.Logger) error {
 		return err
 	}
 	s, cert := st.store, st.cert
+	if d := store.Unwrap(s); d != nil {
+		// gc in another process would not see this server's backups.
+		release, err := d.HoldForServer()
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	srv, err := server.NewServer(server.ServerConfig{Store: s, Tokens: st.tokens, TLS: auth.ServerConfig(cert), Log: log, Limits: o.limits})
 	if err != nil {
 		return err

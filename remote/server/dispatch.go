@@ -121,6 +121,9 @@ func (c *srvConn) handler(f wire.Frame) (h func(*srvReq), inline bool, err error
 	case wire.TQueryChunks:
 		m, err := wire.DecodeQueryChunks(p)
 		return func(r *srvReq) { c.queryChunks(r, m) }, true, err
+	case wire.TAdmin:
+		m, err := wire.DecodeAdmin(p)
+		return func(r *srvReq) { c.adminReq(r, m) }, false, err
 	}
 	return nil, false, fmt.Errorf("%w: %v frame sent to the server", wire.ErrProtocol, f.Type)
 }
@@ -160,7 +163,7 @@ func (c *srvConn) beginLocked(id uint32, t wire.Type) (*srvReq, error) {
 	ctx, cancel := context.WithCancel(c.ctx)
 	r := &srvReq{id: id, typ: t, ctx: ctx, cancel: cancel}
 	switch t {
-	case wire.TListGroups, wire.TListSnapshots, wire.TGetFile, wire.TGetChunks:
+	case wire.TListGroups, wire.TListSnapshots, wire.TGetFile, wire.TGetChunks, wire.TAdmin:
 		r.cancelable = true
 	}
 	c.inflight[id] = r

@@ -1,0 +1,157 @@
+// Package admin runs the datastore's administration (forget, prune, verify,
+// gc) and says what it did in lines of text: the one implementation the
+// command line uses on a local datastore and the server runs for a client
+// with the permission (remote/server, the ADMIN request), so both print
+// the same and behave the same.
+//
+// # Decisions
+//
+//   - A gc through the server runs in the process that holds the running
+//     backups; the directory store then keeps every chunk newer than the
+//     oldest running backup's start (less a minute), whatever the grace
+//     (Proxmox Backup's oldest-writer rule), so even a zero grace removes
+//     nothing a backup in progress relies on.
+//   - Problems found (verify's bad chunks) are *Problems: the command
+//     exits 1 with its message, after the lines that name them. A failure
+//     to run is any other error.
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/backupfs/backupfs/catalog"
+	"github.com/backupfs/backupfs/store"
+)
+
+// Request is one operation.
+type Request struct {
+	Op     string         // wire.AdminForget, ...: "forget", "prune", "verify", "gc"
+	Group  *catalog.Group // forget, prune (nil: every group), verify (nil: every group)
+	Time   *time.Time     // forget (required), verify (one snapshot)
+	DryRun bool           // prune, gc
+	Keep   store.KeepPolicy
+	Grace  time.Duration // gc: 0 the default, store.NoGrace none
+	// Workers: verify's chunks checked in parallel (0: the backend's default).
+	Workers int
+	// Verify's sealed chunks (local only: a server has no key).
+	Unseal func(d catalog.Digest, blob []byte) (int, error)
+	Key    string
+}
+
+// ErrRequest reports a request that cannot run (a missing argument).
+var ErrRequest = errors.New("admin: bad request")
+
+// Problems is what Run returns when the operation ran and found problems
+// (verify: bad chunks): the command ends with exit code 1 and Msg.
+type Problems struct{ Msg string }
+
+func (p *Problems) Error() string { return p.Msg }
+
+// Run runs req on ds, calling out with each line of its report. An error
+// is either *Problems (it ran; its lines say what is wrong) or a failure
+// to run.
+func Run(ctx context.Context, ds store.Datastore, req Request, out func(string)) error {
+	switch req.Op {
+	case "forget":
+		return forget(ds, req, out)
+	case "prune":
+		return prune(ds, req, out)
+	case "verify":
+		return verify(ctx, ds, req, out)
+	case "gc":
+		return gc(ctx, ds, req, out)
+	}
+	return fmt.Errorf("%w: unknown operation %q", ErrRequest, req.Op)
+}
+
+func forget(ds store.Datastore, req Request, out func(string)) error {
+	if req.Group == nil || req.Time == nil {
+		return fmt.Errorf("%w: forget needs a group and a time", ErrRequest)
+	}
+	if err := ds.Forget(*req.Group, *req.Time); err != nil {
+		return err
+	}
+	out(fmt.Sprintf("forgot /%s/%s (run gc to free its chunks)", req.Group, catalog.FormatTime(*req.Time)))
+	return nil
+}
+
+func prune(ds store.Datastore, req Request, out func(string)) error {
+	if req.Keep.IsZero() {
+		return fmt.Errorf("%w: no --keep-* option given: refusing to remove every snapshot", ErrRequest)
+	}
+	groups := []catalog.Group{}
+	if req.Group != nil {
+		groups = append(groups, *req.Group)
+	} else {
+		var err error
+		if groups, err = ds.Groups(); err != nil {
+			return err
+		}
+	}
+	verb := "remove"
+	if req.DryRun {
+		verb = "would remove"
+	}
+	for _, g := range groups {
+		keep, remove, err := ds.Prune(g, req.Keep, req.DryRun)
+		if err != nil {
+			return err
+		}
+		for _, t := range keep {
+			out(fmt.Sprintf("keep /%s/%s", g, catalog.FormatTime(t)))
+		}
+		for _, t := range remove {
+			out(fmt.Sprintf("%s /%s/%s", verb, g, catalog.FormatTime(t)))
+		}
+	}
+	return nil
+}
+
+func verify(ctx context.Context, ds store.Datastore, req Request, out func(string)) error {
+	opt := store.VerifyOptions{Group: req.Group, Time: req.Time, Unseal: req.Unseal, Key: req.Key, Workers: req.Workers}
+	st, err := ds.Verify(ctx, opt, func(p store.VerifyProblem) {
+		out(fmt.Sprintf("BAD /%s/%s %s %s: %v", p.Group, catalog.FormatTime(p.Time), p.File, p.Digest, p.Err))
+	})
+	if err != nil {
+		return err
+	}
+	out(fmt.Sprintf("verified %d snapshots, %d chunks, %s: %d bad", st.Snapshots, st.Chunks, humanBytes(st.Bytes), st.Bad))
+	if st.Sealed > 0 {
+		how := "header and CRC only (no --keyfile)"
+		if req.Unseal != nil {
+			how = "those of key " + req.Key + " opened and checked, others by header and CRC"
+		}
+		out(fmt.Sprintf("%d chunks were sealed: %s", st.Sealed, how))
+	}
+	if st.Bad > 0 {
+		return &Problems{Msg: fmt.Sprintf("%d bad chunks or files (bad chunks were marked; a new backup of the same data repairs them)", st.Bad)}
+	}
+	return nil
+}
+
+func gc(ctx context.Context, ds store.Datastore, req Request, out func(string)) error {
+	st, err := ds.GC(ctx, store.GCOptions{Grace: req.Grace, DryRun: req.DryRun})
+	if err != nil {
+		return err
+	}
+	out(fmt.Sprintf("gc: %d snapshots, %d index files, %d chunks in use, %d kept (grace), %d removed (%s), %d stale temporary dirs removed",
+		st.Snapshots, st.IndexFiles, st.ChunksMarked, st.ChunksKept, st.ChunksRemoved, humanBytes(st.BytesRemoved), st.TmpRemoved))
+	return nil
+}
+
+// humanBytes writes n in binary units.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

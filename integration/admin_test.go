@@ -1,0 +1,96 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/backupfs/backupfs/remote/wire"
+)
+
+// TestRemoteAdmin: forget, prune, verify and gc through the server, each
+// with and without its permission; gc --datastore beside a running
+// server is refused; and a gc through the server with no grace at all,
+// run while a network backup has uploaded its chunks but not yet its
+// index files, removes none of them: the backup commits (the
+// oldest-writer rule).
+func TestRemoteAdmin(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	Sh(t, "cp", "-a", filepath.Join(GoRoot(t), "src", "fmt"), src)
+	srv := StartServer(t, filepath.Join(t.TempDir(), "ds"))
+	tok := srv.Token("writer", "read:*", "backup:*")
+	times := []string{"2026-11-01T10:00:00Z", "2026-11-02T10:00:00Z", "2026-11-03T10:00:00Z"}
+	for _, at := range times {
+		srv.MustClient(tok, "backup", "--time", at, srv.Repo("/host/a"), "src.tree:"+src)
+		srv.MustClient(tok, "backup", "--time", at, srv.Repo("/host/b"), "src.tree:"+src)
+	}
+	refused := func(token string, want string, args ...string) {
+		t.Helper()
+		r := srv.Client(token, args...)
+		if r.Code == 0 || !strings.Contains(r.Stderr, want) {
+			t.Fatalf("backupfs %s: exit %d, stderr %q; want refused with %q", strings.Join(args, " "), r.Code, r.Stderr, want)
+		}
+	}
+
+	// forget and prune: prune:GROUP.
+	refused(tok, "needs the permission prune:host/a", "forget", srv.Repo("/host/a/"+times[0]))
+	pruner := srv.Token("pruner", "prune:host/a")
+	out := srv.MustClient(pruner, "forget", srv.Repo("/host/a/"+times[0]))
+	if !strings.Contains(out, "forgot /host/a/"+times[0]) {
+		t.Fatalf("forget through the server: %q", out)
+	}
+	refused(pruner, "needs the permission prune:host/b", "prune", "--keep-last", "1", srv.Repo("/host/b"))
+	refused(pruner, "needs the permission prune:*", "prune", "--keep-last", "1", srv.Repo("/"))
+	out = srv.MustClient(pruner, "prune", "--keep-last", "1", "--dry-run", srv.Repo("/host/a"))
+	if !strings.Contains(out, "would remove /host/a/"+times[1]) || !strings.Contains(out, "keep /host/a/"+times[2]) {
+		t.Fatalf("prune --dry-run through the server:\n%s", out)
+	}
+	if ls := srv.MustClient(tok, "ls", srv.Repo("/host/a")); strings.Count(ls, "\n") != 2 {
+		t.Fatalf("a dry run removed something, or forget did not:\n%s", ls)
+	}
+
+	// verify: verify:GROUP for a group, admin:* for everything.
+	checker := srv.Token("checker", "verify:host/b")
+	out = srv.MustClient(checker, "verify", srv.Repo("/host/b"))
+	if !strings.Contains(out, "verified 3 snapshots") || !strings.Contains(out, ": 0 bad") {
+		t.Fatalf("verify of host/b through the server:\n%s", out)
+	}
+	refused(checker, "needs the permission admin:*", "verify", srv.Repo("/"))
+	refused(checker, "needs the permission verify:host/a", "verify", srv.Repo("/host/a"))
+
+	// gc: admin:* through the server; --datastore beside it is refused.
+	refused(tok, "needs the permission admin:*", "gc", srv.Repo("/"))
+	if r := Run(t, "gc", "--datastore", srv.Datastore); r.Code != 1 || !strings.Contains(r.Stderr, "a running server holds this datastore") {
+		t.Fatalf("gc --datastore beside a running server: exit %d, %q", r.Code, r.Stderr)
+	}
+	root := srv.Token("root", "admin:*", "read:*", "backup:*")
+	out = srv.MustClient(root, "gc", srv.Repo("/"))
+	if !strings.Contains(out, "gc: ") {
+		t.Fatalf("gc through the server: %q", out)
+	}
+
+	// A backup that has uploaded every chunk and not yet its index files,
+	// and a gc with no grace in between.
+	if err := os.WriteFile(filepath.Join(src, "fresh.txt"), []byte(strings.Repeat("new content ", 5000)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	px := StartFaultProxy(t, srv)
+	var gcOut Result
+	px.OnFrame(byte(wire.TUploadFile), func(n int64) {
+		if n == 1 {
+			gcOut = srv.Client(root, "gc", "--grace", "0", srv.Repo("/"))
+		}
+	})
+	r := srv.Client(root, "backup", "--full-read", "--time", "2026-11-04T10:00:00Z", px.Repo("/host/c"), "src.tree:"+src)
+	if gcOut.Code != 0 || !strings.Contains(gcOut.Stdout, "gc: ") {
+		t.Fatalf("gc during the backup: exit %d %q %q", gcOut.Code, gcOut.Stdout, gcOut.Stderr)
+	}
+	if r.Code != 0 {
+		t.Fatalf("the backup a zero-grace gc ran beside failed: exit %d\n%s\n%s\ngc said: %s", r.Code, r.Stdout, r.Stderr, gcOut.Stdout)
+	}
+	out = srv.MustClient(root, "verify", srv.Repo("/"))
+	if !strings.Contains(out, ": 0 bad") {
+		t.Fatalf("verify after the gc beside a backup:\n%s", out)
+	}
+}
