@@ -42,7 +42,7 @@ func unitFiles(t *testing.T) (string, []string) {
 		names = append(names, e.Name())
 	}
 	for _, want := range []string{"backupfs-serve.service", "backupfs-mount@.service", "backupfs-backup@.service",
-		"backupfs-backup@.timer", "backupfs-gc.service", "backupfs-gc.timer"} {
+		"backupfs-backup@.timer", "backupfs-gc.service", "backupfs-gc.timer", "backupfs-sync.service", "backupfs-sync.timer"} {
 		if !strings.Contains(strings.Join(names, " "), want) {
 			t.Errorf("contrib/systemd has no %s", want)
 		}
@@ -96,7 +96,8 @@ func checkExecLines(t *testing.T, dir string, names []string) {
 				continue
 			}
 			for _, w := range strings.Fields(m[3]) {
-				if strings.HasPrefix(w, "--") && !strings.Contains(help.Stderr+help.Stdout, w+" ") {
+				out := help.Stderr + help.Stdout
+				if strings.HasPrefix(w, "--") && !strings.Contains(out, w+" ") && !strings.Contains(out, w+"[=") { // a bool: --flag[=true|false]
 					t.Errorf("%s: backupfs %s has no flag %s", name, m[2], w)
 				}
 			}
