@@ -96,12 +96,17 @@ func prune(ds store.Datastore, req Request, out func(string)) error {
 		verb = "would remove"
 	}
 	for _, g := range groups {
+		times, err := ds.Snapshots(g)
+		if err != nil {
+			return err
+		}
+		_, _, why := store.SelectPruneWhy(times, req.Keep) // the rule that keeps each, for the report
 		keep, remove, err := ds.Prune(g, req.Keep, req.DryRun)
 		if err != nil {
 			return err
 		}
 		for _, t := range keep {
-			out(fmt.Sprintf("keep /%s/%s", g, catalog.FormatTime(t)))
+			out(fmt.Sprintf("keep /%s/%s (%s)", g, catalog.FormatTime(t), why[t]))
 		}
 		for _, t := range remove {
 			out(fmt.Sprintf("%s /%s/%s", verb, g, catalog.FormatTime(t)))

@@ -43,8 +43,13 @@ func TestRemoteAdmin(t *testing.T) {
 	refused(pruner, "needs the permission prune:host/b", "prune", "--keep-last", "1", srv.Repo("/host/b"))
 	refused(pruner, "needs the permission prune:*", "prune", "--keep-last", "1", srv.Repo("/"))
 	out = srv.MustClient(pruner, "prune", "--keep-last", "1", "--dry-run", srv.Repo("/host/a"))
-	if !strings.Contains(out, "would remove /host/a/"+times[1]) || !strings.Contains(out, "keep /host/a/"+times[2]) {
+	if !strings.Contains(out, "would remove /host/a/"+times[1]) || !strings.Contains(out, "keep /host/a/"+times[2]+" (keep-last)") {
 		t.Fatalf("prune --dry-run through the server:\n%s", out)
+	}
+	bPruner := srv.Token("bpruner", "prune:host/b")
+	out = srv.MustClient(bPruner, "prune", "--keep-within", "25h", "--dry-run", srv.Repo("/host/b"))
+	if !strings.Contains(out, "keep /host/b/"+times[1]+" (keep-within)") || !strings.Contains(out, "would remove /host/b/"+times[0]) {
+		t.Fatalf("prune --keep-within 25h --dry-run through the server:\n%s", out)
 	}
 	if ls := srv.MustClient(tok, "ls", srv.Repo("/host/a")); strings.Count(ls, "\n") != 2 {
 		t.Fatalf("a dry run removed something, or forget did not:\n%s", ls)

@@ -13,12 +13,18 @@ import (
 // CLI refuses it).
 type KeepPolicy struct {
 	Last, Hourly, Daily, Weekly, Monthly, Yearly int
+	// Within keeps every snapshot at most this much older than the
+	// group's newest (restic's --keep-within), before the other rules.
+	Within time.Duration
 }
 
 // IsZero reports whether no rule is on (no field is positive).
 func (p KeepPolicy) IsZero() bool {
-	return max(p.Last, p.Hourly, p.Daily, p.Weekly, p.Monthly, p.Yearly) <= 0
+	return max(p.Last, p.Hourly, p.Daily, p.Weekly, p.Monthly, p.Yearly) <= 0 && p.Within <= 0
 }
+
+// ruleNames name the rules in the order rules() gives them.
+var ruleNames = []string{"keep-last", "keep-hourly", "keep-daily", "keep-weekly", "keep-monthly", "keep-yearly"}
 
 // rule is one keep-X option: how many periods, and the period of a time.
 type rule struct {
@@ -62,15 +68,34 @@ const (
 // counts that day again for keep-daily and keeps only one.) A policy of
 // all zeros keeps everything.
 func SelectPrune(times []time.Time, p KeepPolicy) (keep, remove []time.Time) {
+	keep, remove, _ = SelectPruneWhy(times, p)
+	return keep, remove
+}
+
+// SelectPruneWhy is SelectPrune that also says which rule kept each kept
+// snapshot ("keep-within", "keep-last", "keep-daily", ...).
+func SelectPruneWhy(times []time.Time, p KeepPolicy) (keep, remove []time.Time, why map[time.Time]string) {
 	ts := slices.Clone(times)
 	slices.SortFunc(ts, func(a, b time.Time) int { return b.Compare(a) }) // newest first
+	why = map[time.Time]string{}
 	if p.IsZero() {
-		return reversed(ts), []time.Time{}
+		for _, t := range ts {
+			why[t] = "no rule"
+		}
+		return reversed(ts), []time.Time{}, why
 	}
 	marks := make([]pruneMark, len(ts))
-	for _, r := range p.rules() {
+	if p.Within > 0 && len(ts) > 0 {
+		for i, t := range ts {
+			if ts[0].Sub(t) <= p.Within {
+				marks[i] = markKeep
+				why[t] = "keep-within"
+			}
+		}
+	}
+	for k, r := range p.rules() {
 		if r.n > 0 {
-			applyRule(ts, marks, r)
+			applyRule(ts, marks, r, func(t time.Time) { why[t] = ruleNames[k] })
 		}
 	}
 	keep, remove = []time.Time{}, []time.Time{}
@@ -81,11 +106,11 @@ func SelectPrune(times []time.Time, p KeepPolicy) (keep, remove []time.Time) {
 			remove = append(remove, t)
 		}
 	}
-	return reversed(keep), reversed(remove)
+	return reversed(keep), reversed(remove), why
 }
 
 // applyRule marks snapshots (newest first in ts) for one rule.
-func applyRule(ts []time.Time, marks []pruneMark, r rule) {
+func applyRule(ts []time.Time, marks []pruneMark, r rule, kept1 func(time.Time)) {
 	covered := make(map[string]bool)
 	for i, t := range ts {
 		if marks[i] == markKeep {
@@ -107,6 +132,7 @@ func applyRule(ts []time.Time, marks []pruneMark, r rule) {
 		default:
 			kept[id] = true
 			marks[i] = markKeep
+			kept1(t)
 		}
 	}
 }

@@ -122,3 +122,29 @@ func TestPrune(t *testing.T) {
 		t.Fatalf("after prune: %v", got)
 	}
 }
+
+// TestSelectPruneWithinAndWhy: keep-within keeps what is within the span
+// of the newest before the other rules (which then skip the periods it
+// covered and do not count), and each survivor names the rule that kept
+// it.
+func TestSelectPruneWithinAndWhy(t *testing.T) {
+	times := ts("2026-01-01T00:00:00Z", "2026-01-05T00:00:00Z", "2026-01-09T00:00:00Z", "2026-01-09T12:00:00Z", "2026-01-10T00:00:00Z")
+	keep, remove, why := SelectPruneWhy(times, KeepPolicy{Within: 36 * time.Hour, Daily: 1})
+	if want := ts("2026-01-05T00:00:00Z", "2026-01-09T00:00:00Z", "2026-01-09T12:00:00Z", "2026-01-10T00:00:00Z"); !reflect.DeepEqual(keep, want) {
+		t.Fatalf("keep = %v, want %v", keep, want)
+	}
+	if want := ts("2026-01-01T00:00:00Z"); !reflect.DeepEqual(remove, want) {
+		t.Fatalf("remove = %v, want %v", remove, want)
+	}
+	for _, c := range []struct{ at, rule string }{
+		{"2026-01-10T00:00:00Z", "keep-within"}, {"2026-01-09T12:00:00Z", "keep-within"},
+		{"2026-01-09T00:00:00Z", "keep-within"}, {"2026-01-05T00:00:00Z", "keep-daily"},
+	} {
+		if got := why[ts(c.at)[0]]; got != c.rule {
+			t.Errorf("%s kept by %q, want %q", c.at, got, c.rule)
+		}
+	}
+	if (KeepPolicy{Within: time.Hour}).IsZero() {
+		t.Error("a policy with only keep-within is zero")
+	}
+}

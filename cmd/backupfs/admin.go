@@ -79,7 +79,8 @@ func runAdminRemote(ctx context.Context, o adminOptions, loc location, req admin
 	defer r.Close()
 	m := wire.Admin{Op: req.Op, DryRun: req.DryRun,
 		Keep: [6]uint32{uint32(req.Keep.Last), uint32(req.Keep.Hourly), uint32(req.Keep.Daily),
-			uint32(req.Keep.Weekly), uint32(req.Keep.Monthly), uint32(req.Keep.Yearly)}}
+			uint32(req.Keep.Weekly), uint32(req.Keep.Monthly), uint32(req.Keep.Yearly)},
+		Within: int64(req.Keep.Within / time.Second)}
 	if req.Group != nil {
 		m.Group = req.Group.String()
 	}
@@ -172,6 +173,7 @@ func cmdPrune(ctx context.Context, e env, args []string) error {
 	f.IntVar(&keep.Weekly, "keep-weekly", 0, "... ISO weeks")
 	f.IntVar(&keep.Monthly, "keep-monthly", 0, "... months")
 	f.IntVar(&keep.Yearly, "keep-yearly", 0, "... years")
+	f.DurationVar(&keep.Within, "keep-within", 0, "keep every snapshot this much older than the group's newest or less (e.g. 72h), before the other rules")
 	f.BoolVar(&dryRun, "dry-run", false, "only print what would be removed")
 	if err := f.Parse(args); err != nil {
 		return err

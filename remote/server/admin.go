@@ -68,7 +68,8 @@ func (c *srvConn) adminReq(r *srvReq, m wire.Admin) {
 func adminRequest(m wire.Admin) (admin.Request, auth.Perm, error) {
 	req := admin.Request{Op: m.Op, DryRun: m.DryRun,
 		Keep: store.KeepPolicy{Last: int(m.Keep[0]), Hourly: int(m.Keep[1]), Daily: int(m.Keep[2]),
-			Weekly: int(m.Keep[3]), Monthly: int(m.Keep[4]), Yearly: int(m.Keep[5])}}
+			Weekly: int(m.Keep[3]), Monthly: int(m.Keep[4]), Yearly: int(m.Keep[5]),
+			Within: time.Duration(m.Within) * time.Second}}
 	if m.Group != "" {
 		g, err := catalog.ParseGroup(m.Group)
 		if err != nil {
@@ -86,8 +87,8 @@ func adminRequest(m wire.Admin) (admin.Request, auth.Perm, error) {
 	case m.GraceS > 0:
 		req.Grace = time.Duration(m.GraceS) * time.Second
 	}
-	if m.Within != 0 {
-		return req, "", errors.New("--keep-within is not supported by this server")
+	if m.Within < 0 || m.Within > 1<<40 {
+		return req, "", errors.New("keep-within out of range")
 	}
 	switch m.Op {
 	case wire.AdminForget, wire.AdminPrune:
