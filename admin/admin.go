@@ -28,7 +28,7 @@ import (
 
 // Request is one operation.
 type Request struct {
-	Op     string         // wire.AdminForget, ...: "forget", "prune", "verify", "gc"
+	Op     string         // wire.AdminForget, ...: "forget", "prune", "verify", "gc", "protect", "unprotect"
 	Group  *catalog.Group // forget, prune (nil: every group), verify (nil: every group)
 	Time   *time.Time     // forget (required), verify (one snapshot)
 	DryRun bool           // prune, gc
@@ -63,6 +63,8 @@ func Run(ctx context.Context, ds store.Datastore, req Request, out func(string))
 		return verify(ctx, ds, req, out)
 	case "gc":
 		return gc(ctx, ds, req, out)
+	case "protect", "unprotect":
+		return protect(ds, req, out)
 	}
 	return fmt.Errorf("%w: unknown operation %q", ErrRequest, req.Op)
 }
@@ -75,6 +77,22 @@ func forget(ds store.Datastore, req Request, out func(string)) error {
 		return err
 	}
 	out(fmt.Sprintf("forgot /%s/%s (run gc to free its chunks)", req.Group, catalog.FormatTime(*req.Time)))
+	return nil
+}
+
+func protect(ds store.Datastore, req Request, out func(string)) error {
+	if req.Group == nil || req.Time == nil {
+		return fmt.Errorf("%w: %s needs a group and a time", ErrRequest, req.Op)
+	}
+	on := req.Op == "protect"
+	if err := ds.Protect(*req.Group, *req.Time, on); err != nil {
+		return err
+	}
+	verb := "protected"
+	if !on {
+		verb = "unprotected"
+	}
+	out(fmt.Sprintf("%s /%s/%s", verb, req.Group, catalog.FormatTime(*req.Time)))
 	return nil
 }
 
@@ -106,7 +124,11 @@ func prune(ds store.Datastore, req Request, out func(string)) error {
 			return err
 		}
 		for _, t := range keep {
-			out(fmt.Sprintf("keep /%s/%s (%s)", g, catalog.FormatTime(t), why[t]))
+			reason := why[t]
+			if reason == "" {
+				reason = "protected" // the policy would remove it
+			}
+			out(fmt.Sprintf("keep /%s/%s (%s)", g, catalog.FormatTime(t), reason))
 		}
 		for _, t := range remove {
 			out(fmt.Sprintf("%s /%s/%s", verb, g, catalog.FormatTime(t)))

@@ -55,11 +55,24 @@ func TestRemoteAdmin(t *testing.T) {
 		t.Fatalf("a dry run removed something, or forget did not:\n%s", ls)
 	}
 
+	// protect: prune:GROUP; a protected snapshot survives forget and prune.
+	refused(tok, "needs the permission prune:host/b", "protect", srv.Repo("/host/b/"+times[0]))
+	if out := srv.MustClient(bPruner, "protect", srv.Repo("/host/b/"+times[0])); !strings.Contains(out, "protected /host/b/"+times[0]) {
+		t.Fatalf("protect: %q", out)
+	}
+	refused(bPruner, "is protected", "forget", srv.Repo("/host/b/"+times[0]))
+	out = srv.MustClient(bPruner, "prune", "--keep-last", "1", srv.Repo("/host/b"))
+	if !strings.Contains(out, "keep /host/b/"+times[0]+" (protected)") || !strings.Contains(out, "remove /host/b/"+times[1]) {
+		t.Fatalf("prune with a protected snapshot:\n%s", out)
+	}
+	srv.MustClient(bPruner, "protect", "--unprotect", srv.Repo("/host/b/"+times[0]))
+	srv.MustClient(bPruner, "forget", srv.Repo("/host/b/"+times[0]))
+
 	// verify: verify:GROUP for a group, admin:* for everything.
 	checker := srv.Token("checker", "verify:host/b")
 	out = srv.MustClient(checker, "verify", srv.Repo("/host/b"))
-	if !strings.Contains(out, "verified 3 snapshots") || !strings.Contains(out, ": 0 bad") {
-		t.Fatalf("verify of host/b through the server:\n%s", out)
+	if !strings.Contains(out, "verified 1 snapshots") || !strings.Contains(out, ": 0 bad") {
+		t.Fatalf("verify of host/b (one snapshot left) through the server:\n%s", out)
 	}
 	refused(checker, "needs the permission admin:*", "verify", srv.Repo("/"))
 	refused(checker, "needs the permission verify:host/a", "verify", srv.Repo("/host/a"))

@@ -31,8 +31,14 @@ type Datastore interface {
 	// Begin starts a snapshot of g at t (whole seconds): ErrExists if it is
 	// published or being written.
 	Begin(g catalog.Group, t time.Time) (Writer, error)
-	// Forget removes a published snapshot (ErrNotFound, ErrBusy).
+	// Forget removes a published snapshot (ErrNotFound, ErrBusy,
+	// ErrProtected).
 	Forget(g catalog.Group, t time.Time) error
+	// Protect marks a published snapshot protected or not: Forget refuses
+	// it and Prune keeps it.
+	Protect(g catalog.Group, t time.Time, on bool) error
+	// Protected reports whether a published snapshot is protected.
+	Protected(g catalog.Group, t time.Time) (bool, error)
 	// Prune forgets what SelectPrune removes of a group, unless dryRun.
 	Prune(g catalog.Group, p KeepPolicy, dryRun bool) (keep, remove []time.Time, err error)
 	// Verify checks snapshots and their chunks (see Store.Verify).

@@ -143,13 +143,17 @@ func reversed(ts []time.Time) []time.Time {
 }
 
 // Prune applies a keep policy to a group: it forgets the snapshots
-// SelectPrune removes, unless dryRun. Chunks are freed by the next GC.
+// SelectPrune removes, except protected ones (kept), unless dryRun.
+// Chunks are freed by the next GC.
 func (s *Store) Prune(g catalog.Group, p KeepPolicy, dryRun bool) (keep, remove []time.Time, err error) {
 	times, err := s.Snapshots(g)
 	if err != nil {
 		return nil, nil, err
 	}
 	keep, remove = SelectPrune(times, p)
+	if keep, remove, err = KeepProtected(func(t time.Time) (bool, error) { return s.Protected(g, t) }, keep, remove); err != nil {
+		return nil, nil, err
+	}
 	if dryRun {
 		return keep, remove, nil
 	}

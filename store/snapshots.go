@@ -152,6 +152,12 @@ func (s *Store) Forget(g catalog.Group, t time.Time) error {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	name := fmt.Sprintf("%s/%s", g, catalog.FormatTime(t))
+	if p, err := s.Protected(g, t); err != nil || p {
+		if err == nil {
+			err = fmt.Errorf("%w: %s (backupfs protect --unprotect first)", ErrProtected, name)
+		}
+		return err
+	}
 	aside := filepath.Join(s.dir, trashDir, tmpName(g, t)+"."+randomSuffix())
 	// A backup in progress may hold it as its base (base.go): the
 	// exclusive lock fails then, and is held across the rename otherwise.

@@ -211,6 +211,34 @@ func cmdGC(ctx context.Context, e env, args []string) error {
 	return runAdmin(ctx, e, o, loc, admin.Request{Op: wire.AdminGC, Grace: grace, DryRun: dryRun})
 }
 
+// cmdProtect marks a snapshot protected (forget and prune leave it) or,
+// with --unprotect, not.
+func cmdProtect(ctx context.Context, e env, args []string) error {
+	var o adminOptions
+	var off bool
+	f := adminFlags(e, "protect", &o)
+	f.BoolVar(&off, "unprotect", false, "remove the protection")
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if f.NArg() != 1 {
+		return fmt.Errorf("want one [HOST[:PORT]:]/TYPE/ID/TIME")
+	}
+	loc, ref, err := adminTarget(f.Args(), "time", "time")
+	if err != nil {
+		return err
+	}
+	t, err := snapshotTime(ref)
+	if err != nil {
+		return err
+	}
+	g, op := ref.Group(), wire.AdminProtect
+	if off {
+		op = wire.AdminUnprotect
+	}
+	return runAdmin(ctx, e, o, loc, admin.Request{Op: op, Group: &g, Time: &t})
+}
+
 func cmdForget(ctx context.Context, e env, args []string) error {
 	var o adminOptions
 	f := adminFlags(e, "forget", &o)

@@ -73,6 +73,7 @@ func init() {
 		"find":        {"find [--json] [--all] [[HOST[:PORT]:]/[TYPE[/ID]]] PATTERN", "which versions of matching paths exist across snapshots, and when they changed", inspectCommand("find", runFind)},
 		"key":         {"key [--kdf-time N] [--kdf-memory 64MiB] create|passwd|paperkey|recover|fingerprint FILE", "manage key files for sealed backups (passphrase from BACKUPFS_PASSWORD_FILE, BACKUPFS_PASSWORD or the terminal)", cmdKey},
 		"sync":        {"sync [--datastore DIR] [--group PATTERN]... [--transfer-last N] [--remove-vanished] HOST[:PORT]:/[TYPE[/ID]]", "pull the snapshots the datastore lacks from a server, incrementally", cmdSync},
+		"protect":     {"protect [--unprotect] [--datastore DIR] [HOST[:PORT]:]/TYPE/ID/TIME", "mark a snapshot that forget and prune must leave alone", cmdProtect},
 		"fingerprint": {"fingerprint [--datastore DIR]", "print the server certificate's SHA-256 fingerprint", cmdFingerprint},
 		"completion":  {"completion bash|zsh|fish", "print a shell completion script (e.g. source <(backupfs completion bash))", cmdCompletion},
 	}

@@ -91,7 +91,7 @@ func adminRequest(m wire.Admin) (admin.Request, auth.Perm, error) {
 		return req, "", errors.New("keep-within out of range")
 	}
 	switch m.Op {
-	case wire.AdminForget, wire.AdminPrune:
+	case wire.AdminForget, wire.AdminPrune, wire.AdminProtect, wire.AdminUnprotect:
 		return req, auth.PermPrune, nil
 	case wire.AdminVerify:
 		if req.Group == nil {

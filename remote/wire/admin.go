@@ -9,6 +9,10 @@ const (
 	AdminPrune  = "prune"
 	AdminVerify = "verify"
 	AdminGC     = "gc"
+	// AdminProtect and AdminUnprotect mark one snapshot (Time) so forget
+	// and prune leave it alone, or undo that.
+	AdminProtect   = "protect"
+	AdminUnprotect = "unprotect"
 )
 
 // MaxAdminLine bounds one line of an admin answer.
@@ -16,7 +20,7 @@ const MaxAdminLine = 4096
 
 // Admin asks the server to run one operation.
 //
-//	0   str   op (forget, prune, verify, gc)
+//	0   str   op (forget, prune, verify, gc, protect, unprotect)
 //	.   str   group ("" for every group: verify, gc)
 //	.   i64   time (unix seconds; 0: none)
 //	.   u8    flags: bit 0 dry run; other bits zero
@@ -69,7 +73,7 @@ func DecodeAdmin(p []byte) (Admin, error) {
 	a.GraceS = d.i64("grace")
 	if d.err == nil {
 		switch a.Op {
-		case AdminForget, AdminPrune, AdminVerify, AdminGC:
+		case AdminForget, AdminPrune, AdminVerify, AdminGC, AdminProtect, AdminUnprotect:
 		default:
 			d.fail("unknown op %q", a.Op)
 		}

@@ -199,6 +199,12 @@ func (s *Store) Forget(g catalog.Group, t time.Time) error {
 	if _, err := s.c.head(k + catalog.ManifestName); err != nil {
 		return fmt.Errorf("objstore: forget %s: %w", label, err)
 	}
+	if p, err := s.Protected(g, t); err != nil || p {
+		if err == nil {
+			err = fmt.Errorf("%w: %s (backupfs protect --unprotect first)", store.ErrProtected, label)
+		}
+		return err
+	}
 	busy := fmt.Errorf("%w: snapshot %s is the base of a backup in progress", store.ErrBusy, label)
 	s.mu.Lock()
 	held := s.holds[k] > 0

@@ -165,13 +165,17 @@ func (s *Store) Before(g catalog.Group, t time.Time) (time.Time, bool, error) {
 	return time.Time{}, false, nil
 }
 
-// Prune forgets what store.SelectPrune removes of a group, unless dryRun.
+// Prune forgets what store.SelectPrune removes of a group, except
+// protected snapshots (kept), unless dryRun.
 func (s *Store) Prune(g catalog.Group, p store.KeepPolicy, dryRun bool) (keep, remove []time.Time, err error) {
 	times, err := s.Snapshots(g)
 	if err != nil {
 		return nil, nil, err
 	}
 	keep, remove = store.SelectPrune(times, p)
+	if keep, remove, err = store.KeepProtected(func(t time.Time) (bool, error) { return s.Protected(g, t) }, keep, remove); err != nil {
+		return nil, nil, err
+	}
 	if dryRun {
 		return keep, remove, nil
 	}
@@ -181,4 +185,32 @@ func (s *Store) Prune(g catalog.Group, p store.KeepPolicy, dryRun bool) (keep, r
 		}
 	}
 	return keep, remove, nil
+}
+
+// Protect marks a published snapshot protected (an object beside its
+// manifest) or not; see store.Store.Protect.
+func (s *Store) Protect(g catalog.Group, t time.Time, on bool) error {
+	if err := g.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", store.ErrInvalid, err)
+	}
+	k := snapKey(g, t.UTC().Truncate(time.Second))
+	if _, err := s.c.head(k + catalog.ManifestName); err != nil {
+		return fmt.Errorf("objstore: protect %s/%s: %w", g, catalog.FormatTime(t), err)
+	}
+	if !on {
+		if err := s.c.del(k + store.ProtectedName); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("objstore: unprotect: %w", err)
+		}
+		return nil
+	}
+	return s.c.put(k+store.ProtectedName, nil, false)
+}
+
+// Protected reports whether a published snapshot is protected.
+func (s *Store) Protected(g catalog.Group, t time.Time) (bool, error) {
+	_, err := s.c.head(snapKey(g, t.UTC().Truncate(time.Second)) + store.ProtectedName)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }

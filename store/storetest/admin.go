@@ -100,6 +100,38 @@ func testPrune(t *testing.T, h *Harness) {
 	}
 }
 
+// testProtect: a protected snapshot survives Forget (ErrProtected) and
+// Prune (kept whatever the policy), also as seen by another process;
+// unprotected, it goes like any other.
+func testProtect(t *testing.T, h *Harness) {
+	s := h.Store
+	for i := range 3 {
+		Backup(t, s, vm100, hour(i), Chunks("protect", 1))
+	}
+	if err := s.Protect(vm100, hour(7), true); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Protect of a missing snapshot: %v, want ErrNotFound", err)
+	}
+	must(t, s.Protect(vm100, hour(0), true))
+	if p, err := h.Reopen().Protected(vm100, hour(0)); err != nil || !p {
+		t.Fatalf("Protected after Protect, from another process: %v, %v", p, err)
+	}
+	if err := s.Forget(vm100, hour(0)); !errors.Is(err, store.ErrProtected) {
+		t.Fatalf("Forget of a protected snapshot: %v, want ErrProtected", err)
+	}
+	keep, remove, err := s.Prune(vm100, store.KeepPolicy{Last: 1}, false)
+	if err != nil || len(keep) != 2 || !keep[0].Equal(hour(0)) || len(remove) != 1 || !remove[0].Equal(hour(1)) {
+		t.Fatalf("Prune keep-last 1 with hour 0 protected = %v, %v, %v", keep, remove, err)
+	}
+	must(t, s.Protect(vm100, hour(0), false))
+	if p, err := s.Protected(vm100, hour(0)); err != nil || p {
+		t.Fatalf("Protected after unprotect: %v, %v", p, err)
+	}
+	must(t, s.Forget(vm100, hour(0)))
+	if times, _ := s.Snapshots(vm100); len(times) != 1 || !times[0].Equal(hour(2)) {
+		t.Fatalf("after unprotect and forget: %v", times)
+	}
+}
+
 // testVerify: a clean store verifies clean; a corrupt and a deleted
 // chunk are each reported with their digest and the right sentinel.
 func testVerify(t *testing.T, h *Harness) {

@@ -54,6 +54,7 @@ func Run(t *testing.T, open Open) {
 		{"Listings", testListings},
 		{"Forget", testForget},
 		{"Prune", testPrune},
+		{"Protect", testProtect},
 		{"Verify", testVerify},
 		{"GC", testGC},
 		{"GCInProgress", testGCInProgress},
