@@ -65,6 +65,8 @@ func Run(ctx context.Context, ds store.Datastore, req Request, out func(string))
 		return gc(ctx, ds, req, out)
 	case "protect", "unprotect":
 		return protect(ds, req, out)
+	case "jobs":
+		return fmt.Errorf("%w: jobs run in a server", ErrRequest)
 	}
 	return fmt.Errorf("%w: unknown operation %q", ErrRequest, req.Op)
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/backupfs/backupfs/remote/wire"
 )
@@ -110,5 +111,55 @@ func TestRemoteAdmin(t *testing.T) {
 	out = srv.MustClient(root, "verify", srv.Repo("/"))
 	if !strings.Contains(out, ": 0 bad") {
 		t.Fatalf("verify after the gc beside a backup:\n%s", out)
+	}
+}
+
+// TestScheduledJobs: serve --job runs gc and verify on a short schedule,
+// `backupfs jobs` shows each one's last run, result and next run (admin:*
+// only), and a verify job that finds a missing chunk is listed FAILED and
+// logged.
+func TestScheduledJobs(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	Sh(t, "cp", "-a", filepath.Join(GoRoot(t), "src", "fmt"), src)
+	srv := StartServerWith(t, filepath.Join(t.TempDir(), "ds"), ServerOpts{Args: []string{
+		"--job", "gc every 1s", "--job", "verify host/* every 1s"}})
+	root := srv.Token("root", "admin:*", "read:*", "backup:*")
+	srv.MustClient(root, "backup", srv.Repo("/host/a"), "src.tree:"+src)
+	jobsOut := func() string { return srv.MustClient(root, "jobs", srv.Repo("/")) }
+	waitJobs(t, func() bool { return strings.Count(jobsOut(), " ok: ") == 2 }, jobsOut)
+	if out := jobsOut(); !strings.Contains(out, "gc every 1s | runs ") || !strings.Contains(out, "verify host/* every 1s | runs ") ||
+		!strings.Contains(out, "verified 1 snapshots") || !strings.Contains(out, " | next ") {
+		t.Fatalf("jobs:\n%s", out)
+	}
+	if r := srv.Client(srv.Token("reader", "read:*"), "jobs", srv.Repo("/")); r.Code == 0 || !strings.Contains(r.Stderr, "admin:*") {
+		t.Fatalf("jobs with a read token: exit %d, %q", r.Code, r.Stderr)
+	}
+	// A chunk goes missing: the verify job fails, is listed and logged.
+	var victim string
+	filepath.WalkDir(filepath.Join(srv.Datastore, ".chunks"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && victim == "" {
+			victim = p
+		}
+		return nil
+	})
+	if err := os.Remove(victim); err != nil {
+		t.Fatal(err)
+	}
+	waitJobs(t, func() bool { return strings.Contains(jobsOut(), "FAILED") }, jobsOut)
+	if !strings.Contains(srv.Log(), "job failed") {
+		t.Fatalf("the failed job is not in the server log:\n%s", srv.Log())
+	}
+}
+
+// waitJobs polls the server's job listing until cond holds (jobs run
+// every second; the bound is generous for a loaded machine).
+func waitJobs(t *testing.T, cond func() bool, show func() string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("jobs did not get there:\n%s", show())
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

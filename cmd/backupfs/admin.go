@@ -211,6 +211,27 @@ func cmdGC(ctx context.Context, e env, args []string) error {
 	return runAdmin(ctx, e, o, loc, admin.Request{Op: wire.AdminGC, Grace: grace, DryRun: dryRun})
 }
 
+// cmdJobs lists a server's scheduled jobs (serve --job): last run, its
+// result and the next run.
+func cmdJobs(ctx context.Context, e env, args []string) error {
+	var o adminOptions
+	f := adminFlags(e, "jobs", &o)
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if f.NArg() != 1 {
+		return fmt.Errorf("want a server: HOST[:PORT]:/")
+	}
+	loc, err := parseLocation(f.Arg(0))
+	if err != nil {
+		return err
+	}
+	if loc.addr == "" {
+		return fmt.Errorf("jobs run in a server: give HOST[:PORT]:/")
+	}
+	return runAdmin(ctx, e, o, loc, admin.Request{Op: wire.AdminJobs})
+}
+
 // cmdProtect marks a snapshot protected (forget and prune leave it) or,
 // with --unprotect, not.
 func cmdProtect(ctx context.Context, e env, args []string) error {

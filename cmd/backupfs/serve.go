@@ -7,6 +7,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/backupfs/backupfs/jobs"
 	"github.com/backupfs/backupfs/remote/auth"
 	"github.com/backupfs/backupfs/remote/server"
 	"github.com/backupfs/backupfs/store"
@@ -20,6 +21,7 @@ type serveOptions struct {
 	logFormat logFormat
 	metrics   string        // --metrics-listen
 	limits    server.Limits // connection bounds; zero: the defaults
+	jobs      []string      // --job specs (package jobs)
 }
 
 func cmdServe(ctx context.Context, e env, args []string) error {
@@ -36,6 +38,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	fs.IntVar(&o.limits.MaxConnsPerSource, "max-conns-per-source", 0, "most connections open at once from one IPv4 address or IPv6 /64 (default max-conns/16, at least 4)")
 	fs.IntVar(&o.limits.MaxHandshakes, "max-handshakes", 0, "most connections that have not finished TLS and HELLO (default max-conns/4, at least 8)")
 	fs.DurationVar(&o.limits.HandshakeTimeout, "handshake-timeout", 0, "time a new connection has for TLS and HELLO (default 10s)")
+	fs.StringArrayVar(&o.jobs, "job", nil, "a scheduled job, e.g. 'gc every 24h', 'verify every 168h', 'prune vm/* every 24h keep-daily=7' (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,6 +75,14 @@ func serveStore(ctx context.Context, o serveOptions, log *slog.Logger) error {
 		return err
 	}
 	s, cert := st.store, st.cert
+	var specs []jobs.Job
+	for _, line := range o.jobs {
+		j, err := jobs.Parse(line)
+		if err != nil {
+			return err
+		}
+		specs = append(specs, j)
+	}
 	if d := store.Unwrap(s); d != nil {
 		// gc in another process would not see this server's backups.
 		release, err := d.HoldForServer()
@@ -80,10 +91,15 @@ func serveStore(ctx context.Context, o serveOptions, log *slog.Logger) error {
 		}
 		defer release()
 	}
-	srv, err := server.NewServer(server.ServerConfig{Store: s, Tokens: st.tokens, TLS: auth.ServerConfig(cert), Log: log, Limits: o.limits})
+	sched := jobs.New(s, log, specs)
+	srv, err := server.NewServer(server.ServerConfig{Store: s, Tokens: st.tokens, TLS: auth.ServerConfig(cert), Log: log, Limits: o.limits, Jobs: sched})
 	if err != nil {
 		return err
 	}
+	jctx, stopJobs := context.WithCancel(ctx)
+	jobsDone := make(chan struct{})
+	go func() { sched.Run(jctx); close(jobsDone) }()
+	defer func() { stopJobs(); <-jobsDone }()
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return err

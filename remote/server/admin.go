@@ -47,6 +47,10 @@ func (c *srvConn) adminReq(r *srvReq, m wire.Admin) {
 		return
 	}
 	c.log.Info("admin", "op", m.Op, "group", m.Group, "token", c.grant.Name)
+	if m.Op == wire.AdminJobs {
+		c.listJobs(r)
+		return
+	}
 	err = admin.Run(r.ctx, c.s.cfg.Store, req, func(line string) {
 		o := wire.AdminOutput{Line: line}
 		_ = c.send(r, wire.Frame{Type: wire.TAdminOutput, Flags: wire.FlagMore, Payload: o.Append(nil)}, false)
@@ -100,4 +104,17 @@ func adminRequest(m wire.Admin) (admin.Request, auth.Perm, error) {
 		return req, auth.PermVerify, nil
 	}
 	return req, auth.PermAdmin, nil
+}
+
+// listJobs answers ADMIN jobs: one line per scheduled job.
+func (c *srvConn) listJobs(r *srvReq) {
+	lines := []string{"no jobs (serve --job 'gc every 24h' adds one)"}
+	if c.s.cfg.Jobs != nil {
+		lines = c.s.cfg.Jobs.Lines()
+	}
+	for _, l := range lines {
+		o := wire.AdminOutput{Line: l}
+		_ = c.send(r, wire.Frame{Type: wire.TAdminOutput, Flags: wire.FlagMore, Payload: o.Append(nil)}, false)
+	}
+	c.done(r, wire.Frame{Type: wire.TAdminOutput, Payload: wire.AdminOutput{}.Append(nil)}, false)
 }

@@ -150,6 +150,8 @@ type ServerConfig struct {
 	// DigestCache bounds the server-wide cache of index digest tables in
 	// bytes (default 256 MiB; 32 bytes per chunk referenced).
 	DigestCache int64
+	// Jobs, if set, lists the scheduled jobs for ADMIN jobs (jobs.Scheduler).
+	Jobs interface{ Lines() []string }
 }
 
 // ServerStats are counters since NewServer.

@@ -13,6 +13,8 @@ const (
 	// and prune leave it alone, or undo that.
 	AdminProtect   = "protect"
 	AdminUnprotect = "unprotect"
+	// AdminJobs lists the server's scheduled jobs: last run, result, next.
+	AdminJobs = "jobs"
 )
 
 // MaxAdminLine bounds one line of an admin answer.
@@ -20,7 +22,7 @@ const MaxAdminLine = 4096
 
 // Admin asks the server to run one operation.
 //
-//	0   str   op (forget, prune, verify, gc, protect, unprotect)
+//	0   str   op (forget, prune, verify, gc, protect, unprotect, jobs)
 //	.   str   group ("" for every group: verify, gc)
 //	.   i64   time (unix seconds; 0: none)
 //	.   u8    flags: bit 0 dry run; other bits zero
@@ -73,7 +75,7 @@ func DecodeAdmin(p []byte) (Admin, error) {
 	a.GraceS = d.i64("grace")
 	if d.err == nil {
 		switch a.Op {
-		case AdminForget, AdminPrune, AdminVerify, AdminGC, AdminProtect, AdminUnprotect:
+		case AdminForget, AdminPrune, AdminVerify, AdminGC, AdminProtect, AdminUnprotect, AdminJobs:
 		default:
 			d.fail("unknown op %q", a.Op)
 		}
