@@ -122,7 +122,7 @@ func TestScheduledJobs(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	Sh(t, "cp", "-a", filepath.Join(GoRoot(t), "src", "fmt"), src)
 	srv := StartServerWith(t, filepath.Join(t.TempDir(), "ds"), ServerOpts{Args: []string{
-		"--job", "gc every 1s", "--job", "verify host/* every 1s"}})
+		"--job", "gc every 1s", "--job", "verify host/* every 1s", "--metrics-listen", "127.0.0.1:0"}})
 	root := srv.Token("root", "admin:*", "read:*", "backup:*")
 	srv.MustClient(root, "backup", srv.Repo("/host/a"), "src.tree:"+src)
 	jobsOut := func() string { return srv.MustClient(root, "jobs", srv.Repo("/")) }
@@ -148,6 +148,13 @@ func TestScheduledJobs(t *testing.T) {
 	waitJobs(t, func() bool { return strings.Contains(jobsOut(), "FAILED") }, jobsOut)
 	if !strings.Contains(srv.Log(), "job failed") {
 		t.Fatalf("the failed job is not in the server log:\n%s", srv.Log())
+	}
+	m := metricsAddrRE.FindStringSubmatch(srv.Log())
+	if m == nil {
+		t.Fatalf("serve did not log its metrics address:\n%s", srv.Log())
+	}
+	if n := scrape(t, m[1])["backupfs_server_job_failures_total"]; n < 1 {
+		t.Fatalf("job failures in the metrics: %d, want at least 1", n)
 	}
 }
 

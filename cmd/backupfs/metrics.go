@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/backupfs/backupfs/jobs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -32,7 +33,7 @@ type metric struct {
 }
 
 // serverMetrics are the server's metrics, read from srv at each scrape.
-func serverMetrics(srv *server.Server) []metric {
+func serverMetrics(srv *server.Server, sched *jobs.Scheduler) []metric {
 	s := func(f func(server.ServerStats) int64) func() int64 { return func() int64 { return f(srv.Stats()) } }
 	a := func(f func(server.Activity) int64) func() int64 { return func() int64 { return f(srv.Activity()) } }
 	const p = "backupfs_server_"
@@ -52,6 +53,7 @@ func serverMetrics(srv *server.Server) []metric {
 		{p + "backups_running", "gauge", "Backup sessions open now.", a(func(a server.Activity) int64 { return a.BackupsRunning })},
 		{p + "backups_committed_total", "counter", "Backups published.", s(func(s server.ServerStats) int64 { return s.Snapshots })},
 		{p + "backups_aborted_total", "counter", "Backup sessions ended without publishing (abort, disconnect, shutdown).", a(func(a server.Activity) int64 { return a.BackupsAborted })},
+		{p + "job_failures_total", "counter", "Scheduled job runs (serve --job) that failed, or whose verify found bad chunks.", func() int64 { return int64(sched.Failures()) }},
 	}
 }
 

@@ -104,7 +104,7 @@ func serveStore(ctx context.Context, o serveOptions, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	stopMetrics, err := startMetrics(o.metrics, serverMetrics(srv), log)
+	stopMetrics, err := startMetrics(o.metrics, serverMetrics(srv, sched), log)
 	if err != nil {
 		ln.Close()
 		return err
