@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/backupfs/backupfs/catalog"
@@ -139,11 +140,33 @@ func prune(ds store.Datastore, req Request, out func(string)) error {
 	return nil
 }
 
+// ProgressEvery is how often a long operation says how far it got.
+var ProgressEvery = 5 * time.Second
+
 func verify(ctx context.Context, ds store.Datastore, req Request, out func(string)) error {
-	opt := store.VerifyOptions{Group: req.Group, Time: req.Time, Unseal: req.Unseal, Key: req.Key, Workers: req.Workers}
+	var checked atomic.Int64
+	opt := store.VerifyOptions{Group: req.Group, Time: req.Time, Unseal: req.Unseal, Key: req.Key, Workers: req.Workers,
+		Progress: func() { checked.Add(1) }}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(ProgressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				out(fmt.Sprintf("verify: %d chunks checked so far", checked.Load()))
+			}
+		}
+	}()
 	st, err := ds.Verify(ctx, opt, func(p store.VerifyProblem) {
 		out(fmt.Sprintf("BAD /%s/%s %s %s: %v", p.Group, catalog.FormatTime(p.Time), p.File, p.Digest, p.Err))
 	})
+	close(stop)
+	<-done
 	if err != nil {
 		return err
 	}

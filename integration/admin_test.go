@@ -170,3 +170,15 @@ func waitJobs(t *testing.T, cond func() bool, show func() string) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestNoAdminFeature: a server started with --no-admin announces no
+// administration in its HELLO, and the client says so before asking,
+// whatever the token may do.
+func TestNoAdminFeature(t *testing.T) {
+	srv := StartServerWith(t, filepath.Join(t.TempDir(), "ds"), ServerOpts{Args: []string{"--no-admin"}})
+	root := srv.Token("root", "admin:*")
+	r := srv.Client(root, "gc", srv.Repo("/"))
+	if r.Code != 1 || !strings.Contains(r.Stderr, "the server does not offer administration") {
+		t.Fatalf("gc against --no-admin: exit %d, %q", r.Code, r.Stderr)
+	}
+}

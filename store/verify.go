@@ -26,6 +26,9 @@ type VerifyOptions struct {
 	// header and CRC only (the store has no key).
 	Unseal func(d catalog.Digest, blob []byte) (int, error)
 	Key    string
+	// Progress, if set, is called after each chunk checked, from the
+	// checking goroutines (it must be safe for concurrent use).
+	Progress func()
 }
 
 // VerifyProblem is one thing found wrong. File is the manifest or index
@@ -220,6 +223,9 @@ func (v *verifyRun) checkChunks(ctx context.Context, ds []catalog.Digest) error 
 				v.st.Chunks++
 				if sealed {
 					v.st.Sealed++
+				}
+				if v.opt.Progress != nil {
+					v.opt.Progress()
 				}
 				v.st.Bytes += n
 				v.mu.Unlock()

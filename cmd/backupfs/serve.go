@@ -22,6 +22,7 @@ type serveOptions struct {
 	metrics   string        // --metrics-listen
 	limits    server.Limits // connection bounds; zero: the defaults
 	jobs      []string      // --job specs (package jobs)
+	noAdmin   bool          // --no-admin
 }
 
 func cmdServe(ctx context.Context, e env, args []string) error {
@@ -38,6 +39,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	fs.IntVar(&o.limits.MaxConnsPerSource, "max-conns-per-source", 0, "most connections open at once from one IPv4 address or IPv6 /64 (default max-conns/16, at least 4)")
 	fs.IntVar(&o.limits.MaxHandshakes, "max-handshakes", 0, "most connections that have not finished TLS and HELLO (default max-conns/4, at least 8)")
 	fs.DurationVar(&o.limits.HandshakeTimeout, "handshake-timeout", 0, "time a new connection has for TLS and HELLO (default 10s)")
+	fs.BoolVar(&o.noAdmin, "no-admin", false, "refuse forget, prune, verify, gc and protect from clients (administer on this machine only)")
 	fs.StringArrayVar(&o.jobs, "job", nil, "a scheduled job, e.g. 'gc every 24h', 'verify every 168h', 'prune vm/* every 24h keep-daily=7' (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -92,7 +94,7 @@ func serveStore(ctx context.Context, o serveOptions, log *slog.Logger) error {
 		defer release()
 	}
 	sched := jobs.New(s, log, specs)
-	srv, err := server.NewServer(server.ServerConfig{Store: s, Tokens: st.tokens, TLS: auth.ServerConfig(cert), Log: log, Limits: o.limits, Jobs: sched})
+	srv, err := server.NewServer(server.ServerConfig{Store: s, Tokens: st.tokens, TLS: auth.ServerConfig(cert), Log: log, Limits: o.limits, Jobs: sched, NoAdmin: o.noAdmin})
 	if err != nil {
 		return err
 	}

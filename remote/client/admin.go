@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/backupfs/backupfs/remote/wire"
@@ -17,6 +18,9 @@ import (
 func (c *Client) Admin(ctx context.Context, req wire.Admin, out func(string)) (exit int, msg string, err error) {
 	cc, err := c.conn(ctx)
 	if err != nil {
+		return 0, "", err
+	}
+	if err := cc.need(wire.FeatureAdmin); err != nil {
 		return 0, "", err
 	}
 	call, id, err := cc.start(wire.Frame{Type: wire.TAdmin, Payload: req.Append(nil)})
@@ -42,4 +46,15 @@ func (c *Client) Admin(ctx context.Context, req wire.Admin, out func(string)) (e
 		}
 		out(o.Line)
 	}
+}
+
+// ErrFeature reports a server that lacks a feature the request needs.
+var ErrFeature = errors.New("the server does not offer")
+
+// need fails with ErrFeature unless the server announced feature f.
+func (cc *clientConn) need(f uint32) error {
+	if cc.features&f == 0 {
+		return fmt.Errorf("%w %s (server %q, HELLO features %#x)", ErrFeature, wire.FeatureNames[f], cc.name, cc.features)
+	}
+	return nil
 }

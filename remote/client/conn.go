@@ -16,15 +16,16 @@ import (
 // clientConn is one multiplexed connection: a reader goroutine hands each
 // frame to the call waiting on its request id; writers serialise on wmu.
 type clientConn struct {
-	nc   net.Conn
-	wmu  sync.Mutex
-	mu   sync.Mutex
-	next uint32
-	open map[uint32]*call
-	err  error // set once the connection is broken
-	done chan struct{}
-	name string    // the server's name from its HELLO
-	born time.Time // when the connection was made: one lost at once counts as a failed attempt
+	nc       net.Conn
+	wmu      sync.Mutex
+	mu       sync.Mutex
+	next     uint32
+	open     map[uint32]*call
+	err      error // set once the connection is broken
+	done     chan struct{}
+	name     string    // the server's name from its HELLO
+	features uint32    // the server's HELLO feature bits (wire.Feature*)
+	born     time.Time // when the connection was made: one lost at once counts as a failed attempt
 	// unseal opens sealed chunks (ClientConfig.Unseal); nil: a sealed
 	// chunk is an error.
 	unseal func(d catalog.Digest, blob []byte) ([]byte, error)
@@ -78,7 +79,7 @@ func (cc *clientConn) hello(ctx context.Context, token string) error {
 		if err != nil {
 			return fmt.Errorf("server hello: %w", err)
 		}
-		cc.name = sh.Name
+		cc.name, cc.features = sh.Name, sh.Features
 		return nil
 	case wire.TError:
 		return decodeServerError(f.Payload)

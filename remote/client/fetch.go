@@ -333,6 +333,9 @@ func (c *Client) Blobs(ctx context.Context, ds []catalog.Digest, got func(d cata
 	defer cancel()
 	var gotErr error
 	err := c.do(ctx, fmt.Sprintf("%d blobs", len(ds)), func(ctx context.Context, cc *clientConn) error {
+		if err := cc.need(wire.FeatureSync); err != nil {
+			return err
+		}
 		ask := make([]catalog.Digest, 0, len(left))
 		for d := range left {
 			ask = append(ask, d)

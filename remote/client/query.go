@@ -28,6 +28,9 @@ func (b *Backup) Known(ds []catalog.Digest) ([]bool, error) {
 		}
 		ask = append(ask, i)
 	}
+	if b.cc.features&wire.FeatureDigestQuery == 0 {
+		return out, nil // a server without the query: upload the rest
+	}
 	for len(ask) > 0 {
 		n := min(len(ask), wire.MaxQueryChunks)
 		if err := b.query(ds, ask[:n], out); err != nil {

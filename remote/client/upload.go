@@ -48,6 +48,9 @@ func (b *Backup) PutBlobAsync(d catalog.Digest, blob []byte, stored func(written
 	if err := b.uploadErr(); err != nil {
 		return err
 	}
+	if err := b.cc.need(wire.FeatureSealed); err != nil {
+		return err
+	}
 	if b.isKnown(d) {
 		b.Skipped.Add(1)
 		return nil

@@ -20,6 +20,10 @@ import (
 // client's Ctrl-C) stops a verify or a gc between chunks; a forget or
 // prune of one snapshot is not interrupted.
 func (c *srvConn) adminReq(r *srvReq, m wire.Admin) {
+	if c.s.cfg.NoAdmin {
+		c.fail(r, wire.CodeDenied, "administration is turned off on this server (serve --no-admin)")
+		return
+	}
 	req, perm, err := adminRequest(m)
 	if err != nil {
 		c.fail(r, wire.CodeBadRequest, "%v", err)

@@ -156,7 +156,7 @@ func (c *srvConn) hello() error {
 	}
 	c.grant, c.lastValid = g, time.Now()
 	c.s.handshook(c) // before the answer: a client that has it is no longer handshaking
-	sh := wire.ServerHello{Version: wire.Version, Name: c.s.cfg.Name}
+	sh := wire.ServerHello{Version: wire.Version, Name: c.s.cfg.Name, Features: c.s.features()}
 	return wire.WriteFrame(c.nc, wire.Frame{Type: wire.THello, Payload: sh.Append(nil)})
 }
 

@@ -135,6 +135,7 @@ import (
 	"sync/atomic"
 
 	"github.com/backupfs/backupfs/remote/auth"
+	"github.com/backupfs/backupfs/remote/wire"
 	"github.com/backupfs/backupfs/store"
 )
 
@@ -152,6 +153,19 @@ type ServerConfig struct {
 	DigestCache int64
 	// Jobs, if set, lists the scheduled jobs for ADMIN jobs (jobs.Scheduler).
 	Jobs interface{ Lines() []string }
+	// NoAdmin turns ADMIN off (answered DENIED; HELLO then lacks
+	// wire.FeatureAdmin): for a server whose datastore is administered
+	// on its own machine only.
+	NoAdmin bool
+}
+
+// features are the HELLO feature bits this server announces.
+func (s *Server) features() uint32 {
+	f := wire.FeaturesV4
+	if s.cfg.NoAdmin {
+		f &^= wire.FeatureAdmin
+	}
+	return f
 }
 
 // ServerStats are counters since NewServer.

@@ -6,8 +6,25 @@ import "fmt"
 //
 //	0  4  magic "BFSP"
 //	4  2  version u16 (Version)
-//	6  4  features u32 (none defined in version 1; unknown bits are ignored)
+//	6  4  features u32 (Feature* bits: what this side does; unknown bits are ignored)
 //	10 .. client: token str (<= MaxTokenLen); server: name str (<= MaxServerNameLen)
+
+// Feature bits of a HELLO: what a server serves (a client sends 0). A
+// client that needs one the server lacks says so before asking (for a
+// server configured without it, or a later version that drops it).
+const (
+	FeatureSealed      uint32 = 1 << 0 // stores sealed blobs, checking their CRC (client-side encryption)
+	FeatureDigestQuery uint32 = 1 << 1 // QUERY_CHUNKS during a backup
+	FeatureAdmin       uint32 = 1 << 2 // ADMIN: forget, prune, verify, gc, protect, jobs
+	FeatureSync        uint32 = 1 << 3 // sync:PATTERN tokens and stored blobs for a puller
+
+	// FeaturesV4 is every feature of this version.
+	FeaturesV4 = FeatureSealed | FeatureDigestQuery | FeatureAdmin | FeatureSync
+)
+
+// FeatureNames names the feature bits, for messages.
+var FeatureNames = map[uint32]string{FeatureSealed: "sealed backups", FeatureDigestQuery: "the digest query",
+	FeatureAdmin: "administration", FeatureSync: "sync"}
 
 // ClientHello is the HELLO a client sends.
 type ClientHello struct {
