@@ -122,6 +122,10 @@ func TestSealedBackups(t *testing.T) {
 	if r := srv.keyClient(tok, kf, "wrong", "ls", srv.Repo("/host/sec")); r.Code != 1 || !strings.Contains(r.Stderr, "wrong passphrase") {
 		t.Fatalf("wrong passphrase: exit %d, %q", r.Code, r.Stderr)
 	}
+	if r := srv.keyClient(tok, filepath.Join(dir, "no-such-key"), "pw", "ls", srv.Repo("/host/sec")); r.Code != 1 ||
+		!strings.Contains(r.Stderr, "key file: open") || !strings.Contains(r.Stderr, "no such file") {
+		t.Fatalf("missing key file: exit %d, %q", r.Code, r.Stderr)
+	}
 	for _, p := range []string{filepath.Join(dir, "r0"), filepath.Join(dir, "r1")} {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
 			t.Fatalf("a refused restore left %s: %v", p, err)
