@@ -170,7 +170,7 @@ func verify(ctx context.Context, ds store.Datastore, req Request, out func(strin
 	if err != nil {
 		return err
 	}
-	out(fmt.Sprintf("verified %d snapshots, %d chunks, %s: %d bad", st.Snapshots, st.Chunks, humanBytes(st.Bytes), st.Bad))
+	out(fmt.Sprintf("verified %d snapshots, %d chunks, %s: %d bad", st.Snapshots, st.Chunks, HumanBytes(st.Bytes), st.Bad))
 	if st.Sealed > 0 {
 		how := "header and CRC only (no --keyfile)"
 		if req.Unseal != nil {
@@ -190,12 +190,12 @@ func gc(ctx context.Context, ds store.Datastore, req Request, out func(string)) 
 		return err
 	}
 	out(fmt.Sprintf("gc: %d snapshots, %d index files, %d chunks in use, %d kept (grace), %d removed (%s), %d stale temporary dirs removed",
-		st.Snapshots, st.IndexFiles, st.ChunksMarked, st.ChunksKept, st.ChunksRemoved, humanBytes(st.BytesRemoved), st.TmpRemoved))
+		st.Snapshots, st.IndexFiles, st.ChunksMarked, st.ChunksKept, st.ChunksRemoved, HumanBytes(st.BytesRemoved), st.TmpRemoved))
 	return nil
 }
 
-// humanBytes writes n in binary units.
-func humanBytes(n int64) string {
+// HumanBytes writes n in binary units (1.5 MiB), as every command prints sizes.
+func HumanBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
