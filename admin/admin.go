@@ -37,6 +37,8 @@ type Request struct {
 	Grace  time.Duration // gc: 0 the default, store.NoGrace none
 	// Workers: verify's chunks checked in parallel (0: the backend's default).
 	Workers int
+	// Outdated: verify skips snapshots verified clean within it (0: all).
+	Outdated time.Duration
 	// Verify's sealed chunks (local only: a server has no key).
 	Unseal func(d catalog.Digest, blob []byte) (int, error)
 	Key    string
@@ -146,7 +148,7 @@ var ProgressEvery = 5 * time.Second
 func verify(ctx context.Context, ds store.Datastore, req Request, out func(string)) error {
 	var checked atomic.Int64
 	opt := store.VerifyOptions{Group: req.Group, Time: req.Time, Unseal: req.Unseal, Key: req.Key, Workers: req.Workers,
-		Progress: func() { checked.Add(1) }}
+		Progress: func() { checked.Add(1) }, Outdated: req.Outdated}
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -171,6 +173,9 @@ func verify(ctx context.Context, ds store.Datastore, req Request, out func(strin
 		return err
 	}
 	out(fmt.Sprintf("verified %d snapshots, %d chunks, %s: %d bad", st.Snapshots, st.Chunks, HumanBytes(st.Bytes), st.Bad))
+	if st.Skipped > 0 {
+		out(fmt.Sprintf("%d snapshots skipped: verified clean within %s", st.Skipped, req.Outdated))
+	}
 	if st.Sealed > 0 {
 		how := "header and CRC only (no --keyfile)"
 		if req.Unseal != nil {

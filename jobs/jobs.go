@@ -8,8 +8,10 @@
 //
 // A job is given as one line: OP [GROUP-PATTERN] every DURATION
 // [keep-last=N keep-hourly=N keep-daily=N keep-weekly=N keep-monthly=N
-// keep-yearly=N keep-within=DURATION grace=DURATION], e.g. "gc every 24h",
-// "verify every 168h", "prune vm/* every 24h keep-daily=7 keep-weekly=4".
+// keep-yearly=N keep-within=DURATION grace=DURATION outdated=DURATION],
+// e.g. "gc every 24h", "verify every 24h outdated=720h" (re-verify each
+// snapshot once in 30 days; a very long outdated verifies only new ones),
+// "prune vm/* every 24h keep-daily=7 keep-weekly=4".
 // OP is gc, verify or prune; a pattern (path.Match on TYPE/ID) selects the
 // groups of verify and prune (every group without one). The first run is
 // one period after the start, then every period after the end of the
@@ -118,6 +120,8 @@ func (j *Job) option(kv string) error {
 		return fmt.Errorf("%s=%q: unknown option for %s, or not a duration", k, v, j.Op)
 	case k == "keep-within" && j.Op == "prune":
 		j.Req.Keep.Within = d
+	case k == "outdated" && j.Op == "verify":
+		j.Req.Outdated = d
 	case k == "grace" && j.Op == "gc":
 		j.Req.Grace = d
 		if d <= 0 {

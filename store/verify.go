@@ -29,6 +29,11 @@ type VerifyOptions struct {
 	// Progress, if set, is called after each chunk checked, from the
 	// checking goroutines (it must be safe for concurrent use).
 	Progress func()
+	// Outdated, if positive, skips the snapshots whose last clean verify
+	// is more recent than that (Proxmox Backup's "re-verify after N
+	// days"; a very long one verifies only snapshots never verified).
+	// Every snapshot verified clean is marked with the time (Verified).
+	Outdated time.Duration
 }
 
 // VerifyProblem is one thing found wrong. File is the manifest or index
@@ -47,6 +52,7 @@ type VerifyProblem struct {
 // chunk's only when Unseal opened it), and how many chunks were sealed.
 type VerifyStats struct {
 	Snapshots, Chunks, Bad, Sealed int
+	Skipped                        int // snapshots verified within Outdated
 	Bytes                          int64
 }
 
@@ -80,6 +86,10 @@ type VerifyBackend interface {
 	// set aside, unless a sound copy is there by now) or ErrNotFound (it
 	// is listed, so a backup whose base references it uploads it again).
 	MarkBad(d catalog.Digest, cause error) error
+	// Verified returns when a snapshot was last verified clean (ok false:
+	// never); SetVerified records it.
+	Verified(g catalog.Group, t time.Time) (at time.Time, ok bool, err error)
+	SetVerified(g catalog.Group, t time.Time, at time.Time) error
 }
 
 // RunVerify is Verify over any backend (opt.Workers must be set).
@@ -174,7 +184,21 @@ func (v *verifyRun) problem(p VerifyProblem) {
 
 // snapshot verifies one snapshot.
 func (v *verifyRun) snapshot(ctx context.Context, g catalog.Group, t time.Time) error {
+	now := time.Now()
+	if v.opt.Outdated > 0 {
+		at, ok, err := v.s.Verified(g, t)
+		if err == nil && ok && now.Sub(at) < v.opt.Outdated {
+			v.st.Skipped++
+			return nil
+		}
+	}
 	v.st.Snapshots++
+	badBefore := v.st.Bad
+	defer func() {
+		if v.st.Bad == badBefore && ctx.Err() == nil {
+			_ = v.s.SetVerified(g, t, now) // best effort: a failed mark only means verifying again
+		}
+	}()
 	bad := func(file string, err error) { v.problem(VerifyProblem{Group: g, Time: t, File: file, Err: err}) }
 	m, err := v.s.Manifest(g, t)
 	if err != nil {

@@ -80,7 +80,7 @@ func runAdminRemote(ctx context.Context, o adminOptions, loc location, req admin
 	m := wire.Admin{Op: req.Op, DryRun: req.DryRun,
 		Keep: [6]uint32{uint32(req.Keep.Last), uint32(req.Keep.Hourly), uint32(req.Keep.Daily),
 			uint32(req.Keep.Weekly), uint32(req.Keep.Monthly), uint32(req.Keep.Yearly)},
-		Within: int64(req.Keep.Within / time.Second)}
+		Within: int64(req.Keep.Within / time.Second), Outdated: int64(req.Outdated / time.Second)}
 	if req.Group != nil {
 		m.Group = req.Group.String()
 	}
@@ -133,6 +133,7 @@ func cmdVerify(ctx context.Context, e env, args []string) error {
 	var o adminOptions
 	f := adminFlags(e, "verify", &o)
 	f.IntVar(&o.workers, "workers", 0, "chunks verified in parallel (default: one per CPU)")
+	outdated := f.Duration("outdated", 0, "skip snapshots verified clean within this long (e.g. 720h; default: verify all)")
 	if err := f.Parse(args); err != nil {
 		return err
 	}
@@ -143,7 +144,7 @@ func cmdVerify(ctx context.Context, e env, args []string) error {
 	if ref.Type != "" && ref.ID == "" {
 		return fmt.Errorf("verify takes a group (/TYPE/ID), a snapshot, or nothing (every group)")
 	}
-	req := admin.Request{Op: wire.AdminVerify, Group: groupOf(ref), Workers: o.workers} // workers: local only
+	req := admin.Request{Op: wire.AdminVerify, Group: groupOf(ref), Workers: o.workers, Outdated: *outdated} // workers: local only
 	if ref.Time != "" {
 		t, err := snapshotTime(ref)
 		if err != nil {

@@ -95,6 +95,10 @@ func adminRequest(m wire.Admin) (admin.Request, auth.Perm, error) {
 	case m.GraceS > 0:
 		req.Grace = time.Duration(m.GraceS) * time.Second
 	}
+	if m.Outdated < 0 || m.Outdated > 1<<40 {
+		return req, "", errors.New("outdated out of range")
+	}
+	req.Outdated = time.Duration(m.Outdated) * time.Second
 	if m.Within < 0 || m.Within > 1<<40 {
 		return req, "", errors.New("keep-within out of range")
 	}

@@ -29,14 +29,17 @@ const MaxAdminLine = 4096
 //	.   6xu32 keep last, hourly, daily, weekly, monthly, yearly (prune)
 //	.   i64   keep within (seconds, prune; 0: none)
 //	.   i64   grace (seconds, gc; 0: the server's default; -1: none)
+//	.   i64   outdated (seconds, verify: skip snapshots verified clean
+//	          within it; 0: verify all)
 type Admin struct {
-	Op     string
-	Group  string
-	Time   int64
-	DryRun bool
-	Keep   [6]uint32
-	Within int64
-	GraceS int64
+	Op       string
+	Group    string
+	Time     int64
+	DryRun   bool
+	Keep     [6]uint32
+	Within   int64
+	GraceS   int64
+	Outdated int64
 }
 
 // Append appends the payload encoding of a.
@@ -53,7 +56,8 @@ func (a Admin) Append(dst []byte) []byte {
 		dst = appendU32(dst, k)
 	}
 	dst = appendI64(dst, a.Within)
-	return appendI64(dst, a.GraceS)
+	dst = appendI64(dst, a.GraceS)
+	return appendI64(dst, a.Outdated)
 }
 
 // DecodeAdmin decodes an ADMIN payload.
@@ -73,6 +77,7 @@ func DecodeAdmin(p []byte) (Admin, error) {
 	}
 	a.Within = d.i64("within")
 	a.GraceS = d.i64("grace")
+	a.Outdated = d.i64("outdated")
 	if d.err == nil {
 		switch a.Op {
 		case AdminForget, AdminPrune, AdminVerify, AdminGC, AdminProtect, AdminUnprotect, AdminJobs:

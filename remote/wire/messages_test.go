@@ -113,6 +113,7 @@ var samples = []struct {
 	{"KnownChunks", KnownChunks{Known: []bool{false, true, false, false, true, false, false, false, true, true}}},
 	{"KnownChunks", KnownChunks{Known: make([]bool, 16)}},
 	{"Admin", Admin{Op: AdminGC, GraceS: -1}},
+	{"Admin", Admin{Op: AdminVerify, Group: "vm/1", Outdated: 30 * 86400}},
 	{"Admin", Admin{Op: AdminPrune, Group: "vm/100", DryRun: true, Keep: [6]uint32{3, 0, 7, 4, 0, 1}, Within: 86400}},
 	{"Admin", Admin{Op: AdminForget, Group: "host/a", Time: 1763800000}},
 	{"AdminOutput", AdminOutput{Line: "verified 3 snapshots"}},

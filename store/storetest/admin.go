@@ -132,6 +132,27 @@ func testProtect(t *testing.T, h *Harness) {
 	}
 }
 
+// testVerifyOutdated: a snapshot verified clean is skipped by a verify
+// with Outdated until that long has passed (also seen by another
+// process); without Outdated everything is verified.
+func testVerifyOutdated(t *testing.T, h *Harness) {
+	s := h.Store
+	Backup(t, s, vm100, Epoch, Chunks("outdated", 2))
+	opt := store.VerifyOptions{Outdated: time.Hour}
+	st, err := s.Verify(t.Context(), opt, nil)
+	if err != nil || st.Snapshots != 1 || st.Skipped != 0 {
+		t.Fatalf("first verify = %+v, %v; want one snapshot verified", st, err)
+	}
+	st, err = h.Reopen().Verify(t.Context(), opt, nil)
+	if err != nil || st.Snapshots != 0 || st.Skipped != 1 {
+		t.Fatalf("second verify within the hour = %+v, %v; want it skipped", st, err)
+	}
+	st, err = s.Verify(t.Context(), store.VerifyOptions{}, nil)
+	if err != nil || st.Snapshots != 1 || st.Skipped != 0 {
+		t.Fatalf("verify without Outdated = %+v, %v; want it verified", st, err)
+	}
+}
+
 // testVerify: a clean store verifies clean; a corrupt and a deleted
 // chunk are each reported with their digest and the right sentinel.
 func testVerify(t *testing.T, h *Harness) {

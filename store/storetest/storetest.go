@@ -56,6 +56,7 @@ func Run(t *testing.T, open Open) {
 		{"Prune", testPrune},
 		{"Protect", testProtect},
 		{"Verify", testVerify},
+		{"VerifyOutdated", testVerifyOutdated},
 		{"GC", testGC},
 		{"GCInProgress", testGCInProgress},
 	} {
