@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -39,6 +40,8 @@ type Request struct {
 	Workers int
 	// Outdated: verify skips snapshots verified clean within it (0: all).
 	Outdated time.Duration
+	// Annotation: what tag changes (note, tags).
+	Annotation store.Annotation
 	// Verify's sealed chunks (local only: a server has no key).
 	Unseal func(d catalog.Digest, blob []byte) (int, error)
 	Key    string
@@ -70,6 +73,8 @@ func Run(ctx context.Context, ds store.Datastore, req Request, out func(string))
 		return protect(ds, req, out)
 	case "jobs":
 		return fmt.Errorf("%w: jobs run in a server", ErrRequest)
+	case "tag":
+		return tag(ds, req, out)
 	}
 	return fmt.Errorf("%w: unknown operation %q", ErrRequest, req.Op)
 }
@@ -98,6 +103,18 @@ func protect(ds store.Datastore, req Request, out func(string)) error {
 		verb = "unprotected"
 	}
 	out(fmt.Sprintf("%s /%s/%s", verb, req.Group, catalog.FormatTime(*req.Time)))
+	return nil
+}
+
+func tag(ds store.Datastore, req Request, out func(string)) error {
+	if req.Group == nil || req.Time == nil {
+		return fmt.Errorf("%w: tag needs a group and a time", ErrRequest)
+	}
+	m, err := ds.Annotate(*req.Group, *req.Time, req.Annotation)
+	if err != nil {
+		return err
+	}
+	out(fmt.Sprintf("/%s/%s tags [%s] note %q", req.Group, catalog.FormatTime(*req.Time), strings.Join(m.Tags, ","), m.Note))
 	return nil
 }
 

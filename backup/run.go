@@ -78,6 +78,9 @@ type Options struct {
 	// List, if not nil, receives the path of every entry the backup takes
 	// (NAME.tree/dir/file, or NAME.img), in walk order, before it is read.
 	List func(path string)
+	// Note and Tags go into the manifest (catalog.Manifest).
+	Note string
+	Tags []string
 	// Seal, when set, makes a sealed snapshot (package seal): chunks get
 	// keyed ids and are stored sealed, and the manifest names the key. A
 	// Previous made without the same key is not used.
@@ -112,7 +115,7 @@ func run(ctx context.Context, sink Sink, opt Options, stats *Stats) (*catalog.Ma
 	}
 	now := opt.Time
 	m := &catalog.Manifest{Version: catalog.ManifestVersion, Group: opt.Group.String(),
-		Time: catalog.FormatTime(now), CreatedBy: opt.CreatedBy}
+		Time: catalog.FormatTime(now), CreatedBy: opt.CreatedBy, Note: opt.Note, Tags: opt.Tags}
 	dd := newDedup(sink, stats)
 	if opt.Seal != nil {
 		m.Key = opt.Seal.Fingerprint()
@@ -150,6 +153,14 @@ func run(ctx context.Context, sink Sink, opt Options, stats *Stats) (*catalog.Ma
 func (o *Options) fill() error {
 	if err := o.Group.Validate(); err != nil {
 		return err
+	}
+	if len(o.Note) > catalog.MaxNoteLen || len(o.Tags) > catalog.MaxTags {
+		return fmt.Errorf("backup: a note of at most %d bytes and at most %d tags", catalog.MaxNoteLen, catalog.MaxTags)
+	}
+	for _, t := range o.Tags {
+		if err := catalog.ValidTag(t); err != nil {
+			return err
+		}
 	}
 	if len(o.Archives) == 0 {
 		return errors.New("backup: no archives given")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -52,6 +53,33 @@ type Manifest struct {
 	// sealed snapshot.
 	Key      string    `json:"key,omitempty"`
 	Archives []Archive `json:"archives"`
+	// Note and Tags describe the snapshot for people (backup --note,
+	// --tag; changed later by backupfs tag): at most MaxNoteLen bytes,
+	// and at most MaxTags tags of ValidTag form.
+	Note string   `json:"note,omitempty"`
+	Tags []string `json:"tags,omitempty"`
+}
+
+// Bounds of a manifest's note and tags.
+const (
+	MaxNoteLen = 1024
+	MaxTags    = 32
+	MaxTagLen  = 64
+)
+
+// ValidTag checks a tag: 1..MaxTagLen bytes of letters, digits, '.', '_',
+// '-', '+', '=', ':' (no commas or spaces: lists are comma-separated).
+func ValidTag(t string) error {
+	if t == "" || len(t) > MaxTagLen {
+		return fmt.Errorf("%w: tag %q: want 1..%d characters", ErrName, t, MaxTagLen)
+	}
+	for _, c := range t {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._-+=:", c)
+		if !ok {
+			return fmt.Errorf("%w: tag %q: only letters, digits and ._-+=:", ErrName, t)
+		}
+	}
+	return nil
 }
 
 // Archive is one archive of a snapshot.
@@ -107,6 +135,14 @@ func (m *Manifest) Validate() error {
 	}
 	if _, err := ParseTime(m.Time); err != nil {
 		return fmt.Errorf("manifest: %w", err)
+	}
+	if len(m.Note) > MaxNoteLen || len(m.Tags) > MaxTags {
+		return fmt.Errorf("%w: manifest: note of %d bytes or %d tags (at most %d, %d)", ErrFormat, len(m.Note), len(m.Tags), MaxNoteLen, MaxTags)
+	}
+	for _, t := range m.Tags {
+		if err := ValidTag(t); err != nil {
+			return fmt.Errorf("manifest: %w", err)
+		}
 	}
 	if m.Key != "" && !isFingerprint(m.Key) {
 		return fmt.Errorf("%w: manifest: key %q is not a fingerprint of 32 hex digits", ErrFormat, m.Key)

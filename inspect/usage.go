@@ -12,6 +12,8 @@ type SnapshotUsage struct {
 	Group     string   `json:"group"`
 	Time      string   `json:"time"`
 	Archives  []string `json:"archives"`
+	Tags      []string `json:"tags,omitempty"`
+	Note      string   `json:"note,omitempty"`
 	Size      uint64   `json:"size"`       // logical bytes: the archives' sizes
 	Chunks    int      `json:"chunks"`     // distinct chunks it references
 	NewChunks int      `json:"new_chunks"` // of those, the ones no earlier snapshot of its group references
@@ -68,7 +70,8 @@ func snapshotUsage(repo backup.Repository, g catalog.Group, t time.Time, group m
 	if err != nil {
 		return SnapshotUsage{}, err
 	}
-	u := SnapshotUsage{Group: g.String(), Time: catalog.FormatTime(t), Archives: []string{}}
+	u := SnapshotUsage{Group: g.String(), Time: catalog.FormatTime(t), Archives: []string{},
+		Tags: snap.Manifest.Tags, Note: snap.Manifest.Note}
 	mine := map[catalog.Digest]bool{}
 	for _, a := range snap.Manifest.Archives {
 		u.Archives = append(u.Archives, a.Name)

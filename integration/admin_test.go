@@ -182,3 +182,45 @@ func TestNoAdminFeature(t *testing.T) {
 		t.Fatalf("gc against --no-admin: exit %d, %q", r.Code, r.Stderr)
 	}
 }
+
+// TestNotesAndTags: a note and tags given at backup time show in
+// snapshots; backup tag changes them later through the server (prune:GROUP
+// only), and a bad tag is refused before anything is uploaded.
+func TestNotesAndTags(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	Sh(t, "cp", "-a", filepath.Join(GoRoot(t), "src", "sort"), src)
+	srv := StartServer(t, filepath.Join(t.TempDir(), "ds"))
+	tok := srv.Token("writer", "read:*", "backup:*")
+	const at = "2026-11-05T10:00:00Z"
+	srv.MustClient(tok, "backup", "--time", at, "--note", "before the upgrade", "--tag", "weekly", "--tag", "keep",
+		srv.Repo("/host/t"), "src.tree:"+src)
+	type row struct {
+		Tags []string
+		Note string
+	}
+	var rows []row
+	decode(t, srv.MustClient(tok, "snapshots", "--json", srv.Repo("/host/t")), &rows)
+	if len(rows) != 1 || rows[0].Note != "before the upgrade" || strings.Join(rows[0].Tags, ",") != "weekly,keep" {
+		t.Fatalf("snapshots after a backup with --note and --tag: %+v", rows)
+	}
+	if r := srv.Client(tok, "backup", "--tag", "no spaces", srv.Repo("/host/t"), "src.tree:"+src); r.Code != 1 || !strings.Contains(r.Stderr, "tag") ||
+		strings.Contains(r.Stdout, "snapshot /") {
+		t.Fatalf("backup with a bad tag: exit %d, %q %q", r.Code, r.Stdout, r.Stderr)
+	}
+	refusedArgs := []string{"tag", "--add", "audited", srv.Repo("/host/t/" + at)}
+	if r := srv.Client(tok, refusedArgs...); r.Code == 0 || !strings.Contains(r.Stderr, "prune:host/t") {
+		t.Fatalf("tag without prune:host/t: exit %d, %q", r.Code, r.Stderr)
+	}
+	editor := srv.Token("editor", "prune:host/t", "read:host/t")
+	out := srv.MustClient(editor, "tag", "--add", "audited", "--remove", "keep", "--note", "checked", srv.Repo("/host/t/"+at))
+	if !strings.Contains(out, "tags [weekly,audited]") || !strings.Contains(out, `note "checked"`) {
+		t.Fatalf("tag through the server: %q", out)
+	}
+	decode(t, srv.MustClient(tok, "snapshots", "--json", srv.Repo("/host/t")), &rows)
+	if rows[0].Note != "checked" || strings.Join(rows[0].Tags, ",") != "weekly,audited" {
+		t.Fatalf("snapshots after tag: %+v", rows)
+	}
+	if v := MustRun(t, "verify", "--datastore", srv.Datastore); !strings.Contains(v, ": 0 bad") {
+		t.Fatalf("verify after tag:\n%s", v)
+	}
+}

@@ -39,6 +39,8 @@ type Datastore interface {
 	Protect(g catalog.Group, t time.Time, on bool) error
 	// Protected reports whether a published snapshot is protected.
 	Protected(g catalog.Group, t time.Time) (bool, error)
+	// Annotate changes a published snapshot's note and tags.
+	Annotate(g catalog.Group, t time.Time, a Annotation) (*catalog.Manifest, error)
 	// Prune forgets what SelectPrune removes of a group, unless dryRun.
 	Prune(g catalog.Group, p KeepPolicy, dryRun bool) (keep, remove []time.Time, err error)
 	// Verify checks snapshots and their chunks (see Store.Verify).

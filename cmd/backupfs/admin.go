@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -80,7 +82,11 @@ func runAdminRemote(ctx context.Context, o adminOptions, loc location, req admin
 	m := wire.Admin{Op: req.Op, DryRun: req.DryRun,
 		Keep: [6]uint32{uint32(req.Keep.Last), uint32(req.Keep.Hourly), uint32(req.Keep.Daily),
 			uint32(req.Keep.Weekly), uint32(req.Keep.Monthly), uint32(req.Keep.Yearly)},
-		Within: int64(req.Keep.Within / time.Second), Outdated: int64(req.Outdated / time.Second)}
+		Within: int64(req.Keep.Within / time.Second), Outdated: int64(req.Outdated / time.Second),
+		AddTags: strings.Join(req.Annotation.AddTags, ","), DelTags: strings.Join(req.Annotation.RemoveTags, ",")}
+	if req.Annotation.Note != nil {
+		m.SetNote, m.Note = true, *req.Annotation.Note
+	}
 	if req.Group != nil {
 		m.Group = req.Group.String()
 	}
@@ -231,6 +237,42 @@ func cmdJobs(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("jobs run in a server: give HOST[:PORT]:/")
 	}
 	return runAdmin(ctx, e, o, loc, admin.Request{Op: wire.AdminJobs})
+}
+
+// cmdTag changes a snapshot's note and tags.
+func cmdTag(ctx context.Context, e env, args []string) error {
+	var o adminOptions
+	var add, remove []string
+	f := adminFlags(e, "tag", &o)
+	f.StringArrayVar(&add, "add", nil, "add a tag (repeatable)")
+	f.StringArrayVar(&remove, "remove", nil, "remove a tag (repeatable)")
+	note := f.String("note", "", "set the note (\"\" clears it)")
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if f.NArg() != 1 {
+		return fmt.Errorf("want one [HOST[:PORT]:]/TYPE/ID/TIME")
+	}
+	loc, ref, err := adminTarget(f.Args(), "time", "time")
+	if err != nil {
+		return err
+	}
+	t, err := snapshotTime(ref)
+	if err != nil {
+		return err
+	}
+	for _, tg := range append(slices.Clone(add), remove...) {
+		if err := catalog.ValidTag(tg); err != nil {
+			return err
+		}
+	}
+	g := ref.Group()
+	req := admin.Request{Op: wire.AdminTag, Group: &g, Time: &t,
+		Annotation: store.Annotation{AddTags: add, RemoveTags: remove}}
+	if f.Changed("note") {
+		req.Annotation.Note = note
+	}
+	return runAdmin(ctx, e, o, loc, req)
 }
 
 // cmdProtect marks a snapshot protected (forget and prune leave it) or,

@@ -17,6 +17,8 @@ type backupOptions struct {
 	repoOptions
 	time     string // snapshot time; "" = now
 	fullRead bool   // read every file: no change detection
+	note     string
+	tags     []string
 	selectOptions
 }
 
@@ -26,6 +28,8 @@ func cmdBackup(ctx context.Context, e env, args []string) error {
 	repoFlags(fs, &o.repoOptions)
 	selectFlags(fs, &o.selectOptions)
 	fs.StringVar(&o.time, "time", "", "snapshot time, RFC 3339 UTC (default now)")
+	fs.StringVar(&o.note, "note", "", "a note on the snapshot (backupfs tag changes it later)")
+	fs.StringArrayVar(&o.tags, "tag", nil, "a tag on the snapshot (repeatable; letters, digits, ._-+=:)")
 	fs.BoolVar(&o.fullRead, "full-read", false, "read every file; by default a file whose size, mtime, mode and owner match the previous snapshot's is taken from it unread (misses edits that keep size and mtime)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -47,6 +51,7 @@ func runBackup(ctx context.Context, e env, o backupOptions, args []string) error
 	}
 	defer s.Close()
 	opt.Seal = sealerOf(s)
+	opt.Note, opt.Tags = o.note, o.tags
 	host, _ := os.Hostname()
 	opt.CreatedBy = fmt.Sprintf("backupfs host=%s", host)
 	start := time.Now()

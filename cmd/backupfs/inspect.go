@@ -117,9 +117,10 @@ func runSnapshots(e env, o inspectOptions, args []string) error {
 		return printJSON(e.stdout, snaps)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "GROUP\tTIME\tSIZE\tNEW\tARCHIVES")
+	fmt.Fprintln(tw, "GROUP\tTIME\tSIZE\tNEW\tARCHIVES\tTAGS\tNOTE")
 	for _, s := range snaps {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Group, s.Time, sizeOf(s.Size), sizeOf(s.NewBytes), strings.Join(s.Archives, ","))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Group, s.Time, sizeOf(s.Size), sizeOf(s.NewBytes),
+			strings.Join(s.Archives, ","), strings.Join(s.Tags, ","), s.Note)
 	}
 	return tw.Flush()
 }

@@ -75,6 +75,7 @@ func init() {
 		"sync":        {"sync [--datastore DIR] [--group PATTERN]... [--transfer-last N] [--remove-vanished] HOST[:PORT]:/[TYPE[/ID]]", "pull the snapshots the datastore lacks from a server, incrementally", cmdSync},
 		"protect":     {"protect [--unprotect] [--datastore DIR] [HOST[:PORT]:]/TYPE/ID/TIME", "mark a snapshot that forget and prune must leave alone", cmdProtect},
 		"jobs":        {"jobs HOST[:PORT]:/", "list a server's scheduled jobs (serve --job): last run, result, next run", cmdJobs},
+		"tag":         {"tag [--add T]... [--remove T]... [--note TEXT] [HOST[:PORT]:]/TYPE/ID/TIME", "change a snapshot's tags and note", cmdTag},
 		"fingerprint": {"fingerprint [--datastore DIR]", "print the server certificate's SHA-256 fingerprint", cmdFingerprint},
 		"completion":  {"completion bash|zsh|fish", "print a shell completion script (e.g. source <(backupfs completion bash))", cmdCompletion},
 	}

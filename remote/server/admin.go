@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/backupfs/backupfs/admin"
@@ -99,11 +100,16 @@ func adminRequest(m wire.Admin) (admin.Request, auth.Perm, error) {
 		return req, "", errors.New("outdated out of range")
 	}
 	req.Outdated = time.Duration(m.Outdated) * time.Second
+	if m.SetNote {
+		note := m.Note
+		req.Annotation.Note = &note
+	}
+	req.Annotation.AddTags, req.Annotation.RemoveTags = splitTags(m.AddTags), splitTags(m.DelTags)
 	if m.Within < 0 || m.Within > 1<<40 {
 		return req, "", errors.New("keep-within out of range")
 	}
 	switch m.Op {
-	case wire.AdminForget, wire.AdminPrune, wire.AdminProtect, wire.AdminUnprotect:
+	case wire.AdminForget, wire.AdminPrune, wire.AdminProtect, wire.AdminUnprotect, wire.AdminTag:
 		return req, auth.PermPrune, nil
 	case wire.AdminVerify:
 		if req.Group == nil {
@@ -125,4 +131,12 @@ func (c *srvConn) listJobs(r *srvReq) {
 		_ = c.send(r, wire.Frame{Type: wire.TAdminOutput, Flags: wire.FlagMore, Payload: o.Append(nil)}, false)
 	}
 	c.done(r, wire.Frame{Type: wire.TAdminOutput, Payload: wire.AdminOutput{}.Append(nil)}, false)
+}
+
+// splitTags splits a comma-separated tag list ("" is none).
+func splitTags(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
 }

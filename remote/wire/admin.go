@@ -15,6 +15,8 @@ const (
 	AdminUnprotect = "unprotect"
 	// AdminJobs lists the server's scheduled jobs: last run, result, next.
 	AdminJobs = "jobs"
+	// AdminTag changes one snapshot's note (flag bit 1) and tags.
+	AdminTag = "tag"
 )
 
 // MaxAdminLine bounds one line of an admin answer.
@@ -22,15 +24,18 @@ const MaxAdminLine = 4096
 
 // Admin asks the server to run one operation.
 //
-//	0   str   op (forget, prune, verify, gc, protect, unprotect, jobs)
+//	0   str   op (forget, prune, verify, gc, protect, unprotect, jobs, tag)
 //	.   str   group ("" for every group: verify, gc)
 //	.   i64   time (unix seconds; 0: none)
-//	.   u8    flags: bit 0 dry run; other bits zero
+//	.   u8    flags: bit 0 dry run; bit 1 set the note (tag); other bits zero
 //	.   6xu32 keep last, hourly, daily, weekly, monthly, yearly (prune)
 //	.   i64   keep within (seconds, prune; 0: none)
 //	.   i64   grace (seconds, gc; 0: the server's default; -1: none)
 //	.   i64   outdated (seconds, verify: skip snapshots verified clean
 //	          within it; 0: verify all)
+//	.   str   note (tag; at most 1024 bytes)
+//	.   str   tags to add, comma-separated (tag; at most 2048 bytes)
+//	.   str   tags to remove, comma-separated (tag; at most 2048 bytes)
 type Admin struct {
 	Op       string
 	Group    string
@@ -40,6 +45,10 @@ type Admin struct {
 	Within   int64
 	GraceS   int64
 	Outdated int64
+	SetNote  bool
+	Note     string
+	AddTags  string
+	DelTags  string
 }
 
 // Append appends the payload encoding of a.
@@ -49,7 +58,10 @@ func (a Admin) Append(dst []byte) []byte {
 	dst = appendI64(dst, a.Time)
 	fl := byte(0)
 	if a.DryRun {
-		fl = 1
+		fl |= 1
+	}
+	if a.SetNote {
+		fl |= 2
 	}
 	dst = append(dst, fl)
 	for _, k := range a.Keep {
@@ -57,7 +69,10 @@ func (a Admin) Append(dst []byte) []byte {
 	}
 	dst = appendI64(dst, a.Within)
 	dst = appendI64(dst, a.GraceS)
-	return appendI64(dst, a.Outdated)
+	dst = appendI64(dst, a.Outdated)
+	dst = appendStr(dst, a.Note, 1024)
+	dst = appendStr(dst, a.AddTags, 2048)
+	return appendStr(dst, a.DelTags, 2048)
 }
 
 // DecodeAdmin decodes an ADMIN payload.
@@ -68,19 +83,22 @@ func DecodeAdmin(p []byte) (Admin, error) {
 	a.Group = d.str("group", 0, 256)
 	a.Time = d.i64("time")
 	fl := d.u8("flags")
-	if d.err == nil && fl&^1 != 0 {
+	if d.err == nil && fl&^3 != 0 {
 		d.fail("flags %#x: unknown bits", fl)
 	}
-	a.DryRun = fl&1 != 0
+	a.DryRun, a.SetNote = fl&1 != 0, fl&2 != 0
 	for i := range a.Keep {
 		a.Keep[i] = d.u32("keep")
 	}
 	a.Within = d.i64("within")
 	a.GraceS = d.i64("grace")
 	a.Outdated = d.i64("outdated")
+	a.Note = d.str("note", 0, 1024)
+	a.AddTags = d.str("add tags", 0, 2048)
+	a.DelTags = d.str("remove tags", 0, 2048)
 	if d.err == nil {
 		switch a.Op {
-		case AdminForget, AdminPrune, AdminVerify, AdminGC, AdminProtect, AdminUnprotect, AdminJobs:
+		case AdminForget, AdminPrune, AdminVerify, AdminGC, AdminProtect, AdminUnprotect, AdminJobs, AdminTag:
 		default:
 			d.fail("unknown op %q", a.Op)
 		}

@@ -114,6 +114,7 @@ var samples = []struct {
 	{"KnownChunks", KnownChunks{Known: make([]bool, 16)}},
 	{"Admin", Admin{Op: AdminGC, GraceS: -1}},
 	{"Admin", Admin{Op: AdminVerify, Group: "vm/1", Outdated: 30 * 86400}},
+	{"Admin", Admin{Op: AdminTag, Group: "vm/1", Time: 1763800000, SetNote: true, Note: "before the upgrade", AddTags: "weekly,keep", DelTags: "daily"}},
 	{"Admin", Admin{Op: AdminPrune, Group: "vm/100", DryRun: true, Keep: [6]uint32{3, 0, 7, 4, 0, 1}, Within: 86400}},
 	{"Admin", Admin{Op: AdminForget, Group: "host/a", Time: 1763800000}},
 	{"AdminOutput", AdminOutput{Line: "verified 3 snapshots"}},

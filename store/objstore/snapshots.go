@@ -214,3 +214,34 @@ func (s *Store) Protected(g catalog.Group, t time.Time) (bool, error) {
 	}
 	return err == nil, err
 }
+
+// Annotate changes a published snapshot's note and tags: its manifest
+// object is put again whole (an S3 PUT replaces atomically). A Forget
+// that ran meanwhile would leave the rewritten manifest without its index
+// files, so Annotate looks for them after the put and takes the manifest
+// back out if they are gone.
+func (s *Store) Annotate(g catalog.Group, t time.Time, a store.Annotation) (*catalog.Manifest, error) {
+	m, err := s.Manifest(g, t)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Apply(m); err != nil {
+		return nil, err
+	}
+	b, err := catalog.EncodeManifest(m)
+	if err != nil {
+		return nil, err
+	}
+	k := snapKey(g, t.UTC().Truncate(time.Second))
+	if err := s.c.put(k+catalog.ManifestName, b, false); err != nil {
+		return nil, fmt.Errorf("objstore: annotate %s/%s: %w", g, catalog.FormatTime(t), err)
+	}
+	if len(m.Archives) == 0 {
+		return m, nil
+	}
+	if _, err := s.c.head(k + m.Archives[0].Files[0].Name); errors.Is(err, store.ErrNotFound) {
+		_ = s.c.del(k + catalog.ManifestName) // forgotten meanwhile
+		return nil, fmt.Errorf("%w: snapshot %s/%s was forgotten", store.ErrNotFound, g, catalog.FormatTime(t))
+	}
+	return m, nil
+}

@@ -132,6 +132,36 @@ func testProtect(t *testing.T, h *Harness) {
 	}
 }
 
+// testAnnotate: a note and tags change on a published snapshot, seen by
+// another process; a bad tag changes nothing; a missing snapshot is
+// ErrNotFound; the snapshot still verifies.
+func testAnnotate(t *testing.T, h *Harness) {
+	s := h.Store
+	Backup(t, s, vm100, Epoch, Chunks("annotate", 1))
+	note := "before the upgrade"
+	m, err := s.Annotate(vm100, Epoch, store.Annotation{Note: &note, AddTags: []string{"weekly", "keep"}})
+	if err != nil || m.Note != note || len(m.Tags) != 2 {
+		t.Fatalf("Annotate = %+v, %v", m, err)
+	}
+	if _, err := s.Annotate(vm100, Epoch, store.Annotation{AddTags: []string{"bad tag"}}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("a bad tag: %v, want ErrInvalid", err)
+	}
+	m, err = s.Annotate(vm100, Epoch, store.Annotation{RemoveTags: []string{"keep"}})
+	if err != nil || len(m.Tags) != 1 || m.Tags[0] != "weekly" {
+		t.Fatalf("remove a tag: %+v, %v", m, err)
+	}
+	got, err := h.Reopen().Manifest(vm100, Epoch)
+	if err != nil || got.Note != note || len(got.Tags) != 1 || got.Tags[0] != "weekly" {
+		t.Fatalf("manifest from another process: %+v, %v", got, err)
+	}
+	if _, err := s.Annotate(vm100, hour(9), store.Annotation{Note: &note}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Annotate of a missing snapshot: %v, want ErrNotFound", err)
+	}
+	if st, err := s.Verify(t.Context(), store.VerifyOptions{}, nil); err != nil || st.Bad != 0 {
+		t.Fatalf("verify after Annotate: %+v, %v", st, err)
+	}
+}
+
 // testVerifyOutdated: a snapshot verified clean is skipped by a verify
 // with Outdated until that long has passed (also seen by another
 // process); without Outdated everything is verified.

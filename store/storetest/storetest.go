@@ -55,6 +55,7 @@ func Run(t *testing.T, open Open) {
 		{"Forget", testForget},
 		{"Prune", testPrune},
 		{"Protect", testProtect},
+		{"Annotate", testAnnotate},
 		{"Verify", testVerify},
 		{"VerifyOutdated", testVerifyOutdated},
 		{"GC", testGC},
