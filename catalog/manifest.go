@@ -76,7 +76,7 @@ func ValidTag(t string) error {
 	for _, c := range t {
 		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._-+=:", c)
 		if !ok {
-			return fmt.Errorf("%w: tag %q: only letters, digits and ._-+=:", ErrName, t)
+			return fmt.Errorf("%w: tag %q: only letters, digits and the characters in %q", ErrName, t, "._-+=:")
 		}
 	}
 	return nil
