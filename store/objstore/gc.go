@@ -18,7 +18,10 @@ func (s *Store) GC(ctx context.Context, opt store.GCOptions) (store.GCStats, err
 		return store.GCStats{}, store.ErrGCRunning
 	}
 	defer s.gcMu.Unlock()
-	if opt.Grace <= 0 {
+	switch {
+	case opt.Grace == store.NoGrace:
+		opt.Grace = 0
+	case opt.Grace <= 0:
 		opt.Grace = store.DefaultGrace
 	}
 	g := &gcRun{s: s, opt: opt, marked: make(map[catalog.Digest]struct{})}
@@ -26,8 +29,18 @@ func (s *Store) GC(ctx context.Context, opt store.GCOptions) (store.GCStats, err
 	if err != nil {
 		return g.st, fmt.Errorf("objstore: gc: %w", err)
 	}
+	local := s.now()
 	g.cutoff = start.Add(-opt.Grace)
-	g.localCut = s.now().Add(-opt.Grace)
+	// A writer of this process is abandoned only when idle for
+	// max(grace, MinWriterIdle); the chunks of running ones are kept by
+	// the oldest-writer rule (store.GCOptions), its start moved to the
+	// store's clock by the offset between the two clocks now.
+	g.localCut = local.Add(-max(opt.Grace, store.MinWriterIdle))
+	if b, ok := s.oldestWriter(); ok {
+		if c := start.Add(b.Sub(local)).Add(-store.WriterMargin); c.Before(g.cutoff) {
+			g.cutoff = c
+		}
+	}
 	snaps, err := g.listSnapshots()
 	if err == nil {
 		err = g.reap(snaps)
@@ -207,4 +220,18 @@ func (g *gcRun) mark(ctx context.Context, snaps map[string]*snapObjs) error {
 		}
 	}
 	return nil
+}
+
+// oldestWriter is the start of this Store's oldest snapshot writer (local
+// clock).
+func (s *Store) oldestWriter() (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var oldest time.Time
+	for _, w := range s.writers {
+		if oldest.IsZero() || w.began.Before(oldest) {
+			oldest = w.began
+		}
+	}
+	return oldest, !oldest.IsZero()
 }

@@ -21,6 +21,7 @@ type Writer struct {
 	key string // snapKey
 
 	mu       sync.Mutex        // held by WriteFile and Commit for their whole run
+	began    time.Time         // Begin, by the local clock (gc's oldest-writer rule)
 	last     time.Time         // last activity, by the local clock
 	closed   error             // non-nil once committed, aborted or reaped
 	files    map[string][]byte // index files written, kept for Commit's checks
@@ -61,6 +62,7 @@ func (s *Store) Begin(g catalog.Group, t time.Time) (store.Writer, error) {
 		return nil, fmt.Errorf("objstore: begin %s: %w", w, err)
 	}
 	w.last = s.now()
+	w.began = w.last
 	s.writers[w.key] = w
 	return w, nil
 }

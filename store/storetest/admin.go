@@ -316,6 +316,32 @@ func testGCInProgress(t *testing.T, h *Harness) {
 	Backup(t, s, hostA, Epoch, dead) // the time is free again
 }
 
+// testGCOldestWriter: a GC with no grace at all, run while a writer has
+// stored its chunks but written no index file yet, removes none of them:
+// the writer commits (the oldest-writer rule).
+func testGCOldestWriter(t *testing.T, h *Harness) {
+	s := h.Store
+	w, err := s.Begin(vm100, Epoch)
+	must(t, err)
+	chunks := Chunks("oldest-writer", 3)
+	for _, c := range chunks {
+		_, err := w.PutChunk(catalog.Sum(c), c)
+		must(t, err)
+	}
+	h.Age(time.Minute) // older than a zero grace, younger than the writer's idle bound
+	if _, err := s.GC(t.Context(), store.GCOptions{Grace: store.NoGrace}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range chunks {
+		if !has(t, s, catalog.Sum(c)) {
+			t.Fatal("a zero-grace GC removed a chunk of a running writer")
+		}
+	}
+	m, err := Stage(w, vm100, Epoch, chunks, false)
+	must(t, err)
+	must(t, w.Commit(m))
+}
+
 // indexBytes re-encodes the payload index Stage wrote for chunks.
 func indexBytes(chunks [][]byte) ([]byte, error) {
 	pw := catalog.NewDynamicIndexWriter()

@@ -60,6 +60,7 @@ func Run(t *testing.T, open Open) {
 		{"VerifyOutdated", testVerifyOutdated},
 		{"GC", testGC},
 		{"GCInProgress", testGCInProgress},
+		{"GCOldestWriter", testGCOldestWriter},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, open(t)) })
 	}
