@@ -31,6 +31,10 @@ type configEntry struct {
 	line       int
 }
 
+// repeatableKeys may be given on several lines, one value each (flags that
+// take a list: serve --job).
+var repeatableKeys = map[string]bool{"job": true}
+
 // maxConfigLine bounds a config line.
 const maxConfigLine = 64 << 10
 
@@ -49,7 +53,7 @@ func parseConfig(r io.Reader) ([]configEntry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", n, err)
 		}
-		if prev, dup := seen[e.key]; dup {
+		if prev, dup := seen[e.key]; dup && !repeatableKeys[e.key] {
 			return nil, fmt.Errorf("line %d: %w: %s set again (first on line %d)", n, errConfig, e.key, prev)
 		}
 		seen[e.key] = n
@@ -129,12 +133,14 @@ func applyConfigFile(fs *pflag.FlagSet, path string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	onCommandLine := map[string]bool{}
+	fs.Visit(func(f *pflag.Flag) { onCommandLine[f.Name] = true })
 	for _, e := range entries {
 		fl := fs.Lookup(e.key)
 		if fl == nil || e.key == "config" || e.key == "help" {
 			return fmt.Errorf("%s:%d: %w: unknown key %s", path, e.line, errConfig, e.key)
 		}
-		if fl.Changed {
+		if onCommandLine[e.key] {
 			continue // the command line wins
 		}
 		if err := fs.Set(e.key, e.value); err != nil {

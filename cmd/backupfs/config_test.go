@@ -33,6 +33,10 @@ empty =
 	if !slices.Equal(got, want) {
 		t.Errorf("got %+v\nwant %+v", got, want)
 	}
+	jobs, err := parseConfig(strings.NewReader("job = gc every 24h\njob = verify every 168h\n"))
+	if err != nil || len(jobs) != 2 || jobs[1].value != "verify every 168h" {
+		t.Errorf("two job lines: %+v, %v; want both (job repeats)", jobs, err)
+	}
 	for _, bad := range []string{"listen", "[client]\n", "a b = 1", "k = \"open", `k = "a\n"`, `k = "a" b`, "k = 1\nk = 2", "= 1"} {
 		if _, err := parseConfig(strings.NewReader(bad)); !errors.Is(err, errConfig) {
 			t.Errorf("%q: %v, want errConfig", bad, err)
@@ -111,5 +115,33 @@ func TestConfigExample(t *testing.T) {
 	}
 	if v := got.Lookup("listen").Value.String(); v != "[::]:7464" {
 		t.Errorf("listen = %q", v)
+	}
+}
+
+// TestApplyConfigJobs: every job line of the file is taken, unless the
+// command line gave --job (then only those).
+func TestApplyConfigJobs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "serve.conf")
+	if err := os.WriteFile(path, []byte("job = gc every 24h\njob = verify every 168h\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{nil, []string{"gc every 24h", "verify every 168h"}},
+		{[]string{"--job", "gc every 1h"}, []string{"gc every 1h"}},
+	} {
+		fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+		jobs := fs.StringArray("job", nil, "")
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if err := applyConfigFile(fs, path); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(*jobs, tc.want) {
+			t.Errorf("args %q: jobs %q, want %q", tc.args, *jobs, tc.want)
+		}
 	}
 }
