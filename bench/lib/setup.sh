@@ -100,10 +100,23 @@ run_backups() {
 	log "backup of the image, cold"
 	timed "$(bkey backup_img_s)" "$b" backup --time 2026-01-01T00:00:00Z "$repo:/vm/bench" disk.img:"$data/disk.img"
 	if want seal; then seal_backup img "$(bkey backup_img_s)" /vm/bench-sealed disk.img:"$data/disk.img"; fi
-	if want backup; then
+	if want sync; then
+		# Pull both groups into an empty datastore over the same loopback
+		# (issue 15: as a ratio to backupfs restore of the same data).
+		sync_ds=$work/sync-ds
+		rm -rf "$sync_ds"
+		"$b" init --datastore "$sync_ds" >/dev/null
+		log "first sync of the tree and the image, cold"
+		timed sync1_s "$b" sync --datastore "$sync_ds" --group host/bench --group vm/bench "$repo:/"
+	fi
+	if want backup || want sync; then
 		changed=$("$work/gentree" change "$tree")
 		log "second backup of the tree, cold"
-		timed backup2_s "$b" backup --time 2026-01-01T01:00:00Z "$repo:/host/bench" data.tree:"$tree"
+		timed "$(bkey backup2_s)" "$b" backup --time 2026-01-01T01:00:00Z "$repo:/host/bench" data.tree:"$tree"
+	fi
+	if want sync; then
+		log "second sync, after the 1% change, cold"
+		timed sync2_s "$b" sync --datastore "$sync_ds" --group host/bench --group vm/bench "$repo:/"
 	fi
 	mtree=$mnt/host/bench/latest/data
 	mimg=$mnt/vm/bench/latest/disk.img

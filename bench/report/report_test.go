@@ -288,3 +288,24 @@ seal_img_mount_cpu_s 2.5
 		t.Errorf("rows without a plain figure: %+v", rows)
 	}
 }
+
+// TestSyncRows: the first sync as a multiple of the two restores, and the
+// second sync's speed-up with issue 15's 10x target.
+func TestSyncRows(t *testing.T) {
+	r, err := parseRaw(strings.NewReader("sync1_s 6\nsync1_s 8\nsync2_s 0.5\nsync2_s 1\nrestore_tree_s 2\nrestore_img_s 2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]row{}
+	for _, x := range buildRows(r) {
+		got[x.Op] = x
+	}
+	v, ok := got["first sync of tree and image / their backupfs restores"]
+	if !ok || v.Backupfs != 7.0/4 {
+		t.Errorf("sync / restore row: %+v (present %v), want 1.75 (median 7 s over 2+2 s)", v, ok)
+	}
+	s, ok := got["second sync after 1% change, times faster than the first"]
+	if !ok || s.Backupfs != 10 || s.OK == nil || !*s.OK {
+		t.Errorf("speed-up row: %+v (present %v), want 10 (runs 12x and 8x), ok", s, ok)
+	}
+}
