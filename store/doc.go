@@ -1,6 +1,9 @@
-// Package store is backupfs's datastore on local disk: content-addressed
-// chunk blobs, published snapshots, atomic publishing, prune, garbage
-// collection and verification.
+// Package store is backupfs's datastore: the Datastore and Writer
+// interfaces every backend implements (datastore.go; conformance suite in
+// storetest, the object store in objstore) and the directory datastore on
+// local disk: content-addressed chunk blobs (plain or sealed, sealed.go),
+// published snapshots, atomic publishing, prune and protection, garbage
+// collection and verification (RunVerify, shared by the backends).
 //
 // A snapshot writer confines what its index files may reference and gives
 // back what it stored when it aborts: session.go.
@@ -20,7 +23,9 @@
 //	DIR/.chunks/<first 4 hex>/<64 hex>     chunk blobs (see EncodeBlob)
 //	DIR/.chunks/<first 4 hex>/<64 hex>.bad chunks Verify found corrupt
 //	DIR/.bad-chunks                        their digests, one hex per line (see base.go)
-//	DIR/<type>/<id>/<RFC3339 UTC>/         published snapshots: manifest.json + index files
+//	DIR/<type>/<id>/<RFC3339 UTC>/         published snapshots: manifest.json + index files,
+//	                                       and "protected" (Protect), "verified" (last clean verify)
+//	DIR/.serve.lock                        flock'd by a server while it serves (HoldForServer)
 //	DIR/.tmp/<type>_<id>_<time>/           snapshots being written (invisible to listings)
 //	DIR/.trash/                            snapshots being forgotten
 //
