@@ -52,8 +52,29 @@ type Snapshot struct {
 	Manifest *catalog.Manifest
 }
 
-// OpenSnapshot reads and validates a snapshot's manifest.
+// OpenSnapshot reads and validates a snapshot's manifest. A sealed
+// snapshot needs a Source with its key (Keyed): anything else is ErrKey
+// at once, rather than a failure at the first chunk.
 func OpenSnapshot(src Source, g catalog.Group, t time.Time) (*Snapshot, error) {
+	s, err := OpenSnapshotMeta(src, g, t)
+	if err != nil {
+		return nil, err
+	}
+	if m := s.Manifest; m.Key != "" && m.Key != keyOf(src) {
+		if keyOf(src) == "" {
+			return nil, fmt.Errorf("snapshot %s/%s is sealed with key %s: give its key file (--keyfile or BACKUPFS_KEYFILE): %w",
+				g, catalog.FormatTime(t), m.Key, ErrKey)
+		}
+		return nil, fmt.Errorf("snapshot %s/%s is sealed with key %s, the key file holds %s: %w",
+			g, catalog.FormatTime(t), m.Key, keyOf(src), ErrKey)
+	}
+	return s, nil
+}
+
+// OpenSnapshotMeta is OpenSnapshot for a reader of the manifest and index
+// files only (sizes, chunk lists: snapshots, stats), which a sealed
+// snapshot leaves readable without its key. Its chunks still need the key.
+func OpenSnapshotMeta(src Source, g catalog.Group, t time.Time) (*Snapshot, error) {
 	b, err := src.ReadFile(g, t, catalog.ManifestName)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s/%s: %w", g, catalog.FormatTime(t), err)
@@ -64,14 +85,6 @@ func OpenSnapshot(src Source, g catalog.Group, t time.Time) (*Snapshot, error) {
 	}
 	if m.Group != g.String() || m.Time != catalog.FormatTime(t) {
 		return nil, fmt.Errorf("snapshot %s/%s: %w: manifest names %s/%s", g, catalog.FormatTime(t), catalog.ErrFormat, m.Group, m.Time)
-	}
-	if m.Key != "" && m.Key != keyOf(src) {
-		if keyOf(src) == "" {
-			return nil, fmt.Errorf("snapshot %s/%s is sealed with key %s: give its key file (--keyfile or BACKUPFS_KEYFILE): %w",
-				g, catalog.FormatTime(t), m.Key, ErrKey)
-		}
-		return nil, fmt.Errorf("snapshot %s/%s is sealed with key %s, the key file holds %s: %w",
-			g, catalog.FormatTime(t), m.Key, keyOf(src), ErrKey)
 	}
 	return &Snapshot{src: src, Group: g, Time: t, Manifest: m}, nil
 }

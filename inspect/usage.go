@@ -66,7 +66,7 @@ func Usage(repo backup.Repository, groups []catalog.Group) ([]SnapshotUsage, Tot
 
 // snapshotUsage measures one snapshot; group and all gain its chunks.
 func snapshotUsage(repo backup.Repository, g catalog.Group, t time.Time, group map[catalog.Digest]bool, all map[catalog.Digest]uint64) (SnapshotUsage, error) {
-	snap, err := backup.OpenSnapshot(repo, g, t)
+	snap, err := backup.OpenSnapshotMeta(repo, g, t) // no chunk read: sealed ones need no key
 	if err != nil {
 		return SnapshotUsage{}, err
 	}

@@ -109,6 +109,10 @@ func TestSealedBackups(t *testing.T) {
 	if ls := srv.MustClient(tok, "ls", srv.Repo("/host/sec")); !strings.Contains(ls, "sealed, key "+fp) {
 		t.Fatalf("ls does not show the snapshot sealed:\n%s", ls)
 	}
+	// Sizes and chunk lists need no key (manifests and index files stay readable).
+	if out := srv.MustClient(tok, "snapshots", srv.Repo("/host/sec")); !strings.Contains(out, "root.tree,disk.img") {
+		t.Fatalf("snapshots of a sealed group without the key:\n%s", out)
+	}
 
 	// Reading: without the key, with another, with a wrong passphrase, with the key.
 	if r := srv.Client(tok, "restore", srv.Repo("/host/sec/latest/root.tree"), filepath.Join(dir, "r0")); r.Code != 1 ||
