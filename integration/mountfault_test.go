@@ -134,7 +134,7 @@ func TestMountCorruptChunk(t *testing.T) {
 		t.Fatalf("reading a file with a corrupt chunk: %v; want EIO", err)
 	}
 	Sh(t, "cmp", filepath.Join(a, "good.bin"), filepath.Join(mp, "a", "latest", "a", "good.bin"))
-	waitFor(t, 10*time.Second, "a log line naming the archive and the corruption", func() bool {
+	waitFor(t, time.Minute, "a log line naming the archive and the corruption", func() bool {
 		return strings.Contains(m.Stderr(), "b.tree") && strings.Contains(strings.ToLower(m.Stderr()), "corrupt")
 	})
 }

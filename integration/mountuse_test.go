@@ -73,7 +73,7 @@ func TestMountAsNormalUser(t *testing.T) {
 			exec.Command("umount", "-l", mp).Run()
 		}
 	}()
-	waitFor(t, 20*time.Second, "the user's mount", func() bool {
+	waitFor(t, time.Minute, "the user's mount", func() bool {
 		select {
 		case err := <-done:
 			t.Fatalf("mount as a normal user exited: %v\n%s", err, stderr.String())
@@ -172,14 +172,17 @@ func TestMountServerGone(t *testing.T) {
 
 	srv.Restart()
 	srv.MustClient(tok, "backup", "--time", "2026-11-21T10:00:00Z", srv.Repo("/host/g"), "src.tree:"+filepath.Join(src, "fmt"))
-	waitFor(t, 10*time.Second, "the new snapshot to appear", func() bool {
+	// A lookup that misses refreshes a list older than 1 s; 20 s is
+	// generous for that and still under the 30 s of the regular refresh,
+	// which would show the snapshot without it.
+	waitFor(t, 20*time.Second, "the new snapshot to appear", func() bool {
 		_, err := os.Stat(filepath.Join(mp, "2026-11-21T10:00:00Z", "src", "print.go"))
 		return err == nil
 	})
 	Sh(t, "cmp", filepath.Join(src, "fmt", "print.go"), filepath.Join(mp, "2026-11-21T10:00:00Z", "src", "print.go"))
 
 	m.cmd.Process.Signal(syscall.SIGUSR1)
-	waitFor(t, 5*time.Second, "cache statistics on SIGUSR1", func() bool { return strings.Contains(m.Stderr(), "hits") })
+	waitFor(t, time.Minute, "cache statistics on SIGUSR1", func() bool { return strings.Contains(m.Stderr(), "hits") })
 }
 
 // runtimeErrors returns the mount's error lines about the directory
