@@ -11,16 +11,19 @@ import (
 	"time"
 )
 
-// netFaultTimeout is the mount's --timeout in these tests. A read the
-// proxy keeps from the server fails with EIO; the test waits netFaultEIO
-// for that: the kernel asks for a failed page twice more, and on a loaded
-// machine those retries may come after the cache has forgotten the failed
-// fetch (1 s) and wait a timeout each, so the bound is a few timeouts plus
-// slack, and still well under the client's default timeout (60 s): a
-// mount that ignored --timeout would not fail within it.
+// netFaultTimeout is the mount's --timeout in these tests: long enough
+// that a healed fault is healed well within it on a loaded machine (the
+// test waits to see the read held, lists a directory, heals, and the
+// client's next dial may be up to 2 s off). A read the proxy keeps from the
+// server fails with EIO; the test waits netFaultEIO for that: the kernel
+// asks for a failed page twice more, and on a loaded machine those retries
+// may come after the cache has forgotten the failed fetch (1 s) and wait a
+// timeout each, so the bound is three timeouts plus slack, and still under
+// the client's default timeout (60 s): a mount that ignored --timeout
+// would not fail within it.
 const (
-	netFaultTimeout = 5 * time.Second
-	netFaultEIO     = 6*netFaultTimeout + 10*time.Second
+	netFaultTimeout = 10 * time.Second
+	netFaultEIO     = 4*netFaultTimeout + 10*time.Second
 )
 
 // frameGetChunks is the GET_CHUNKS frame type (remote/PROTOCOL.md).
@@ -72,7 +75,7 @@ func listWithin(t *testing.T, dir string, n int, d time.Duration) {
 }
 
 // netFaultSetup backs up eight 4 MiB random files and a text tree, and
-// mounts the snapshot through a fault proxy with --timeout 5s.
+// mounts the snapshot through a fault proxy with --timeout netFaultTimeout.
 func netFaultSetup(t *testing.T) (px *FaultProxy, src, root string, n int) {
 	dir := t.TempDir()
 	src = filepath.Join(dir, "src")
