@@ -31,11 +31,7 @@ func startReader(t *testing.T, name string, args ...string) *reader {
 		t.Fatal(err)
 	}
 	go func() { r.done <- r.cmd.Wait() }()
-	t.Cleanup(func() {
-		if r.cmd.ProcessState == nil {
-			r.cmd.Process.Kill()
-		}
-	})
+	t.Cleanup(func() { r.cmd.Process.Kill() }) // ErrProcessDone if it ended
 	return r
 }
 
