@@ -24,10 +24,11 @@ func newTest(t testing.TB, src Source, opt Options) *Cache {
 	return c
 }
 
-// waitFlight waits until a fetch of d is in progress.
+// waitFlight waits until a fetch of d is in progress (up to 30 s: a
+// loaded machine).
 func waitFlight(t *testing.T, c *Cache, d catalog.Digest) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		c.mu.Lock()
 		f := c.flights[d]
 		c.mu.Unlock()
@@ -58,9 +59,9 @@ func TestSingleFlight(t *testing.T) {
 	waitFlight(t, c, d)
 	// Every reader is waiting on the one flight (a miss each) before the
 	// source may answer.
-	for deadline := time.Now().Add(10 * time.Second); c.Stats().Misses < 100; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); c.Stats().Misses < 100; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of 100 readers waiting after 10 s", c.Stats().Misses)
+			t.Fatalf("%d of 100 readers waiting after 30 s", c.Stats().Misses)
 		}
 	}
 	close(src.Gate)

@@ -46,7 +46,10 @@ func TestDemandJoiningReadaheadPromotes(t *testing.T) {
 			}
 		})
 	}
-	for joined := false; !joined; time.Sleep(time.Millisecond) {
+	for joined, end := false, time.Now().Add(30*time.Second); !joined; time.Sleep(time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("no demand read joined the readahead fetch (promoted it) within 30 s")
+		}
 		src.mu.Lock()
 		joined = len(src.promoted) > 0
 		src.mu.Unlock()

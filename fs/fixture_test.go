@@ -126,10 +126,11 @@ func (f *fixture) root(t testing.TB, ref catalog.Ref) gofs.InodeEmbedder {
 	return r
 }
 
-// waitFor polls cond every millisecond for up to 5 s and returns its last
-// answer: for what the mount does in the background.
+// waitFor polls cond every millisecond for up to 30 s (generous: a
+// loaded machine) and returns its last answer: for what the mount does in
+// the background.
 func waitFor(cond func() bool) bool {
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		if cond() {
 			return true
 		}

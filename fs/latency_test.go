@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -34,21 +35,35 @@ func openCount(t *testing.T, path string) int {
 // standing in for the device: a flow of requests takes the request (0
 // written, file kept open) and holds it, a pause drops it, requests now and
 // then never take it, the next flow takes it again, and unmount drops it.
+//
+// The test waits for each of these to happen rather than flowing for a
+// set time: a flow sends bursts until the request is held (a loaded
+// machine just takes longer). The idle window is 1 s, so a flow is not
+// taken for a pause even when the machine stalls it for a moment.
 func TestLatencyHintHoldsWhileBusy(t *testing.T) {
 	dev := filepath.Join(t.TempDir(), "cpu_dma_latency")
 	must(t, os.WriteFile(dev, nil, 0o600))
-	h := newLatencyHint(fuse.NewDefaultRawFileSystem(), dev, 10*time.Millisecond, 50*time.Millisecond, slog.New(slog.DiscardHandler))
-	// flow sends requests for d, every `every` (0: back to back).
-	flow := func(d, every time.Duration) {
-		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(every) {
-			if st := h.GetAttr(nil, &fuse.GetAttrIn{}, &fuse.AttrOut{}); st != fuse.ENOSYS {
-				t.Fatalf("GetAttr = %v, want the wrapped file system's ENOSYS", st)
+	h := newLatencyHint(fuse.NewDefaultRawFileSystem(), dev, 10*time.Millisecond, time.Second, slog.New(slog.DiscardHandler))
+	request := func() {
+		if st := h.GetAttr(nil, &fuse.GetAttrIn{}, &fuse.AttrOut{}); st != fuse.ENOSYS {
+			t.Fatalf("GetAttr = %v, want the wrapped file system's ENOSYS", st)
+		}
+	}
+	// flowUntil sends requests in bursts of 100 until cond holds.
+	flowUntil := func(what string, cond func() bool) {
+		t.Helper()
+		for end := time.Now().Add(30 * time.Second); !cond(); {
+			if time.Now().After(end) {
+				t.Fatalf("requests flowed for 30 s: %s did not happen", what)
+			}
+			for range 100 {
+				request()
 			}
 		}
 	}
-	flow(300*time.Millisecond, 0)
-	if n, open := h.taken.Load(), openCount(t, dev); n != 1 || open != 1 {
-		t.Fatalf("during a flow of requests: taken %d times, %d open; want once, held", n, open)
+	flowUntil("the request taken and held", func() bool { return h.taken.Load() >= 1 && openCount(t, dev) == 1 })
+	if n := h.taken.Load(); n != 1 {
+		t.Fatalf("during one flow of requests: taken %d times; want once, held", n)
 	}
 	if b, _ := os.ReadFile(dev); len(b) != 4 || binary.NativeEndian.Uint32(b) != 0 {
 		t.Fatalf("device got %x, want an int32 0", b)
@@ -56,13 +71,18 @@ func TestLatencyHintHoldsWhileBusy(t *testing.T) {
 	if !waitFor(func() bool { return openCount(t, dev) == 0 }) {
 		t.Fatal("the request was still held after the requests stopped")
 	}
-	flow(400*time.Millisecond, 30*time.Millisecond)
+	// Requests 30 ms apart (more on a loaded machine: never fewer) are
+	// never 4 within the 10 ms probe.
+	for range 15 {
+		request()
+		time.Sleep(30 * time.Millisecond)
+	}
 	if n, open := h.taken.Load(), openCount(t, dev); n != 1 || open != 0 {
 		t.Fatalf("requests 30 ms apart: taken %d times, %d open; want no new take", n, open)
 	}
-	flow(100*time.Millisecond, 0)
-	if n, open := h.taken.Load(), openCount(t, dev); n != 2 || open != 1 {
-		t.Fatalf("a second flow: taken %d times, %d open; want twice, held", n, open)
+	flowUntil("the request taken again", func() bool { return h.taken.Load() >= 2 && openCount(t, dev) == 1 })
+	if n := h.taken.Load(); n != 2 {
+		t.Fatalf("a second flow: taken %d times in all; want twice, held", n)
 	}
 	h.OnUnmount()
 	if !waitFor(func() bool { return openCount(t, dev) == 0 }) {
@@ -108,6 +128,7 @@ func cpuLatency(t *testing.T) int32 {
 func TestMountHoldsLatencyHint(t *testing.T) {
 	needRoot(t) // also for cpuLatencyDevice
 	f := newFixture(t)
+	var walks atomic.Int64 // whole walks done
 	walk := func(dir string, stop <-chan struct{}) {
 		for {
 			select {
@@ -122,6 +143,7 @@ func TestMountHoldsLatencyHint(t *testing.T) {
 				}
 				return err
 			}))
+			walks.Add(1)
 		}
 	}
 	for _, off := range []bool{false, true} {
@@ -137,8 +159,13 @@ func TestMountHoldsLatencyHint(t *testing.T) {
 		go func() { defer close(done); walk(dir, stop) }()
 		if off {
 			// Requests flow all the while: the hint would have started
-			// within a few of them.
-			for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+			// within a few of them. Watch for three whole walks (a
+			// count, not a time: a loaded machine walks slower).
+			end := time.Now().Add(2 * time.Minute)
+			for w := walks.Load(); walks.Load() < w+3; time.Sleep(time.Millisecond) {
+				if time.Now().After(end) {
+					t.Fatal("NoLatencyHint: three walks did not finish within 2 min")
+				}
 				if openCount(t, cpuLatencyDevice) != 0 {
 					t.Errorf("NoLatencyHint: the device was open during the walk")
 					break

@@ -112,8 +112,9 @@ func (c *concurrentRun) readLoop(mp string, stop <-chan struct{}) {
 	})
 }
 
-// TestConcurrentEverything runs for ~15 s at once: backups of changing
-// data into two groups, prune --keep-last 2, gc --grace 1m (0s races by design with
+// TestConcurrentEverything runs at once, until each has run several times
+// (a count, not a time: a loaded machine just takes longer): backups of
+// changing data into two groups, prune --keep-last 2, gc --grace 1m (0s races by design with
 // a backup in another process: see the report), verify, and
 // reads through a mount of the same datastore. Afterwards every kept
 // snapshot verifies and restores byte-exact against its own source.
@@ -160,14 +161,19 @@ func TestConcurrentEverything(t *testing.T) {
 		})
 	})
 	wg.Go(func() { c.readLoop(mp, stop) })
-	time.Sleep(15 * time.Second)
+	enough := func() bool {
+		return c.backups.Load() >= 12 && prunes.Load() >= 3 && gcs.Load() >= 3 && verifies.Load() >= 3 && c.reads.Load() >= 10
+	}
+	for end := time.Now().Add(10 * time.Minute); !enough() && !t.Failed() && time.Now().Before(end); {
+		time.Sleep(50 * time.Millisecond)
+	}
 	close(stop)
 	wg.Wait()
 	m.Stop()
 	t.Logf("%d backups, %d prune rounds, %d gc, %d verify, %d reads through the mount",
 		c.backups.Load(), prunes.Load(), gcs.Load(), verifies.Load(), c.reads.Load())
-	if c.backups.Load() < 6 || prunes.Load() < 2 || gcs.Load() < 2 || verifies.Load() < 2 || c.reads.Load() < 2 {
-		t.Fatal("too little ran concurrently to mean anything")
+	if !enough() {
+		t.Fatal("too little ran concurrently within 10 min to mean anything (want 12 backups, 3 prune rounds, 3 gc, 3 verify, 10 reads)")
 	}
 	c.checkKept()
 }

@@ -16,7 +16,8 @@ import (
 // that is not a working backupfs server fails within seconds, with one line
 // naming the address and what was found there. Before, it was retried in
 // silence for the 60 s request timeout. The bound asserted is generous
-// (20 s); the time taken is logged.
+// (40 s, for a loaded machine) and still under those 60 s; the time taken
+// is logged.
 func TestConnectFailsFast(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -45,7 +46,7 @@ func TestConnectFailsFast(t *testing.T) {
 			if !strings.Contains(r.Stderr, addr) || !strings.Contains(r.Stderr, tt.want) {
 				t.Errorf("stderr %q: want the address %s and %q", r.Stderr, addr, tt.want)
 			}
-			if took > 20*time.Second {
+			if took > 40*time.Second {
 				t.Errorf("took %v to fail; want a few seconds", took)
 			}
 		})

@@ -68,7 +68,8 @@ type FaultProxy struct {
 	conns  map[*proxyConn]struct{}
 	hooks  map[byte]func(n int64)
 
-	frames [256]atomic.Int64 // client->server frames seen, by type
+	frames  [256]atomic.Int64 // client->server frames seen, by type
+	refused atomic.Int64      // connections closed on arrival by Drop or Reset
 }
 
 // proxyConn is one client connection and its upstream twin.
@@ -154,6 +155,11 @@ func (p *FaultProxy) OnFrame(typ byte, fn func(n int64)) {
 // Frames is how many client->server frames of type typ the proxy saw.
 func (p *FaultProxy) Frames(typ byte) int64 { return p.frames[typ].Load() }
 
+// Refused is how many connections the proxy closed as they arrived
+// because it was in ProxyDrop or ProxyReset mode: a client's attempts to
+// reach the server through a fault.
+func (p *FaultProxy) Refused() int64 { return p.refused.Load() }
+
 // Close stops accepting and closes every connection.
 func (p *FaultProxy) Close() {
 	p.ln.Close()
@@ -185,6 +191,7 @@ func (p *FaultProxy) handle(down *net.TCPConn) {
 		pc.close(false)
 	}()
 	if mode == ProxyDrop || mode == ProxyReset {
+		p.refused.Add(1)
 		pc.close(mode == ProxyReset)
 		return
 	}

@@ -145,7 +145,7 @@ func TestServeConnectionFlags(t *testing.T) {
 	if n, err := conns[2].Read(make([]byte, 1)); n != 0 || err == nil || os.IsTimeout(err) {
 		t.Fatalf("third connection from one address: read %d, %v; want it closed at once", n, err)
 	}
-	waitFor(t, 10*time.Second, "a refusal logged", func() bool {
+	waitFor(t, time.Minute, "a refusal logged", func() bool {
 		return strings.Contains(srv.Log(), "connections refused") && strings.Contains(srv.Log(), "per_source=1")
 	})
 	r := Run(t, "serve", "--datastore", ds, "--listen", "127.0.0.1:0", "--max-conns", "-1")

@@ -51,7 +51,7 @@ func StartMount(t testing.TB, env []string, mountpoint string, args ...string) *
 		t.Fatal(err)
 	}
 	go func() { m.exited <- cmd.Wait() }()
-	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+	for end := time.Now().Add(time.Minute); time.Now().Before(end); time.Sleep(20 * time.Millisecond) { // generous: a loaded machine
 		if Mounted(mountpoint) {
 			t.Cleanup(m.Stop)
 			return m
@@ -63,7 +63,7 @@ func StartMount(t testing.TB, env []string, mountpoint string, args ...string) *
 		}
 	}
 	cmd.Process.Kill()
-	t.Fatalf("%s not mounted after 20 s:\n%s", mountpoint, m.stderr.String())
+	t.Fatalf("%s not mounted after a minute:\n%s", mountpoint, m.stderr.String())
 	return nil
 }
 
@@ -94,10 +94,10 @@ func (m *Mount) Stop() {
 		if err != nil {
 			m.t.Errorf("backupfs mount exited with %v after SIGTERM:\n%s", err, m.stderr.String())
 		}
-	case <-time.After(20 * time.Second):
+	case <-time.After(time.Minute):
 		m.cmd.Process.Kill()
 		exec.Command("umount", "-l", m.Dir).Run()
-		m.t.Errorf("backupfs mount did not exit within 20 s of SIGTERM")
+		m.t.Errorf("backupfs mount did not exit within a minute of SIGTERM")
 	}
 	if Mounted(m.Dir) {
 		exec.Command("umount", "-l", m.Dir).Run()

@@ -3,7 +3,6 @@ package integration
 import (
 	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -135,7 +134,7 @@ func TestMountCorruptChunk(t *testing.T) {
 		t.Fatalf("reading a file with a corrupt chunk: %v; want EIO", err)
 	}
 	Sh(t, "cmp", filepath.Join(a, "good.bin"), filepath.Join(mp, "a", "latest", "a", "good.bin"))
-	waitFor(t, 10*time.Second, "a log line naming the archive and the corruption", func() bool {
+	waitFor(t, time.Minute, "a log line naming the archive and the corruption", func() bool {
 		return strings.Contains(m.Stderr(), "b.tree") && strings.Contains(strings.ToLower(m.Stderr()), "corrupt")
 	})
 }
@@ -154,41 +153,45 @@ func chunkFiles(t *testing.T, ds string) map[string]bool {
 
 // TestMountSurvivesServerRestart: the server is killed during a long read
 // through the mount and restarted; the read completes with the right bytes.
+// The test sees, rather than assumes, that the read is under way when the
+// server dies (cmp has read part of the mounted file) and that it is held
+// by the dead server (cmp waits in the FUSE client, short of the end, and
+// the mount has logged the lost connection) before the server comes back.
 func TestMountSurvivesServerRestart(t *testing.T) {
 	dir := t.TempDir()
 	img := filepath.Join(dir, "disk.img")
-	Sh(t, "go", "run", "../bench/gendata", "-size", "268435456", "-text", filepath.Join(GoRoot(t), "src"), img)
+	const size = 256 << 20
+	Sh(t, "go", "run", "../bench/gendata", "-size", strconv.Itoa(size), "-text", filepath.Join(GoRoot(t), "src"), img)
 	srv := StartServer(t, filepath.Join(dir, "ds"))
 	tok := srv.Token("admin", "read:*", "backup:*")
 	srv.MustClient(tok, "backup", srv.Repo("/vm/1"), "disk.img:"+img)
 	mp := filepath.Join(dir, "mnt")
 	os.Mkdir(mp, 0o755)
-	StartMount(t, []string{"BACKUPFS_TOKEN=" + tok, "BACKUPFS_FINGERPRINT=" + srv.Fingerprint}, mp,
-		"--timeout", "30s", "--readahead", "1MiB", srv.Repo("/vm/1/latest"))
+	m := StartMount(t, []string{"BACKUPFS_TOKEN=" + tok, "BACKUPFS_FINGERPRINT=" + srv.Fingerprint}, mp,
+		"--timeout", "2m", "--readahead", "1MiB", srv.Repo("/vm/1/latest"))
 
-	cmd := exec.Command("cmp", img, filepath.Join(mp, "disk.img"))
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	time.Sleep(200 * time.Millisecond)
+	mounted := filepath.Join(mp, "disk.img")
+	cmp := startReader(t, "cmp", img, mounted)
+	waitFor(t, 60*time.Second, "cmp to read part of the mounted image", func() bool { return cmp.pos(mounted) > 0 })
 	srv.Kill()
-	select {
-	case err := <-done:
-		t.Fatalf("the read ended (%v) before the server was killed: nothing was tested", err)
-	default:
+	held := cmp.heldIn(mounted)
+	waitFor(t, 60*time.Second, "cmp to wait in a read of the mounted image with the server down", func() bool {
+		if ended, err := cmp.ended(); ended {
+			t.Fatalf("cmp ended (%v) with the server down: the read was not in flight: %s", err, cmp.out.String())
+		}
+		return held() && strings.Contains(m.Stderr(), "connection lost")
+	})
+	if p := cmp.pos(mounted); p < 0 || p >= size {
+		t.Fatalf("cmp is at offset %d of %d with the server down: the read was not in flight", p, size)
 	}
-	time.Sleep(time.Second)
+	t.Logf("server down with cmp at offset %d, waiting in:\n%s", cmp.pos(mounted), cmp.stack())
 	srv.Restart()
 	select {
-	case err := <-done:
+	case err := <-cmp.done:
 		if err != nil {
-			t.Fatalf("read across a server restart: %v: %s", err, out.String())
+			t.Fatalf("read across a server restart: %v: %s", err, cmp.out.String())
 		}
-	case <-time.After(60 * time.Second):
+	case <-time.After(3 * time.Minute):
 		t.Fatal("read hangs after the server came back")
 	}
 }

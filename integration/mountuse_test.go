@@ -73,7 +73,7 @@ func TestMountAsNormalUser(t *testing.T) {
 			exec.Command("umount", "-l", mp).Run()
 		}
 	}()
-	waitFor(t, 20*time.Second, "the user's mount", func() bool {
+	waitFor(t, time.Minute, "the user's mount", func() bool {
 		select {
 		case err := <-done:
 			t.Fatalf("mount as a normal user exited: %v\n%s", err, stderr.String())
@@ -119,6 +119,14 @@ func TestMountAllowOther(t *testing.T) {
 // readable, ls of a listed directory answers, an unread file fails with
 // EIO within --timeout, a blocked reader's Ctrl-C returns promptly, and
 // a new snapshot appears without remounting once the server is back.
+//
+// No wall-clock bound decides these (a loaded machine is slow, not
+// wrong): ls would fail, not just be slow, if it needed the dead server;
+// the EIO bound is generous but under the client's default timeout (60 s),
+// so a mount ignoring --timeout fails it; and Ctrl-C is prompt when it
+// ends the reader before the mount's timeout does, which would log the
+// EIO it answers (errno's one line, naming the directory) before the
+// reader could see it.
 func TestMountServerGone(t *testing.T) {
 	src := filepath.Join(GoRoot(t), "src")
 	srv := StartServer(t, filepath.Join(t.TempDir(), "ds"))
@@ -136,13 +144,11 @@ func TestMountServerGone(t *testing.T) {
 	Sh(t, "cmp", filepath.Join(src, "fmt", "print.go"), filepath.Join(tree, "fmt", "print.go"))
 	lsStart := time.Now()
 	Sh(t, "ls", "-l", filepath.Join(tree, "fmt"))
-	if d := time.Since(lsStart); d > 2*time.Second {
-		t.Errorf("ls of a listed directory took %s with the server down", d)
-	}
+	t.Logf("ls -l of a listed directory with the server down: %s", time.Since(lsStart).Round(time.Millisecond))
 	start := time.Now()
 	_, err := os.ReadFile(filepath.Join(tree, "net", "http", "server.go"))
-	if err == nil || !strings.Contains(err.Error(), "input/output error") || time.Since(start) > 15*time.Second {
-		t.Fatalf("unread file with the server down: %v after %s; want EIO within the 3 s timeout", err, time.Since(start))
+	if err == nil || !strings.Contains(err.Error(), "input/output error") || time.Since(start) > 40*time.Second {
+		t.Fatalf("unread file with the server down: %v after %s; want EIO within a few 3 s timeouts", err, time.Since(start))
 	}
 
 	blocked := filepath.Join(tree, "runtime", "proc.go")
@@ -150,25 +156,44 @@ func TestMountServerGone(t *testing.T) {
 	if err := cat.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "cat to block on the dead server", func() bool { return blockedIn(cat.Process.Pid, "cat") })
+	waitFor(t, time.Minute, "cat to block on the dead server", func() bool { return blockedIn(cat.Process.Pid, "cat") })
 	cat.Process.Signal(syscall.SIGINT)
 	intr := make(chan error, 1)
 	go func() { intr <- cat.Wait() }()
 	select {
-	case <-intr:
-	case <-time.After(2 * time.Second):
-		t.Error("a reader blocked on the dead server did not return promptly after SIGINT")
+	case err := <-intr:
+		if timedOut := runtimeErrors(m.Stderr()); len(timedOut) > 0 {
+			t.Errorf("cat (%v) ended by the mount's timeout, not by SIGINT: the mount logged\n%s", err, strings.Join(timedOut, "\n"))
+		}
+	case <-time.After(time.Minute):
+		t.Error("a reader blocked on the dead server did not return within a minute of SIGINT")
 		<-intr
 	}
 
 	srv.Restart()
 	srv.MustClient(tok, "backup", "--time", "2026-11-21T10:00:00Z", srv.Repo("/host/g"), "src.tree:"+filepath.Join(src, "fmt"))
-	waitFor(t, 10*time.Second, "the new snapshot to appear", func() bool {
+	// A lookup that misses refreshes a list older than 1 s; 20 s is
+	// generous for that and still under the 30 s of the regular refresh,
+	// which would show the snapshot without it.
+	waitFor(t, 20*time.Second, "the new snapshot to appear", func() bool {
 		_, err := os.Stat(filepath.Join(mp, "2026-11-21T10:00:00Z", "src", "print.go"))
 		return err == nil
 	})
 	Sh(t, "cmp", filepath.Join(src, "fmt", "print.go"), filepath.Join(mp, "2026-11-21T10:00:00Z", "src", "print.go"))
 
 	m.cmd.Process.Signal(syscall.SIGUSR1)
-	waitFor(t, 5*time.Second, "cache statistics on SIGUSR1", func() bool { return strings.Contains(m.Stderr(), "hits") })
+	waitFor(t, time.Minute, "cache statistics on SIGUSR1", func() bool { return strings.Contains(m.Stderr(), "hits") })
+}
+
+// runtimeErrors returns the mount's error lines about the directory
+// runtime: the lookup that TestMountServerGone interrupts answers EIO
+// with one such line if it times out instead.
+func runtimeErrors(log string) []string {
+	var out []string
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "level=ERROR") && strings.Contains(line, "runtime") {
+			out = append(out, line)
+		}
+	}
+	return out
 }

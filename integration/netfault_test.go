@@ -47,7 +47,7 @@ func TestServerKilledDuringBackup(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "chunks to arrive", func() bool { return countFiles(filepath.Join(ds, ".chunks")) > 20 })
+	waitFor(t, 2*time.Minute, "chunks to arrive", func() bool { return countFiles(filepath.Join(ds, ".chunks")) > 20 })
 	srv.Kill()
 	err := cmd.Wait()
 	if err == nil {
@@ -68,11 +68,13 @@ func TestServerKilledDuringBackup(t *testing.T) {
 
 // TestServerRestartDuringRestore: the server is killed and restarted while
 // an image restore reads; the client reconnects, saying so on stderr, and
-// the image comes back byte for byte.
+// the image comes back byte for byte. The server comes back only once the
+// restore, short of the end, has said it lost the connection.
 func TestServerRestartDuringRestore(t *testing.T) {
 	dir := t.TempDir()
 	img := filepath.Join(dir, "disk.img")
-	Sh(t, "go", "run", "../bench/gendata", "-size", "268435456", "-text", filepath.Join(GoRoot(t), "src"), img)
+	const size = 256 << 20
+	Sh(t, "go", "run", "../bench/gendata", "-size", strconv.Itoa(size), "-text", filepath.Join(GoRoot(t), "src"), img)
 	srv := StartServer(t, filepath.Join(dir, "ds"))
 	tok := srv.Token("admin", "read:*", "backup:*")
 	srv.MustClient(tok, "backup", srv.Repo("/vm/1"), "disk.img:"+img)
@@ -80,27 +82,41 @@ func TestServerRestartDuringRestore(t *testing.T) {
 	out := filepath.Join(dir, "restored.img")
 	cmd := exec.Command(Binary(t), "restore", srv.Repo("/vm/1/latest/disk.img"), out)
 	cmd.Env = append(os.Environ(), "BACKUPFS_TOKEN="+tok, "BACKUPFS_FINGERPRINT="+srv.Fingerprint)
-	var stderr strings.Builder
+	var stderr lockedBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the restore to start writing", func() bool {
-		fi, err := os.Stat(out)
-		return err == nil && fi.Size() > 0
-	})
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	written := func() int64 {
+		fi, err := os.Stat(out)
+		if err != nil {
+			return 0
+		}
+		return fi.Size()
+	}
+	waitFor(t, 2*time.Minute, "the restore to start writing", func() bool { return written() > 0 })
 	srv.Kill()
+	waitFor(t, 2*time.Minute, "the restore to say it lost the server", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("restore ended (%v) with the server down: nothing was tested\n%s", err, stderr.String())
+		default:
+		}
+		return strings.Contains(stderr.String(), "connection lost, reconnecting")
+	})
+	if n := written(); n >= size {
+		t.Fatalf("restore wrote all %d bytes before the server was killed: nothing was tested", n)
+	}
+	srv.Restart()
 	select {
 	case err := <-done:
-		t.Fatalf("restore ended (%v) before the server was killed: nothing was tested", err)
-	default:
-	}
-	time.Sleep(300 * time.Millisecond)
-	srv.Restart()
-	if err := <-done; err != nil {
-		t.Fatalf("restore across a server restart: %v\n%s", err, stderr.String())
+		if err != nil {
+			t.Fatalf("restore across a server restart: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("restore hangs after the server came back:\n%s", stderr.String())
 	}
 	Sh(t, "cmp", img, out)
 	// The user sees why the restore stalled: the client's warnings reach
