@@ -197,6 +197,17 @@ func FuzzDecodeBlob(f *testing.F) {
 
 func fuzzBlob(t *testing.T, blob []byte) {
 	plain, err := decodeBlob(blob)
+	if errors.Is(err, ErrSealed) {
+		// A sealed blob with a sound header and CRC: the store's key-less
+		// checks accept it, the plain decoders refuse it as sealed.
+		if CheckBlob(blob) != nil || VerifyBlob(blob, catalog.Sum(nil)) != nil {
+			t.Fatalf("a sealed blob decodeBlob found sound fails CheckBlob or VerifyBlob")
+		}
+		if _, _, err2 := DecodeBlobShared(bytes.Clone(blob), catalog.Sum(nil)); !errors.Is(err2, ErrSealed) {
+			t.Fatalf("DecodeBlobShared gave %v for a sealed blob, want ErrSealed", err2)
+		}
+		return
+	}
 	if err != nil {
 		if !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("error %v does not wrap ErrCorrupt", err)
@@ -208,8 +219,9 @@ func fuzzBlob(t *testing.T, blob []byte) {
 			t.Fatalf("VerifyBlob gave %v for what decodeBlob refused: %v", err2, err)
 		}
 		// Without the CRC it may accept a blob of the right content.
+		// It skips the CRC, so a header that says sealed is refused as such.
 		got, _, err2 := DecodeBlobShared(bytes.Clone(blob), catalog.Sum(nil))
-		if err2 == nil && len(got) != 0 || err2 != nil && !errors.Is(err2, ErrCorrupt) {
+		if err2 == nil && len(got) != 0 || err2 != nil && !errors.Is(err2, ErrCorrupt) && !errors.Is(err2, ErrSealed) {
 			t.Fatalf("DecodeBlobShared gave %d bytes, %v for what decodeBlob refused: %v", len(got), err2, err)
 		}
 		return
