@@ -121,6 +121,12 @@ func mountRepo(ctx context.Context, e env, o mountOptions, args []string, log *s
 		return err
 	}
 	defer stopMetrics()
+	// SIGUSR1 is caught before the mount appears: one sent as soon as it
+	// is there (a script, a test) is never lost to Go's default of
+	// ignoring it.
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
 	srv, err := fs.Mount(args[1], fs.Options{Repo: notExistRepo{r}, Cache: c, Ref: ref, Log: log, AllowOther: o.allowOther, Debug: o.debug, Background: o.background, NoXattrs: o.noXattrs, NoLatencyHint: o.noLatencyHint})
 	if err != nil {
 		return err
@@ -128,7 +134,7 @@ func mountRepo(ctx context.Context, e env, o mountOptions, args []string, log *s
 	log.Info("mounted", "repository", args[0], "mountpoint", args[1])
 	mountReady(nil)
 	sdNotify("READY=1")
-	return serveMount(ctx, e, args[1], srv, c, log)
+	return serveMount(ctx, e, args[1], srv, c, log, usr1)
 }
 
 // unmounter is the part of the FUSE server serveMount uses.
@@ -138,11 +144,8 @@ type unmounter interface {
 }
 
 // serveMount waits for the end (a signal or an external unmount) and
-// prints statistics on SIGUSR1.
-func serveMount(ctx context.Context, e env, mountpoint string, srv unmounter, c *cache.Cache, log *slog.Logger) error {
-	usr1 := make(chan os.Signal, 1)
-	signal.Notify(usr1, syscall.SIGUSR1)
-	defer signal.Stop(usr1)
+// prints statistics on each SIGUSR1 that usr1 receives.
+func serveMount(ctx context.Context, e env, mountpoint string, srv unmounter, c *cache.Cache, log *slog.Logger, usr1 <-chan os.Signal) error {
 	done := make(chan struct{})
 	go func() { srv.Wait(); close(done) }()
 	for {
