@@ -78,28 +78,3 @@ func KeepProtected(protected func(time.Time) (bool, error), keep, remove []time.
 	}
 	return keep, left, nil
 }
-
-// VerifiedName is the file (object) in a published snapshot that holds
-// the time of its last clean verify.
-const VerifiedName = "verified"
-
-// Verified returns when a snapshot was last verified clean.
-func (d dirVerify) Verified(g catalog.Group, t time.Time) (time.Time, bool, error) {
-	b, err := readBounded(filepath.Join(d.snapPath(g, t), VerifiedName), 64)
-	if errors.Is(err, ErrNotFound) {
-		return time.Time{}, false, nil
-	}
-	if err != nil {
-		return time.Time{}, false, err
-	}
-	at, err := time.Parse(time.RFC3339, string(b))
-	if err != nil {
-		return time.Time{}, false, nil // unreadable: as never verified
-	}
-	return at, true, nil
-}
-
-// SetVerified records a clean verify of a snapshot at at.
-func (d dirVerify) SetVerified(g catalog.Group, t time.Time, at time.Time) error {
-	return writeFileAtomic(filepath.Join(d.snapPath(g, t), VerifiedName), []byte(at.UTC().Format(time.RFC3339)), d.now())
-}

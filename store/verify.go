@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"time"
@@ -317,4 +318,29 @@ func (v *verifyRun) unseal(d catalog.Digest) (int64, error) {
 		return 0, fmt.Errorf("store: chunk %s: %w", d, err)
 	}
 	return int64(n), nil
+}
+
+// VerifiedName is the file (object) in a published snapshot that holds
+// the time of its last clean verify.
+const VerifiedName = "verified"
+
+// Verified returns when a snapshot was last verified clean.
+func (d dirVerify) Verified(g catalog.Group, t time.Time) (time.Time, bool, error) {
+	b, err := readBounded(filepath.Join(d.snapPath(g, t), VerifiedName), 64)
+	if errors.Is(err, ErrNotFound) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	at, err := time.Parse(time.RFC3339, string(b))
+	if err != nil {
+		return time.Time{}, false, nil // unreadable: as never verified
+	}
+	return at, true, nil
+}
+
+// SetVerified records a clean verify of a snapshot at at.
+func (d dirVerify) SetVerified(g catalog.Group, t time.Time, at time.Time) error {
+	return writeFileAtomic(filepath.Join(d.snapPath(g, t), VerifiedName), []byte(at.UTC().Format(time.RFC3339)), d.now())
 }
