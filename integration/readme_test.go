@@ -320,8 +320,8 @@ func words(text string) []string {
 	}
 	out := []string{f[0]}
 	for _, w := range f[1:] {
-		if strings.HasPrefix(w, "-") {
-			out = append(out, strings.SplitN(w, "=", 2)[0])
+		if w = strings.TrimLeft(w, "["); strings.HasPrefix(w, "-") { // [--flag] in a synopsis
+			out = append(out, strings.TrimRight(strings.SplitN(w, "=", 2)[0], "]"))
 		}
 	}
 	return out
@@ -339,7 +339,8 @@ func checkSynopsis(t *testing.T, text string) []string {
 	h := Run(t, f[1], "--help")
 	var out []string
 	for _, w := range words(text)[1:] {
-		if !strings.Contains(h.Stdout+h.Stderr, w+" ") {
+		// a flag's own line of the defaults, not the usage line
+		if !regexp.MustCompile(`(?m)^\s+(-\w, )?` + regexp.QuoteMeta(w) + `[\[ ]`).MatchString(h.Stdout + h.Stderr) {
 			out = append(out, "backupfs "+f[1]+" --help does not list "+w)
 		}
 	}
@@ -642,4 +643,41 @@ func (r *readmeEnv) endBlock() {
 		m.Stop()
 	}
 	r.umounts, r.mounts = nil, nil
+}
+
+// TestReadmeSelfTest: on a small README, the extraction finds the blocks'
+// examples (joined, comments cut, inline code left out), and the plan
+// names by line exactly the example without a rule and the synopsis with
+// a flag the binary lacks; a mapping to a missing test is refused.
+func TestReadmeSelfTest(t *testing.T) {
+	const md = "testdata/readme_selftest.md"
+	var got []string
+	for _, ex := range readmeExamples(t, md) {
+		got = append(got, strconv.Itoa(ex.line)+" "+ex.text)
+	}
+	want := []string{
+		"5 backupfs gc      --datastore DIR [--grace 1h] [--dry-run]",
+		"6 backupfs gc      --datastore DIR --no-such-flag",
+		"12 backupfs stats --datastore /srv/ds",
+		"14 backupfs serve --config /etc/backupfs/serve.conf --metrics-listen 127.0.0.1:9464 --log-format json",
+		"17 backupfs frobnicate --now",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("examples of %s:\n%s\nwant:\n%s", md, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	runs, _, problems := readmePlan(t, md)
+	wantProblems := []string{
+		"readme_selftest.md:6: backupfs gc      --datastore DIR --no-such-flag: backupfs gc --help does not list --no-such-flag",
+		"readme_selftest.md:17: backupfs frobnicate --now: neither run nor mapped to a test (add it to readmeRuns or readmeMapped)",
+	}
+	if strings.Join(problems, "\n") != strings.Join(wantProblems, "\n") {
+		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(problems, "\n"), strings.Join(wantProblems, "\n"))
+	}
+	if len(runs) != 1 || runs[0].line != 12 {
+		t.Errorf("runs: %v, want the stats example of line 12", runs)
+	}
+	p := checkMapped(funcSources(t, "."), "backupfs serve --config F", []string{"TestNoSuchTest"})
+	if len(p) != 3 || p[0] != "mapped to TestNoSuchTest, which does not exist" {
+		t.Errorf("a mapping to a missing test: %q", p)
+	}
 }
