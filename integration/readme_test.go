@@ -1,5 +1,18 @@
 package integration
 
+import (
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
 // TestReadmeExamples keeps README.md true: every example in it runs here,
 // or is a synopsis checked against the binary's --help, or names the
 // existing tests that run the same command. An example that is none of
@@ -24,27 +37,34 @@ package integration
 //     directory: one datastore, one server, real FUSE and loop mounts. The
 //     only changes made to a line are readmeSubst's; what the README leaves
 //     to the reader (which token a command uses, a passphrase typed at the
-//     terminal) is a step's token or env, said there. Each must exit 0 and
-//     print what its want says. Long-running commands (demo, serve, mount)
-//     are started, checked and stopped: a mount at the end of its block.
-
-import (
-	"bytes"
-	"flag"
-	"go/ast"
-	"go/parser"
-	"go/token"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
-	"sort"
-	"strconv"
-	"strings"
-	"syscall"
-	"testing"
-	"time"
-)
+//     terminal) is a step's token or env, said there; what the README
+//     leaves out (a second backup, so that diff has something to show) is
+//     a step's before. Each must exit 0 and print what its want says.
+//     Long-running commands (demo, serve, mount) are started, checked and
+//     stopped: a mount at the end of its block, as Ctrl-C would.
+//
+// An example that does not work as written is a defect of the README or
+// of the code and fails here, naming its line: the test does not work
+// around it. -readme FILE runs the examples of another file (a README
+// with a change being tried).
+func TestReadmeExamples(t *testing.T) {
+	runs, steps, problems := readmePlan(t, *readmeFile)
+	for _, p := range problems {
+		t.Error(p)
+	}
+	readmeCIRun(t)
+	r := newReadmeEnv(t)
+	block := -1
+	for i, ex := range runs {
+		if ex.block != block {
+			r.endBlock()
+			block = ex.block
+		}
+		t.Logf("%s:%d: %s", *readmeFile, ex.line, ex.text)
+		r.run(ex, steps[i])
+	}
+	r.endBlock()
+}
 
 // readmeFile is the README TestReadmeExamples reads: -readme FILE points
 // it at an edited copy (e.g. to try a README change before making it).
@@ -148,284 +168,6 @@ var readmeRuns = []readmeRun{
 	{prefix: "source <(backupfs completion bash)", then: "complete -p backupfs", want: `complete .*backupfs`},
 }
 
-// readmeMapped: examples the test cannot run here, and the tests (or the
-// helpers they call, "Type.Method" for a method) that run the command.
-var readmeMapped = []struct {
-	prefix string
-	funcs  []string
-	why    string
-}{
-	{"sudo .ci/run", nil, "the suite's own runner: run here, it would run this test again; checked by readmeCIRun"},
-	{"export AWS_ENDPOINT_URL=", []string{"TestS3Serve", "S3.Setenv", "Server.Env"}, "a real S3 store with the user's credentials; the tests use a versitygw"},
-	{"backupfs init --datastore s3://", []string{"TestS3Serve", "NewS3Datastore"}, "as above"},
-	{"backupfs serve --datastore s3://", []string{"TestS3Serve", "StartServerWith", "Server.start"}, "as above"},
-	{"backupfs backup --exclude", []string{"TestBackupExcludes", "selectTrees", "TestBackupOneFileSystem", "TestBackupSeveralSources"},
-		"reads the machine's own /etc, /home and /srv (unbounded on a workstation) and needs a host/web1 token the README does not make"},
-	{"backupfs serve --config /etc/backupfs/serve.conf", []string{"TestServeConfigFile", "TestServeMetrics", "TestLogFormatJSON", "Server.start"},
-		"a config file under /etc and a fixed metrics port"},
-}
-
-// readmeCIRun checks what README says of .ci/run: an executable shell
-// script, syntactically valid, that runs scripts/test.
-func readmeCIRun(t *testing.T) {
-	fi, err := os.Stat("../.ci/run")
-	if err != nil || fi.Mode()&0o111 == 0 {
-		t.Fatalf(".ci/run: %v, mode %v: want an executable script", err, fi)
-	}
-	Sh(t, "bash", "-n", "../.ci/run")
-	if b, _ := os.ReadFile("../.ci/run"); !bytes.Contains(b, []byte("scripts/test")) {
-		t.Errorf(".ci/run does not run scripts/test")
-	}
-}
-
-// example is one command line of a README code block.
-type example struct {
-	line  int // where it starts in the README
-	block int // which code block
-	text  string
-}
-
-var fenceRE = regexp.MustCompile("^\\s*```")
-
-// readmeExamples extracts the examples of the markdown file at path.
-func readmeExamples(t *testing.T, path string) []example {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []example
-	block, inFence, inIndent, prevBlank := 0, false, false, true
-	var cur *example
-	for i, l := range strings.Split(string(b), "\n") {
-		code := ""
-		switch {
-		case fenceRE.MatchString(l):
-			inFence = !inFence
-			block++
-			prevBlank = false
-			continue
-		case inFence:
-			code = l
-		case (inIndent || prevBlank) && (strings.HasPrefix(l, "    ") || strings.HasPrefix(l, "\t")):
-			if !inIndent {
-				block++
-			}
-			inIndent, code = true, l
-		case strings.TrimSpace(l) != "":
-			inIndent = false
-		}
-		prevBlank = strings.TrimSpace(l) == ""
-		if code == "" {
-			continue
-		}
-		text := strings.TrimSpace(stripComment(code))
-		if cur == nil && text != "" {
-			cur = &example{line: i + 1, block: block}
-		}
-		if cur == nil {
-			continue
-		}
-		cur.text = strings.TrimSpace(cur.text + " " + strings.TrimSuffix(text, `\`))
-		if !strings.HasSuffix(text, `\`) {
-			out = append(out, *cur)
-			cur = nil
-		}
-	}
-	return out
-}
-
-// stripComment cuts a shell comment: # at the start or after a blank,
-// outside quotes.
-func stripComment(l string) string {
-	var quote rune
-	for i, c := range l {
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
-		case c == '\'' || c == '"':
-			quote = c
-		case c == '#' && (i == 0 || l[i-1] == ' ' || l[i-1] == '\t'):
-			return l[:i]
-		}
-	}
-	return l
-}
-
-var placeholderRE = regexp.MustCompile(`\b[A-Z]{2,}\b|\[`)
-
-// readmePlan sorts the examples of path: synopses and mapped ones are
-// checked at once; it returns the ones to run (with their step) and a
-// problem line for every example that fails its check or has no rule.
-func readmePlan(t *testing.T, path string) (runs []example, steps []readmeRun, problems []string) {
-	srcs := funcSources(t, ".", "../cmd/backupfs", "../internal/s3test")
-	used := map[string]bool{}
-next:
-	for _, ex := range readmeExamples(t, path) {
-		at := filepath.Base(path) + ":" + strconv.Itoa(ex.line) + ": " + ex.text + ": "
-		if placeholderRE.MatchString(readmeSubst.Replace(ex.text)) {
-			for _, p := range checkSynopsis(t, ex.text) {
-				problems = append(problems, at+p)
-			}
-			continue
-		}
-		for _, m := range readmeMapped {
-			if strings.HasPrefix(ex.text, m.prefix) {
-				used[m.prefix] = true
-				for _, p := range checkMapped(srcs, ex.text, m.funcs) {
-					problems = append(problems, at+p)
-				}
-				continue next
-			}
-		}
-		for _, s := range readmeRuns {
-			if strings.HasPrefix(ex.text, s.prefix) {
-				used[s.prefix] = true
-				runs, steps = append(runs, ex), append(steps, s)
-				continue next
-			}
-		}
-		problems = append(problems, at+"neither run nor mapped to a test (add it to readmeRuns or readmeMapped)")
-	}
-	if path == *readmeFile {
-		for _, s := range readmeRuns {
-			if !used[s.prefix] {
-				problems = append(problems, "readmeRuns: no example starts with "+s.prefix)
-			}
-		}
-		for _, m := range readmeMapped {
-			if !used[m.prefix] {
-				problems = append(problems, "readmeMapped: no example starts with "+m.prefix)
-			}
-		}
-	}
-	return runs, steps, problems
-}
-
-// words is what a test running the example must mention: the backupfs
-// subcommand and its --flags, a tool's name and flags, or the variables of
-// an export.
-func words(text string) []string {
-	f := strings.Fields(text)
-	if f[0] == "export" {
-		var out []string
-		for _, kv := range f[1:] {
-			out = append(out, strings.SplitN(kv, "=", 2)[0])
-		}
-		return out
-	}
-	if f[0] == "backupfs" || f[0] == "sudo" {
-		f = f[1:]
-	}
-	out := []string{f[0]}
-	for _, w := range f[1:] {
-		if w = strings.TrimLeft(w, "["); strings.HasPrefix(w, "-") { // [--flag] in a synopsis
-			out = append(out, strings.TrimRight(strings.SplitN(w, "=", 2)[0], "]"))
-		}
-	}
-	return out
-}
-
-// checkSynopsis: the command exists and knows every --flag.
-func checkSynopsis(t *testing.T, text string) []string {
-	f := strings.Fields(text)
-	if len(f) < 2 || f[0] != "backupfs" {
-		return []string{"a synopsis must be a backupfs command"}
-	}
-	if !strings.Contains(Run(t, "help").Stdout, "  backupfs "+f[1]+" ") {
-		return []string{"backupfs help does not list " + f[1]}
-	}
-	h := Run(t, f[1], "--help")
-	var out []string
-	for _, w := range words(text)[1:] {
-		// a flag's own line of the defaults, not the usage line
-		if !regexp.MustCompile(`(?m)^\s+(-\w, )?` + regexp.QuoteMeta(w) + `[\[ ]`).MatchString(h.Stdout + h.Stderr) {
-			out = append(out, "backupfs "+f[1]+" --help does not list "+w)
-		}
-	}
-	return out
-}
-
-// checkMapped: the named functions exist and their sources together
-// mention every word of the example.
-func checkMapped(srcs map[string]string, text string, funcs []string) []string {
-	if funcs == nil {
-		return nil
-	}
-	var all strings.Builder
-	var out []string
-	for _, f := range funcs {
-		src, ok := srcs[f]
-		if !ok {
-			out = append(out, "mapped to "+f+", which does not exist")
-		}
-		all.WriteString(src)
-	}
-	for _, w := range words(text) {
-		if !strings.Contains(all.String(), w) {
-			out = append(out, "none of "+strings.Join(funcs, ", ")+" mentions "+w)
-		}
-	}
-	return out
-}
-
-// funcSources parses the Go files of dirs: the name of each function and
-// package-level var (see declNames) to its source.
-func funcSources(t *testing.T, dirs ...string) map[string]string {
-	out := map[string]string{}
-	fset := token.NewFileSet()
-	for _, dir := range dirs {
-		files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
-		for _, file := range files {
-			src, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			f, err := parser.ParseFile(fset, file, src, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, d := range f.Decls {
-				start, end := fset.Position(d.Pos()).Offset, fset.Position(d.End()).Offset
-				for _, name := range declNames(d) {
-					out[name] += string(src[start:end])
-				}
-			}
-		}
-	}
-	return out
-}
-
-// declNames: a function's name (Type.Method for a method), or the names
-// a var declaration declares (tables of test cases).
-func declNames(d ast.Decl) []string {
-	var out []string
-	switch d := d.(type) {
-	case *ast.FuncDecl:
-		name := d.Name.Name
-		if d.Recv != nil && len(d.Recv.List) == 1 {
-			typ := d.Recv.List[0].Type
-			if s, ok := typ.(*ast.StarExpr); ok {
-				typ = s.X
-			}
-			if id, ok := typ.(*ast.Ident); ok {
-				name = id.Name + "." + name
-			}
-		}
-		out = append(out, name)
-	case *ast.GenDecl:
-		for _, sp := range d.Specs {
-			if vs, ok := sp.(*ast.ValueSpec); ok && d.Tok == token.VAR {
-				for _, id := range vs.Names {
-					out = append(out, id.Name)
-				}
-			}
-		}
-	}
-	return out
-}
-
 // readmeEnv is the state the examples share as they run in order.
 type readmeEnv struct {
 	t       *testing.T
@@ -476,25 +218,6 @@ func firstSnapshot(t *testing.T, group string) string {
 	return times[0]
 }
 
-func TestReadmeExamples(t *testing.T) {
-	runs, steps, problems := readmePlan(t, *readmeFile)
-	for _, p := range problems {
-		t.Error(p)
-	}
-	readmeCIRun(t)
-	r := newReadmeEnv(t)
-	block := -1
-	for i, ex := range runs {
-		if ex.block != block {
-			r.endBlock()
-			block = ex.block
-		}
-		t.Logf("%s:%d: %s", *readmeFile, ex.line, ex.text)
-		r.run(ex, steps[i])
-	}
-	r.endBlock()
-}
-
 // newReadmeEnv makes the files the substitutions name: the tree standing
 // for /srv/vm100, an ext4 image of it for the LV, mountpoints, the
 // passphrase file; the binary first in PATH; XDG_DATA_HOME for demo's
@@ -509,13 +232,17 @@ func newReadmeEnv(t *testing.T) *readmeEnv {
 		"vm100/home/alice/.bashrc": "export EDITOR=vi\n",
 		"backup-pass":              readmePass + "\n",
 	} {
-		os.MkdirAll(filepath.Dir(r.path(name)), 0o755)
+		if err := os.MkdirAll(filepath.Dir(r.path(name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(r.path(name), []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, d := range []string{"cwd", "mnt", "mnt2", "tmp", "xdg"} {
-		os.Mkdir(r.path(d), 0o755)
+		if err := os.Mkdir(r.path(d), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	Sh(t, "mke2fs", "-q", "-F", "-t", "ext4", "-d", r.path("vm100"), r.path("vm-100-disk-0.ext4"), "8M")
 	r.env = []string{"PATH=" + filepath.Dir(Binary(t)) + ":" + os.Getenv("PATH"), "XDG_DATA_HOME=" + r.path("xdg"), "TMPDIR=" + r.path("tmp")}
@@ -525,7 +252,9 @@ func newReadmeEnv(t *testing.T) *readmeEnv {
 // secondBackup changes etc/fstab and backs the tree up again, so that
 // snapshots, diff, find and .history have two versions to show.
 func secondBackup(r *readmeEnv) {
-	os.WriteFile(r.path("vm100/etc/fstab"), []byte("UUID=1234 / ext4 defaults,noatime 0 1\n"), 0o600)
+	if err := os.WriteFile(r.path("vm100/etc/fstab"), []byte("UUID=1234 / ext4 defaults,noatime 0 1\n"), 0o600); err != nil {
+		r.t.Fatal(err)
+	}
 	MustRun(r.t, "backup", "--datastore", r.path("ds"), "/vm/100", "root.tree:"+r.path("vm100"))
 }
 
@@ -539,9 +268,7 @@ func (r *readmeEnv) run(ex example, s readmeRun) {
 	var res Result
 	switch {
 	case strings.HasPrefix(line, "export "):
-		for _, kv := range strings.Fields(line)[1:] {
-			r.env = append(r.env, kv)
-		}
+		r.env = append(r.env, strings.Fields(line)[1:]...)
 	case strings.HasPrefix(line, "go run ./cmd/backupfs demo"):
 		r.demo(line)
 	case strings.HasPrefix(line, "backupfs serve "):
@@ -591,7 +318,8 @@ func (r *readmeEnv) serve(line string) {
 // demo starts the quickstart as written (go run, from the module root)
 // in a process group of its own, waits for it to say where it mounted,
 // lists the mount, then sends Ctrl-C's SIGINT to the group: the demo must
-// unmount and exit 0.
+// unmount and end without an error line (go run's own exit code is 1
+// after an interrupt whatever its program's, so it says nothing).
 func (r *readmeEnv) demo(line string) {
 	t := r.t
 	cmd := exec.Command("bash", "-c", line)
@@ -624,7 +352,7 @@ func (r *readmeEnv) demo(line string) {
 	}
 	syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
 	select {
-	case <-exited: // go run exits 1 when interrupted, whatever its program's exit code: the demo's own says nothing here
+	case <-exited:
 		if Mounted(mp) || strings.Contains(errb.String(), "backupfs demo:") {
 			t.Errorf("%s after Ctrl-C: still mounted: %v; stderr:\n%s", line, Mounted(mp), errb.String())
 		}
@@ -643,41 +371,4 @@ func (r *readmeEnv) endBlock() {
 		m.Stop()
 	}
 	r.umounts, r.mounts = nil, nil
-}
-
-// TestReadmeSelfTest: on a small README, the extraction finds the blocks'
-// examples (joined, comments cut, inline code left out), and the plan
-// names by line exactly the example without a rule and the synopsis with
-// a flag the binary lacks; a mapping to a missing test is refused.
-func TestReadmeSelfTest(t *testing.T) {
-	const md = "testdata/readme_selftest.md"
-	var got []string
-	for _, ex := range readmeExamples(t, md) {
-		got = append(got, strconv.Itoa(ex.line)+" "+ex.text)
-	}
-	want := []string{
-		"5 backupfs gc      --datastore DIR [--grace 1h] [--dry-run]",
-		"6 backupfs gc      --datastore DIR --no-such-flag",
-		"12 backupfs stats --datastore /srv/ds",
-		"14 backupfs serve --config /etc/backupfs/serve.conf --metrics-listen 127.0.0.1:9464 --log-format json",
-		"17 backupfs frobnicate --now",
-	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("examples of %s:\n%s\nwant:\n%s", md, strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
-	runs, _, problems := readmePlan(t, md)
-	wantProblems := []string{
-		"readme_selftest.md:6: backupfs gc      --datastore DIR --no-such-flag: backupfs gc --help does not list --no-such-flag",
-		"readme_selftest.md:17: backupfs frobnicate --now: neither run nor mapped to a test (add it to readmeRuns or readmeMapped)",
-	}
-	if strings.Join(problems, "\n") != strings.Join(wantProblems, "\n") {
-		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(problems, "\n"), strings.Join(wantProblems, "\n"))
-	}
-	if len(runs) != 1 || runs[0].line != 12 {
-		t.Errorf("runs: %v, want the stats example of line 12", runs)
-	}
-	p := checkMapped(funcSources(t, "."), "backupfs serve --config F", []string{"TestNoSuchTest"})
-	if len(p) != 3 || p[0] != "mapped to TestNoSuchTest, which does not exist" {
-		t.Errorf("a mapping to a missing test: %q", p)
-	}
 }
