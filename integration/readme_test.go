@@ -24,7 +24,9 @@ import (
 //     or tab) block after a blank line, or a fenced block. Lines ending in
 //     `\` are joined with the next; a `#` after a blank (outside quotes)
 //     starts a comment, and comment-only lines are skipped. Inline code in
-//     the prose is not an example.
+//     the prose is not an example, but what it names must exist:
+//     `backupfs CMD ...` and `CMD --flag ...` are checked as synopses,
+//     a lone `--flag` must be a flag of some command.
 //   - A synopsis is a line that, after readmeSubst, still holds an
 //     UPPERCASE placeholder word (DIR, TYPE, N, ...) or a `[`: its command
 //     must be listed by `backupfs help` and each of its --flags by

@@ -129,12 +129,13 @@ var placeholderRE = regexp.MustCompile(`\b[A-Z]{2,}\b|\[`)
 // problem line for every example that fails its check or has no rule.
 func readmePlan(t *testing.T, path string) (runs []example, steps []readmeRun, problems []string) {
 	srcs := funcSources(t, ".", "../cmd/backupfs", "../internal/s3test")
+	help := newBinHelp(t)
 	used := map[string]bool{}
 next:
 	for _, ex := range readmeExamples(t, path) {
 		at := filepath.Base(path) + ":" + strconv.Itoa(ex.line) + ": " + ex.text + ": "
 		if placeholderRE.MatchString(readmeSubst.Replace(ex.text)) {
-			for _, p := range checkSynopsis(t, ex.text) {
+			for _, p := range help.checkCommand(ex.text) {
 				problems = append(problems, at+p)
 			}
 			continue
@@ -157,6 +158,7 @@ next:
 		}
 		problems = append(problems, at+"neither run nor mapped to a test (add it to readmeRuns or readmeMapped)")
 	}
+	problems = append(problems, help.checkInline(path)...)
 	if path == *readmeFile {
 		for _, s := range readmeRuns {
 			if !used[s.prefix] {
@@ -187,6 +189,9 @@ func words(text string) []string {
 	if f[0] == "backupfs" || f[0] == "sudo" {
 		f = f[1:]
 	}
+	if len(f) == 0 {
+		return []string{""}
+	}
 	out := []string{f[0]}
 	for _, w := range f[1:] {
 		if w = strings.TrimLeft(w, "["); strings.HasPrefix(w, "-") { // [--flag] in a synopsis
@@ -196,21 +201,72 @@ func words(text string) []string {
 	return out
 }
 
-// checkSynopsis: the command exists and knows every --flag.
-func checkSynopsis(t *testing.T, text string) []string {
-	f := strings.Fields(text)
-	if len(f) < 2 || f[0] != "backupfs" {
-		return []string{"a synopsis must be a backupfs command"}
+// binHelp is what the binary says of its commands: `backupfs help` and
+// each command's --help.
+type binHelp map[string]string
+
+func newBinHelp(t *testing.T) binHelp {
+	h := binHelp{}
+	for _, m := range regexp.MustCompile(`(?m)^  backupfs ([a-z]+) `).FindAllStringSubmatch(Run(t, "help").Stdout, -1) {
+		r := Run(t, m[1], "--help")
+		h[m[1]] = r.Stdout + r.Stderr
 	}
-	if !strings.Contains(Run(t, "help").Stdout, "  backupfs "+f[1]+" ") {
-		return []string{"backupfs help does not list " + f[1]}
+	return h
+}
+
+// hasFlag: cmd's --help has a line of its own for flag (not only the
+// usage line); cmd "" is any command.
+func (h binHelp) hasFlag(cmd, flag string) bool {
+	re := regexp.MustCompile(`(?m)^\s+(-\w, )?` + regexp.QuoteMeta(flag) + `[\[ ]`)
+	for c, help := range h {
+		if (cmd == "" || c == cmd) && re.MatchString(help) {
+			return true
+		}
 	}
-	h := Run(t, f[1], "--help")
+	return false
+}
+
+// checkCommand: the command named first in f (after "backupfs") exists
+// and knows every --flag of f.
+func (h binHelp) checkCommand(text string) []string {
+	f := words(text)
+	if _, ok := h[f[0]]; !ok {
+		return []string{"backupfs help does not list " + f[0]}
+	}
 	var out []string
-	for _, w := range words(text)[1:] {
-		// a flag's own line of the defaults, not the usage line
-		if !regexp.MustCompile(`(?m)^\s+(-\w, )?` + regexp.QuoteMeta(w) + `[\[ ]`).MatchString(h.Stdout + h.Stderr) {
-			out = append(out, "backupfs "+f[1]+" --help does not list "+w)
+	for _, w := range f[1:] {
+		if !h.hasFlag(f[0], w) {
+			out = append(out, "backupfs "+f[0]+" --help does not list "+w)
+		}
+	}
+	return out
+}
+
+var inlineRE = regexp.MustCompile("`([^`]+)`")
+
+// checkInline: inline code in the prose is not run, but the commands and
+// flags it names must exist: `backupfs CMD ...` or `CMD --flag ...` (CMD
+// a backupfs command) as a synopsis, a lone `--flag` in some command.
+func (h binHelp) checkInline(path string) []string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var out []string
+	for i, l := range strings.Split(string(b), "\n") {
+		for _, m := range inlineRE.FindAllStringSubmatch(l, -1) {
+			at := filepath.Base(path) + ":" + strconv.Itoa(i+1) + ": `" + m[1] + "`: "
+			_, isCmd := h[strings.Fields(m[1])[0]]
+			var ps []string
+			switch {
+			case strings.HasPrefix(m[1], "backupfs ") || isCmd && strings.Contains(m[1], " --"):
+				ps = h.checkCommand(m[1])
+			case strings.HasPrefix(m[1], "--") && !h.hasFlag("", words("x " + m[1])[1]):
+				ps = []string{"no command has " + words("x " + m[1])[1]}
+			}
+			for _, p := range ps {
+				out = append(out, at+p)
+			}
 		}
 	}
 	return out
@@ -297,8 +353,9 @@ func declNames(d ast.Decl) []string {
 
 // TestReadmeSelfTest: on a small README, the extraction finds the blocks'
 // examples (joined, comments cut, inline code left out), and the plan
-// names by line exactly the example without a rule and the synopsis with
-// a flag the binary lacks; a mapping to a missing test is refused.
+// names by line exactly the example without a rule, the synopsis with a
+// flag the binary lacks, and the inline command and flag that do not
+// exist; a mapping to a missing test is refused.
 func TestReadmeSelfTest(t *testing.T) {
 	const md = "testdata/readme_selftest.md"
 	var got []string
@@ -306,25 +363,27 @@ func TestReadmeSelfTest(t *testing.T) {
 		got = append(got, strconv.Itoa(ex.line)+" "+ex.text)
 	}
 	want := []string{
-		"5 backupfs gc      --datastore DIR [--grace 1h] [--dry-run]",
-		"6 backupfs gc      --datastore DIR --no-such-flag",
-		"12 backupfs stats --datastore /srv/ds",
-		"14 backupfs serve --config /etc/backupfs/serve.conf --metrics-listen 127.0.0.1:9464 --log-format json",
-		"17 backupfs frobnicate --now",
+		"6 backupfs gc      --datastore DIR [--grace 1h] [--dry-run]",
+		"7 backupfs gc      --datastore DIR --no-such-flag",
+		"13 backupfs stats --datastore /srv/ds",
+		"15 backupfs serve --config /etc/backupfs/serve.conf --metrics-listen 127.0.0.1:9464 --log-format json",
+		"18 backupfs frobnicate --now",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("examples of %s:\n%s\nwant:\n%s", md, strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	runs, _, problems := readmePlan(t, md)
 	wantProblems := []string{
-		"readme_selftest.md:6: backupfs gc      --datastore DIR --no-such-flag: backupfs gc --help does not list --no-such-flag",
-		"readme_selftest.md:17: backupfs frobnicate --now: neither run nor mapped to a test (add it to readmeRuns or readmeMapped)",
+		"readme_selftest.md:7: backupfs gc      --datastore DIR --no-such-flag: backupfs gc --help does not list --no-such-flag",
+		"readme_selftest.md:18: backupfs frobnicate --now: neither run nor mapped to a test (add it to readmeRuns or readmeMapped)",
+		"readme_selftest.md:3: `backupfs frobnicate --inline`: backupfs help does not list frobnicate",
+		"readme_selftest.md:4: `--cache-sise`: no command has --cache-sise",
 	}
 	if strings.Join(problems, "\n") != strings.Join(wantProblems, "\n") {
 		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(problems, "\n"), strings.Join(wantProblems, "\n"))
 	}
-	if len(runs) != 1 || runs[0].line != 12 {
-		t.Errorf("runs: %v, want the stats example of line 12", runs)
+	if len(runs) != 1 || runs[0].line != 13 {
+		t.Errorf("runs: %v, want the stats example of line 13", runs)
 	}
 	p := checkMapped(funcSources(t, "."), "backupfs serve --config F", []string{"TestNoSuchTest"})
 	if len(p) != 3 || p[0] != "mapped to TestNoSuchTest, which does not exist" {
