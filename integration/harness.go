@@ -1,6 +1,7 @@
 // Package integration holds backupfs's end-to-end tests: the real binary,
-// a real datastore on disk (and, as the project grows, a real server and
-// real FUSE mounts), checked with ordinary tools (diff, cmp, find, du).
+// a real datastore on disk or on a real S3 server (versitygw), a real
+// `backupfs serve` on 127.0.0.1 and real FUSE mounts, checked with ordinary
+// tools (diff, cmp, find, du, mount -o loop).
 //
 // This file is the harness the tests share; it builds components for real
 // and fakes nothing.

@@ -160,7 +160,7 @@ var readmeRuns = []readmeRun{
 	{prefix: "backupfs key create /root/backup.key", env: []string{"BACKUPFS_PASSWORD=" + readmePass}, want: `^key [0-9a-f]{32} in {dir}/backup.key`},
 	{prefix: "backupfs key paperkey /root/backup.key", env: []string{"BACKUPFS_PASSWORD=" + readmePass}, want: `^backupfs key [0-9a-f]{32}\n([A-Z2-7]{5} )+`},
 	{prefix: "export BACKUPFS_KEYFILE="},
-	{prefix: "backupfs backup SERVER:/vm/100 root.tree:/ ", want: `4 files, .*\nsealed with key [0-9a-f]{32}\n`},
+	{prefix: "backupfs backup --one-file-system SERVER:/vm/100 root.tree:/ ", want: `4 files, .*\nsealed with key [0-9a-f]{32}\n`},
 	{prefix: "backupfs ls SERVER:/vm/100", want: `\n\S+  sealed, key [0-9a-f]{32}\n$`},
 	{prefix: "backupfs mount SERVER:/vm/100 /mnt", check: func(r *readmeEnv) {
 		Sh(r.t, "cmp", r.path("vm100/etc/fstab"), r.path("mnt/latest/root/etc/fstab"))
