@@ -78,6 +78,11 @@ type Client struct {
 	retry  retryState           // the reconnect schedule, under mu (retry.go)
 
 	ra raQueue // readahead fetches, batched (fetch.go)
+
+	// inverted: a client over a connection the server dialed (Over); it
+	// is never redialed.
+	inverted bool
+	session  *clientConn
 }
 
 type fileKey struct {
@@ -150,6 +155,9 @@ func (c *Client) conn(ctx context.Context) (*clientConn, error) {
 	}
 	if err := c.base.Err(); err != nil {
 		return nil, errClientClosed
+	}
+	if c.inverted {
+		return nil, fmt.Errorf("%w: %v", ErrSessionLost, c.session.broken()) // %v: not an errConn, never retried
 	}
 	if err := c.notYet(); err != nil {
 		return nil, err
