@@ -87,7 +87,10 @@ func TestSyncPush(t *testing.T) {
 	cmd, px := stalledPush(t, target, pusher, local, "/vm/2", before)
 	cmd.Process.Kill()
 	cmd.Wait()
-	px.SetMode(ProxyDrop) // the target's session ends
+	px.SetMode(ProxyDrop) // the target's session ends, and nothing redials it
+	waitFor(t, 2*time.Minute, "the target's session to end", func() bool {
+		return strings.Contains(target.Log(), "push session lost (not redialed)")
+	})
 	arrived := countChunks(t, target.Datastore) - before
 	if ls := Run(t, "ls", "--datastore", target.Datastore, "/vm/2"); ls.Code == 0 {
 		t.Fatalf("a killed push left a visible snapshot:\n%s", ls.Stdout)
