@@ -88,9 +88,17 @@ func TestSyncPush(t *testing.T) {
 	cmd.Process.Kill()
 	cmd.Wait()
 	px.SetMode(ProxyDrop) // the target's session ends, and nothing redials it
-	waitFor(t, 2*time.Minute, "the target's session to end", func() bool {
-		return strings.Contains(target.Log(), "push session lost (not redialed)")
+	waitFor(t, 2*time.Minute, "the target's pull to fail on the lost session", func() bool {
+		for _, l := range strings.Split(target.Log(), "\n") {
+			if strings.Contains(l, `msg="push failed"`) && strings.Contains(l, "push session lost (not redialed)") {
+				return true
+			}
+		}
+		return false
 	})
+	if strings.Contains(target.Log(), "gave up after") {
+		t.Fatalf("the target retried the lost push session:\n%s", target.Log())
+	}
 	arrived := countChunks(t, target.Datastore) - before
 	if ls := Run(t, "ls", "--datastore", target.Datastore, "/vm/2"); ls.Code == 0 {
 		t.Fatalf("a killed push left a visible snapshot:\n%s", ls.Stdout)
