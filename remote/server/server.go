@@ -100,6 +100,18 @@
 // never recompressed. Abort, an error, GOODBYE, Shutdown or a lost
 // connection aborts an open backup: nothing is published.
 //
+// # Push
+//
+// A PUSH (role inversion, push.go; remote/PROTOCOL.md "Push") is taken
+// only with ServerConfig.Push set and NoPush clear, from a token that holds
+// some backup rule (and some prune rule to remove vanished snapshots), on
+// a connection with nothing in flight and no byte read past the PUSH.
+// The server then answers ACK, stops its writer once the ACK is flushed,
+// and hands the connection to ServerConfig.Push, which pulls over it; the
+// group-by-group permission check is the hook's (replicate/push). The
+// other half, ServeInverted, serves a connection this side dialed under a
+// fixed Grant (no token, never re-checked) until the peer's PUSH_RESULT.
+//
 // # Errors
 //
 // A malformed frame or payload, a request with id 0, a frame type the
