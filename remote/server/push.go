@@ -65,21 +65,11 @@ func (c *srvConn) pushReq(f wire.Frame) (srvEnd, bool) {
 	if err != nil {
 		return c.protocolError(err), true
 	}
-	c.mu.Lock()
-	busy, backup := len(c.inflight)+c.uploads, c.backup != nil
-	c.mu.Unlock()
-	var refuse *wire.Error
-	switch {
-	case !c.s.pushOn():
-		refuse = &wire.Error{Code: wire.CodeDenied, Message: "this server does not accept push (serve --no-push)"}
-	case busy > 0 || backup:
-		refuse = &wire.Error{Code: wire.CodeBadRequest, Message: fmt.Sprintf("PUSH with %d requests in flight or a backup open: nothing may be in flight at the handover", busy)}
-	case !grantHas(c.grant, auth.PermBackup):
-		refuse = &wire.Error{Code: wire.CodeDenied, Message: fmt.Sprintf("token %q may not push here: it needs backup:PATTERN for the groups it pushes", c.grant.Name)}
-	case m.RemoveVanished && !grantHas(c.grant, auth.PermPrune):
-		refuse = &wire.Error{Code: wire.CodeDenied, Message: fmt.Sprintf("token %q may not push with --remove-vanished here: it needs prune:PATTERN for the groups it pushes", c.grant.Name)}
+	if !c.tokenValid() {
+		e := wire.Errorf(wire.CodeDenied, "token %q was revoked", c.grant.Name)
+		return srvEnd{final: &wire.Frame{Type: wire.TError, Payload: e.Append(nil)}, reason: "token revoked"}, true
 	}
-	if refuse != nil {
+	if refuse := c.pushRefusal(m); refuse != nil {
 		c.log.Warn("push refused", "err", refuse.Message)
 		if c.q.push(srvItem{f: wire.Frame{Type: wire.TError, ID: f.ID, Payload: refuse.Append(nil)}}, true) != nil {
 			return srvEnd{reason: "writer stopped"}, true
@@ -90,6 +80,24 @@ func (c *srvConn) pushReq(f wire.Frame) (srvEnd, bool) {
 		return srvEnd{reason: "writer stopped"}, true
 	}
 	return srvEnd{push: &m, reason: "push accepted"}, true
+}
+
+// pushRefusal says why a PUSH cannot be taken now, or nil.
+func (c *srvConn) pushRefusal(m wire.Push) *wire.Error {
+	c.mu.Lock()
+	busy, backup := len(c.inflight)+c.uploads, c.backup != nil
+	c.mu.Unlock()
+	switch {
+	case !c.s.pushOn():
+		return &wire.Error{Code: wire.CodeDenied, Message: "this server does not accept push (serve --no-push)"}
+	case busy > 0 || backup:
+		return &wire.Error{Code: wire.CodeBadRequest, Message: fmt.Sprintf("PUSH with %d requests in flight or a backup open: nothing may be in flight at the handover", busy)}
+	case !grantHas(c.grant, auth.PermBackup):
+		return &wire.Error{Code: wire.CodeDenied, Message: fmt.Sprintf("token %q may not push here: it needs backup:PATTERN for the groups it pushes", c.grant.Name)}
+	case m.RemoveVanished && !grantHas(c.grant, auth.PermPrune):
+		return &wire.Error{Code: wire.CodeDenied, Message: fmt.Sprintf("token %q may not push with --remove-vanished here: it needs prune:PATTERN for the groups it pushes", c.grant.Name)}
+	}
+	return nil
 }
 
 // handover waits for the handlers and the writer to finish (the ACK is
