@@ -20,6 +20,7 @@ import (
 // that takes pushes.
 type pushEnv struct {
 	local  store.Datastore
+	src    *client.Client // backs up into local
 	target *remotetest.Server
 }
 
@@ -35,7 +36,7 @@ func newPushEnv(t *testing.T) *pushEnv {
 	var tgt *remotetest.Server
 	dir := t.TempDir()
 	tgt = remotetest.Start(t, dir, func(cfg *server.ServerConfig) { cfg.Push = Handler(cfg.Store) })
-	return &pushEnv{local: src.Store.Datastore(), target: tgt}
+	return &pushEnv{local: src.Store.Datastore(), src: c, target: tgt}
 }
 
 func (e *pushEnv) push(t *testing.T, token string, opt replicate.Options) (replicate.Stats, error) {
@@ -64,6 +65,21 @@ func TestPush(t *testing.T) {
 	}
 	if _, err := e.push(t, tok, replicate.Options{Type: "ct"}); !errors.Is(err, ErrNothing) {
 		t.Fatalf("push of a location without groups: %v, want ErrNothing", err)
+	}
+
+	// --remove-vanished: host/a's first snapshot is forgotten on the pusher.
+	ga, t0 := catalog.Group{Type: "host", ID: "a"}, time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	remotetest.BackupTree(t, e.src, ga, t0.Add(time.Hour), t.TempDir())
+	if err := e.local.Forget(ga, t0); err != nil {
+		t.Fatal(err)
+	}
+	pruner := e.target.Token("pruner", "backup:*", "prune:host/*")
+	st, err = e.push(t, pruner, replicate.Options{Type: "host", RemoveVanished: true})
+	if err != nil || st.Snapshots != 1 || st.Removed != 1 {
+		t.Fatalf("push with RemoveVanished: %+v, %v", st, err)
+	}
+	if ts, err := e.target.Store.Snapshots(ga); err != nil || len(ts) != 1 || !ts[0].Equal(t0.Add(time.Hour)) {
+		t.Fatalf("host/a on the target after RemoveVanished: %v, %v", ts, err)
 	}
 }
 
