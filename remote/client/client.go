@@ -6,8 +6,10 @@
 // (retry.go, client.go), the connection's calls and answer frames
 // (conn.go, frames.go: zstd CHUNK payloads are received into a
 // wire.BufPool), chunk fetches with priorities and batched readahead
-// (fetch.go), the read operations (ops.go), and backup sessions with their
-// uploads (backup.go, upload.go). Client is a chunk source for the cache
+// (fetch.go), the read operations (ops.go), backup sessions with their
+// uploads (backup.go, upload.go), and both client halves of push mode
+// (push.go: DialPush asks a server to pull from this side; Over is the
+// server's client over such a connection, never redialed). Client is a chunk source for the cache
 // (backup.Repository) and Backup a backup.Sink. A read flows fs -> cache ->
 // remote/client -> (wire) -> remote/server -> store.
 //
