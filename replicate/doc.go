@@ -1,6 +1,8 @@
 // Package replicate copies snapshots from one repository to a datastore:
 // backupfs sync, the offsite half of a backup plan (Proxmox Backup's sync
-// jobs, restic copy, zrepl's pull replication).
+// jobs, restic copy, zrepl's pull replication). Push mode (package
+// replicate/push) runs the same Pull on the target, over a connection the
+// source dialed.
 //
 // # What a sync does
 //

@@ -61,10 +61,8 @@ var ErrPattern = errors.New("replicate: bad group pattern")
 // Pull copies what opt selects from src into dst.
 func Pull(ctx context.Context, src Source, dst Target, opt Options) (Stats, error) {
 	var st Stats
-	for _, p := range opt.Groups {
-		if _, err := path.Match(p, ""); err != nil {
-			return st, fmt.Errorf("%w: %q: %w", ErrPattern, p, err)
-		}
+	if err := opt.Check(); err != nil {
+		return st, err
 	}
 	if opt.Batch <= 0 {
 		opt.Batch = 64
@@ -77,7 +75,7 @@ func Pull(ctx context.Context, src Source, dst Target, opt Options) (Stats, erro
 		return st, fmt.Errorf("source groups: %w", err)
 	}
 	for _, g := range groups {
-		if !opt.selects(g) {
+		if !opt.Selects(g) {
 			continue
 		}
 		st.Groups++
@@ -88,7 +86,18 @@ func Pull(ctx context.Context, src Source, dst Target, opt Options) (Stats, erro
 	return st, nil
 }
 
-func (o *Options) selects(g catalog.Group) bool {
+// Check validates the group patterns (ErrPattern).
+func (o *Options) Check() error {
+	for _, p := range o.Groups {
+		if _, err := path.Match(p, ""); err != nil {
+			return fmt.Errorf("%w: %q: %w", ErrPattern, p, err)
+		}
+	}
+	return nil
+}
+
+// Selects reports whether the location and the patterns select g.
+func (o *Options) Selects(g catalog.Group) bool {
 	if (o.Type != "" && g.Type != o.Type) || (o.ID != "" && g.ID != o.ID) {
 		return false
 	}

@@ -72,7 +72,7 @@ func init() {
 		"diff":        {"diff [--json] [HOST[:PORT]:]/TYPE/ID/TIME[/ARCHIVE] TIME|/TYPE/ID/TIME[/ARCHIVE]", "files added, removed and changed between two snapshots (catalogs only)", inspectCommand("diff", runDiff)},
 		"find":        {"find [--json] [--all] [[HOST[:PORT]:]/[TYPE[/ID]]] PATTERN", "which versions of matching paths exist across snapshots, and when they changed", inspectCommand("find", runFind)},
 		"key":         {"key [--kdf-time N] [--kdf-memory 64MiB] create|passwd|paperkey|recover|fingerprint FILE", "manage key files for sealed backups (passphrase from BACKUPFS_PASSWORD_FILE, BACKUPFS_PASSWORD or the terminal)", cmdKey},
-		"sync":        {"sync [--datastore DIR] [--group PATTERN]... [--transfer-last N] [--remove-vanished] HOST[:PORT]:/[TYPE[/ID]]", "pull the snapshots the datastore lacks from a server, incrementally", cmdSync},
+		"sync":        {"sync [--push] [--datastore DIR] [--group PATTERN]... [--transfer-last N] [--remove-vanished] HOST[:PORT]:/[TYPE[/ID]]", "pull the snapshots the datastore lacks from a server, incrementally (--push: offer the datastore's to a server, which pulls them)", cmdSync},
 		"protect":     {"protect [--unprotect] [--datastore DIR] [HOST[:PORT]:]/TYPE/ID/TIME", "mark a snapshot that forget and prune must leave alone", cmdProtect},
 		"jobs":        {"jobs HOST[:PORT]:/", "list a server's scheduled jobs (serve --job): last run, result, next run", cmdJobs},
 		"tag":         {"tag [--add T]... [--remove T]... [--note TEXT] [HOST[:PORT]:]/TYPE/ID/TIME", "change a snapshot's tags and note", cmdTag},

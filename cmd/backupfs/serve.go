@@ -10,6 +10,7 @@ import (
 	"github.com/backupfs/backupfs/jobs"
 	"github.com/backupfs/backupfs/remote/auth"
 	"github.com/backupfs/backupfs/remote/server"
+	"github.com/backupfs/backupfs/replicate/push"
 	"github.com/backupfs/backupfs/store"
 	"github.com/backupfs/backupfs/store/objstore"
 )
@@ -23,6 +24,7 @@ type serveOptions struct {
 	limits    server.Limits // connection bounds; zero: the defaults
 	jobs      []string      // --job specs (package jobs)
 	noAdmin   bool          // --no-admin
+	noPush    bool          // --no-push
 }
 
 func cmdServe(ctx context.Context, e env, args []string) error {
@@ -40,6 +42,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	fs.IntVar(&o.limits.MaxHandshakes, "max-handshakes", 0, "most connections that have not finished TLS and HELLO (default max-conns/4, at least 8)")
 	fs.DurationVar(&o.limits.HandshakeTimeout, "handshake-timeout", 0, "time a new connection has for TLS and HELLO (default 10s)")
 	fs.BoolVar(&o.noAdmin, "no-admin", false, "refuse forget, prune, verify, gc and protect from clients (administer on this machine only)")
+	fs.BoolVar(&o.noPush, "no-push", false, "refuse sync --push from clients (a pusher's snapshots are written here with its token's backup permission)")
 	fs.StringArrayVar(&o.jobs, "job", nil, "a scheduled job, e.g. 'gc every 24h', 'verify every 168h', 'prune vm/* every 24h keep-daily=7' (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -94,7 +97,8 @@ func serveStore(ctx context.Context, o serveOptions, log *slog.Logger) error {
 		defer release()
 	}
 	sched := jobs.New(s, log, specs)
-	srv, err := server.NewServer(server.ServerConfig{Store: s, Tokens: st.tokens, TLS: auth.ServerConfig(cert), Log: log, Limits: o.limits, Jobs: sched, NoAdmin: o.noAdmin})
+	srv, err := server.NewServer(server.ServerConfig{Store: s, Tokens: st.tokens, TLS: auth.ServerConfig(cert), Log: log, Limits: o.limits, Jobs: sched, NoAdmin: o.noAdmin,
+		Push: push.Handler(s), NoPush: o.noPush})
 	if err != nil {
 		return err
 	}

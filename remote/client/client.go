@@ -6,8 +6,10 @@
 // (retry.go, client.go), the connection's calls and answer frames
 // (conn.go, frames.go: zstd CHUNK payloads are received into a
 // wire.BufPool), chunk fetches with priorities and batched readahead
-// (fetch.go), the read operations (ops.go), and backup sessions with their
-// uploads (backup.go, upload.go). Client is a chunk source for the cache
+// (fetch.go), the read operations (ops.go), backup sessions with their
+// uploads (backup.go, upload.go), and both client halves of push mode
+// (push.go: DialPush asks a server to pull from this side; Over is the
+// server's client over such a connection, never redialed). Client is a chunk source for the cache
 // (backup.Repository) and Backup a backup.Sink. A read flows fs -> cache ->
 // remote/client -> (wire) -> remote/server -> store.
 //
@@ -78,6 +80,11 @@ type Client struct {
 	retry  retryState           // the reconnect schedule, under mu (retry.go)
 
 	ra raQueue // readahead fetches, batched (fetch.go)
+
+	// inverted: a client over a connection the server dialed (Over); it
+	// is never redialed.
+	inverted bool
+	session  *clientConn
 }
 
 type fileKey struct {
@@ -150,6 +157,9 @@ func (c *Client) conn(ctx context.Context) (*clientConn, error) {
 	}
 	if err := c.base.Err(); err != nil {
 		return nil, errClientClosed
+	}
+	if c.inverted {
+		return nil, fmt.Errorf("%w: %v", ErrSessionLost, c.session.broken()) // %v: not an errConn, never retried
 	}
 	if err := c.notYet(); err != nil {
 		return nil, err

@@ -29,6 +29,17 @@ var ErrNotServer = errors.New("remote: not a backupfs server")
 // certificate, token or version is final; anything else is an errConn (a
 // reconnect may retry it).
 func dialConn(ctx context.Context, addr string, tcfg *tls.Config, token string) (*clientConn, error) {
+	cc, err := dialHello(ctx, addr, tcfg, token)
+	if err != nil {
+		return nil, err
+	}
+	go cc.readLoop()
+	return cc, nil
+}
+
+// dialHello is dialConn without the reader: nothing is read from the
+// connection past the server's HELLO (DialPush reads on by itself).
+func dialHello(ctx context.Context, addr string, tcfg *tls.Config, token string) (*clientConn, error) {
 	limit := connectTimeout
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
@@ -51,7 +62,6 @@ func dialConn(ctx context.Context, addr string, tcfg *tls.Config, token string) 
 		}
 		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
-	go cc.readLoop()
 	return cc, nil
 }
 

@@ -65,7 +65,7 @@ func (c *Client) lost(cc *clientConn, err error) {
 		c.retry = retryState{}
 	}
 	c.mu.Unlock()
-	if c.base.Err() == nil {
+	if c.base.Err() == nil && !c.inverted {
 		c.log.Warn("connection lost, reconnecting", "server", c.cfg.Addr, "err", err, "retry_in", wait.Round(time.Millisecond))
 	}
 }

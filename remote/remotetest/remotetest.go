@@ -32,8 +32,9 @@ type Server struct {
 
 // Start serves the datastore in dir on a free port of 127.0.0.1 until the
 // test ends. A missing or empty dir gets a new datastore, as backupfs init
-// makes one.
-func Start(t testing.TB, dir string) *Server {
+// makes one. Each of opts may change the server's configuration (e.g. set
+// its Push hook) before it starts.
+func Start(t testing.TB, dir string, opts ...func(*server.ServerConfig)) *Server {
 	t.Helper()
 	s := &Server{t: t, Dir: dir}
 	st, err := store.Open(dir, store.Options{})
@@ -53,6 +54,9 @@ func Start(t testing.TB, dir string) *Server {
 	}
 	s.Store, s.Tokens, s.Fingerprint = st, toks, auth.Fingerprint(cert)
 	s.cfg = server.ServerConfig{Store: st.Datastore(), Tokens: toks, TLS: auth.ServerConfig(cert), Log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(&s.cfg)
+	}
 	s.listen("127.0.0.1:0")
 	t.Cleanup(s.Stop)
 	return s

@@ -20,6 +20,10 @@ var ErrServerClosed = errors.New("remote: server closed")
 // TLS handshake and HELLO in their own goroutine, within
 // Limits.HandshakeTimeout. Serve closes ln.
 func (s *Server) Serve(ln net.Listener) error {
+	if s.cfg.Tokens == nil {
+		ln.Close()
+		return errors.New("remote: serve: ServerConfig.Tokens is required")
+	}
 	s.mu.Lock()
 	if s.shutdown {
 		s.mu.Unlock()

@@ -43,6 +43,9 @@ type srvConn struct {
 	backup    *srvBackup
 	prevFiles srvSnapKey // the previous snapshot of the backup (GET_FILE allowed)
 	lastValid time.Time  // last Tokens.Valid check
+
+	fixed  bool             // an inverted session (ServeInverted): grant fixed, no token to re-check
+	result *wire.PushResult // what the target sent (fixed sessions)
 }
 
 // srvReq is one request in flight.
@@ -61,6 +64,7 @@ type srvEnd struct {
 	graceful bool        // finish in-flight answers first
 	goodbye  bool        // send GOODBYE (graceful only)
 	final    *wire.Frame // abrupt: written after dropping queued answers
+	push     *wire.Push  // a PUSH was accepted: hand the connection over
 	reason   string
 	err      error
 }
@@ -95,6 +99,11 @@ func (c *srvConn) serve(cfg *tls.Config) {
 	}
 	c.log = c.log.With("token", c.grant.Name)
 	c.log.Info("connected")
+	c.run()
+}
+
+// run serves frames until the connection ends, and says how it ended.
+func (c *srvConn) run() srvEnd {
 	werr := make(chan error, 1)
 	go func() {
 		err := c.q.run(c.nc, func(n int) { c.s.stats.sent.Add(int64(n)) })
@@ -104,7 +113,12 @@ func (c *srvConn) serve(cfg *tls.Config) {
 		werr <- err
 	}()
 	end := c.readLoop(bufio.NewReaderSize(c.nc, 64<<10))
+	if end.push != nil {
+		c.handover(end, werr)
+		return end
+	}
 	c.finish(end, werr)
+	return end
 }
 
 // handshake does TLS and HELLO within HandshakeTimeout.
@@ -195,6 +209,11 @@ func (c *srvConn) readLoop(br *bufio.Reader) srvEnd {
 		f, err := wire.ReadFrame(br)
 		if err != nil {
 			return c.readError(err, "frame")
+		}
+		if f.Type == wire.TPush && br.Buffered() > 0 {
+			// The connection changes hands after the ACK: bytes read
+			// past the PUSH would be lost to the new reader.
+			return c.protocolError(fmt.Errorf("%w: %d bytes follow PUSH before its answer", wire.ErrProtocol, br.Buffered()))
 		}
 		c.s.stats.received.Add(int64(wire.HeaderSize + len(f.Payload)))
 		if end, stop := c.dispatch(f); stop {

@@ -41,6 +41,10 @@ func (c *srvConn) dispatch(f wire.Frame) (end srvEnd, stop bool) {
 		if e, err = wire.DecodeError(f.Payload); err == nil {
 			return srvEnd{reason: "error from client", err: e}, true
 		}
+	case wire.TPush:
+		return c.pushReq(f)
+	case wire.TPushResult:
+		return c.pushResult(f)
 	default:
 		return c.request(f)
 	}
@@ -130,6 +134,9 @@ func (c *srvConn) handler(f wire.Frame) (h func(*srvReq), inline bool, err error
 
 // tokenValid re-checks the token at most once per srvValidEvery.
 func (c *srvConn) tokenValid() bool {
+	if c.fixed {
+		return true
+	}
 	now := time.Now()
 	c.mu.Lock()
 	due := now.Sub(c.lastValid) >= srvValidEvery

@@ -52,7 +52,7 @@ func (l *srvLogBuf) String() string {
 	return l.b.String()
 }
 
-func srvStart(t testing.TB, lim Limits) *srvEnv {
+func srvStart(t testing.TB, lim Limits, opts ...func(*ServerConfig)) *srvEnv {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Init(dir, store.Options{})
@@ -65,7 +65,11 @@ func srvStart(t testing.TB, lim Limits) *srvEnv {
 	must(t, err)
 	e := &srvEnv{t: t, st: st, toks: toks, tlsCfg: ccfg, logs: &srvLogBuf{}, done: make(chan error, 1)}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.srv, err = NewServer(ServerConfig{Store: st.Datastore(), Tokens: toks, TLS: auth.ServerConfig(cert), Log: log, Limits: lim, Name: "test"})
+	cfg := ServerConfig{Store: st.Datastore(), Tokens: toks, TLS: auth.ServerConfig(cert), Log: log, Limits: lim, Name: "test"}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e.srv, err = NewServer(cfg)
 	must(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)

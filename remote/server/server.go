@@ -100,6 +100,18 @@
 // never recompressed. Abort, an error, GOODBYE, Shutdown or a lost
 // connection aborts an open backup: nothing is published.
 //
+// # Push
+//
+// A PUSH (role inversion, push.go; remote/PROTOCOL.md "Push") is taken
+// only with ServerConfig.Push set and NoPush clear, from a token that holds
+// some backup rule (and some prune rule to remove vanished snapshots), on
+// a connection with nothing in flight and no byte read past the PUSH.
+// The server then answers ACK, stops its writer once the ACK is flushed,
+// and hands the connection to ServerConfig.Push, which pulls over it; the
+// group-by-group permission check is the hook's (replicate/push). The
+// other half, ServeInverted, serves a connection this side dialed under a
+// fixed Grant (no token, never re-checked) until the peer's PUSH_RESULT.
+//
 // # Errors
 //
 // A malformed frame or payload, a request with id 0, a frame type the
@@ -139,8 +151,10 @@ import (
 	"github.com/backupfs/backupfs/store"
 )
 
-// ServerConfig configures a Server. Store and Tokens are required; TLS
-// nil serves plain TCP (tests only; `backupfs serve` always passes one).
+// ServerConfig configures a Server. Store is required, and Tokens for
+// Serve (a server that only serves inverted sessions, ServeInverted, has
+// none); TLS nil serves plain TCP (tests only; `backupfs serve` always
+// passes one).
 type ServerConfig struct {
 	Store  store.Datastore
 	Tokens *auth.Tokens
@@ -157,6 +171,13 @@ type ServerConfig struct {
 	// wire.FeatureAdmin): for a server whose datastore is administered
 	// on its own machine only.
 	NoAdmin bool
+	// Push, if set, accepts PUSH (role inversion, push.go): it is called
+	// with the connection once the PUSH is accepted and pulls over it
+	// (package replicate/push); the connection is closed when it returns.
+	// Nil, or NoPush, refuses PUSH (DENIED; HELLO then lacks
+	// wire.FeaturePush).
+	Push   func(ctx context.Context, h Handover)
+	NoPush bool
 }
 
 // features are the HELLO feature bits this server announces.
@@ -164,6 +185,9 @@ func (s *Server) features() uint32 {
 	f := wire.FeaturesV4
 	if s.cfg.NoAdmin {
 		f &^= wire.FeatureAdmin
+	}
+	if !s.pushOn() {
+		f &^= wire.FeaturePush
 	}
 	return f
 }
@@ -214,8 +238,8 @@ type Server struct {
 // NewServer checks cfg and returns a server that serves nothing until
 // Serve.
 func NewServer(cfg ServerConfig) (*Server, error) {
-	if cfg.Store == nil || cfg.Tokens == nil {
-		return nil, errors.New("remote: server: Store and Tokens are required")
+	if cfg.Store == nil {
+		return nil, errors.New("remote: server: Store is required")
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)

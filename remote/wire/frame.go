@@ -73,6 +73,9 @@ const (
 
 	TAdmin       Type = 0x40 // version 4
 	TAdminOutput Type = 0x41 // version 4
+
+	TPush       Type = 0x50 // version 4, feature FeaturePush
+	TPushResult Type = 0x51 // version 4, feature FeaturePush
 )
 
 // Flags are a frame's flag bits.
@@ -118,6 +121,8 @@ var types = [...]typeInfo{
 	TKnownChunks:   {"KNOWN_CHUNKS", 0},
 	TAdmin:         {"ADMIN", 0},
 	TAdminOutput:   {"ADMIN_OUTPUT", FlagMore},
+	TPush:          {"PUSH", 0},
+	TPushResult:    {"PUSH_RESULT", 0},
 }
 
 // Known reports whether t is a frame type of this protocol version.

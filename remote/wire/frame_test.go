@@ -240,7 +240,7 @@ func TestTypeAndCodeStrings(t *testing.T) {
 			}
 		}
 	}
-	if known != 26 {
-		t.Errorf("%d known types, want 26", known)
+	if known != 28 {
+		t.Errorf("%d known types, want 28", known)
 	}
 }

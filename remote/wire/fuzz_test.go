@@ -20,6 +20,7 @@ var frameDecoders = map[Type]string{
 	TUploadChunk: "UploadChunk", TAck: "Ack", TUploadFile: "UploadFile", TBackupFinish: "BackupFinish",
 	TQueryChunks: "QueryChunks", TKnownChunks: "KnownChunks",
 	TAdmin: "Admin", TAdminOutput: "AdminOutput",
+	TPush: "Push", TPushResult: "PushResult",
 }
 
 // FuzzReadFrame reads frames from a stream until it ends or fails. Every

@@ -17,14 +17,15 @@ const (
 	FeatureDigestQuery uint32 = 1 << 1 // QUERY_CHUNKS during a backup
 	FeatureAdmin       uint32 = 1 << 2 // ADMIN: forget, prune, verify, gc, protect, jobs
 	FeatureSync        uint32 = 1 << 3 // sync:PATTERN tokens and stored blobs for a puller
+	FeaturePush        uint32 = 1 << 4 // PUSH: pulls from a client that dials in (role inversion)
 
 	// FeaturesV4 is every feature of this version.
-	FeaturesV4 = FeatureSealed | FeatureDigestQuery | FeatureAdmin | FeatureSync
+	FeaturesV4 = FeatureSealed | FeatureDigestQuery | FeatureAdmin | FeatureSync | FeaturePush
 )
 
 // FeatureNames names the feature bits, for messages.
 var FeatureNames = map[uint32]string{FeatureSealed: "sealed backups", FeatureDigestQuery: "the digest query",
-	FeatureAdmin: "administration", FeatureSync: "sync"}
+	FeatureAdmin: "administration", FeatureSync: "sync", FeaturePush: "push"}
 
 // ClientHello is the HELLO a client sends.
 type ClientHello struct {

@@ -112,6 +112,16 @@ var malformed = []struct {
 	{"Admin", "note too long", cat(str("tag"), str("vm/1"), le64(1), []byte{2}, zeros(24), le64(0), le64(0), le64(0), str(strings.Repeat("n", 1025)), str(""), str(""))},
 	{"AdminOutput", "line too long", cat([]byte{0}, str(strings.Repeat("x", MaxAdminLine+1)))},
 	{"AdminOutput", "trailing", cat([]byte{0}, str("x"), []byte{0})},
+	{"Push", "empty", nil},
+	{"Push", "type too long", cat(str(strings.Repeat("v", MaxPushTypeLen+1)), str(""), le16(0), le32(0), []byte{0})},
+	{"Push", "pattern count over max", cat(str(""), str(""), le16(MaxPushPatterns+1), bytes.Repeat(str("*"), MaxPushPatterns+1), le32(0), []byte{0})},
+	{"Push", "pattern count past payload", cat(str(""), str(""), le16(60000), str("*"), le32(0), []byte{0})},
+	{"Push", "empty pattern", cat(str(""), str(""), le16(1), str(""), le32(0), []byte{0})},
+	{"Push", "unknown flag", cat(str(""), str(""), le16(0), le32(0), []byte{2})},
+	{"Push", "trailing", cat(str(""), str(""), le16(0), le32(0), []byte{0, 0})},
+	{"PushResult", "empty", nil},
+	{"PushResult", "message too long", cat(le16(1), str(strings.Repeat("m", MaxMessageLen+1)), zeros(16+24))},
+	{"PushResult", "truncated counts", cat(le16(0), str(""), zeros(16+23))},
 }
 
 func TestDecodeMalformed(t *testing.T) {

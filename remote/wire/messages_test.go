@@ -58,6 +58,8 @@ var decoders = []struct {
 	{"KnownChunks", wrap(DecodeKnownChunks)},
 	{"Admin", wrap(DecodeAdmin)},
 	{"AdminOutput", wrap(DecodeAdminOutput)},
+	{"Push", wrap(DecodePush)},
+	{"PushResult", wrap(DecodePushResult)},
 }
 
 func decoderIndex(name string) byte {
@@ -119,6 +121,11 @@ var samples = []struct {
 	{"Admin", Admin{Op: AdminForget, Group: "host/a", Time: 1763800000}},
 	{"AdminOutput", AdminOutput{Line: "verified 3 snapshots"}},
 	{"AdminOutput", AdminOutput{Exit: 1}},
+	{"Push", Push{}},
+	{"Push", Push{Type: "vm", Patterns: []string{"vm/1*", "vm/2"}, TransferLast: 3, RemoveVanished: true}},
+	{"Push", Push{Type: "host", ID: "web1"}},
+	{"PushResult", PushResult{Groups: 2, Snapshots: 3, Skipped: 1, Chunks: 1 << 33, Bytes: 1 << 40, Present: 7}},
+	{"PushResult", PushResult{Code: CodeDenied, Message: "token \"pusher\" may not write vm/7 (needs backup:vm/7)", Groups: 1}},
 }
 
 func TestMessageRoundTrip(t *testing.T) {

@@ -1,0 +1,109 @@
+package push
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/backupfs/backupfs/catalog"
+	"github.com/backupfs/backupfs/remote/client"
+	"github.com/backupfs/backupfs/remote/remotetest"
+	"github.com/backupfs/backupfs/remote/server"
+	"github.com/backupfs/backupfs/replicate"
+	"github.com/backupfs/backupfs/store"
+)
+
+// pushEnv is a pusher's datastore with two groups and a target server
+// that takes pushes.
+type pushEnv struct {
+	local  store.Datastore
+	src    *client.Client // backs up into local
+	target *remotetest.Server
+}
+
+func newPushEnv(t *testing.T) *pushEnv {
+	src := remotetest.Start(t, t.TempDir())
+	c := src.Dial(src.Token("admin", "backup:*"))
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	for i, g := range []catalog.Group{{Type: "host", ID: "a"}, {Type: "vm", ID: "1"}} {
+		dir := t.TempDir()
+		remotetest.WriteFiles(t, dir, map[string][]byte{"f": []byte(strings.Repeat(g.String(), 5000+i))})
+		remotetest.BackupTree(t, c, g, t0, dir)
+	}
+	var tgt *remotetest.Server
+	dir := t.TempDir()
+	tgt = remotetest.Start(t, dir, func(cfg *server.ServerConfig) { cfg.Push = Handler(cfg.Store) })
+	return &pushEnv{local: src.Store.Datastore(), src: c, target: tgt}
+}
+
+func (e *pushEnv) push(t *testing.T, token string, opt replicate.Options) (replicate.Stats, error) {
+	t.Helper()
+	cfg := client.ClientConfig{Addr: e.target.Addr, Token: token, Fingerprint: e.target.Fingerprint, Timeout: 20 * time.Second}
+	return Push(context.Background(), e.local, cfg, opt, nil)
+}
+
+// A push copies what the location selects, and nothing again.
+func TestPush(t *testing.T) {
+	e := newPushEnv(t)
+	tok := e.target.Token("pusher", "backup:*")
+	st, err := e.push(t, tok, replicate.Options{Type: "vm"})
+	if err != nil || st.Groups != 1 || st.Snapshots != 1 || st.Chunks == 0 {
+		t.Fatalf("push of /vm: %+v, %v", st, err)
+	}
+	if ts, err := e.target.Store.Snapshots(catalog.Group{Type: "host", ID: "a"}); len(ts) != 0 {
+		t.Fatalf("a push of /vm copied host/a: %v, %v", ts, err)
+	}
+	if n := countChunks(t, e.target.Dir); int64(n) != st.Chunks {
+		t.Fatalf("the target holds %d chunks, the push says %d", n, st.Chunks)
+	}
+	st, err = e.push(t, tok, replicate.Options{})
+	if err != nil || st.Groups != 2 || st.Snapshots != 1 || st.Skipped != 1 {
+		t.Fatalf("push of /: %+v, %v", st, err)
+	}
+	if _, err := e.push(t, tok, replicate.Options{Type: "ct"}); !errors.Is(err, ErrNothing) {
+		t.Fatalf("push of a location without groups: %v, want ErrNothing", err)
+	}
+
+	// --remove-vanished: host/a's first snapshot is forgotten on the pusher.
+	ga, t0 := catalog.Group{Type: "host", ID: "a"}, time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	remotetest.BackupTree(t, e.src, ga, t0.Add(time.Hour), t.TempDir())
+	if err := e.local.Forget(ga, t0); err != nil {
+		t.Fatal(err)
+	}
+	pruner := e.target.Token("pruner", "backup:*", "prune:host/*")
+	st, err = e.push(t, pruner, replicate.Options{Type: "host", RemoveVanished: true})
+	if err != nil || st.Snapshots != 1 || st.Removed != 1 {
+		t.Fatalf("push with RemoveVanished: %+v, %v", st, err)
+	}
+	if ts, err := e.target.Store.Snapshots(ga); err != nil || len(ts) != 1 || !ts[0].Equal(t0.Add(time.Hour)) {
+		t.Fatalf("host/a on the target after RemoveVanished: %v, %v", ts, err)
+	}
+}
+
+// A group the pusher's token may not write fails the push, naming it,
+// before anything is written.
+func TestPushDeniedGroup(t *testing.T) {
+	e := newPushEnv(t)
+	_, err := e.push(t, e.target.Token("hosts", "backup:host/*"), replicate.Options{})
+	if !errors.Is(err, ErrTarget) || !strings.Contains(err.Error(), "may not write vm/1 here (needs backup:vm/1)") {
+		t.Fatalf("push with backup:host/*: %v", err)
+	}
+	if ts, _ := e.target.Store.Snapshots(catalog.Group{Type: "host", ID: "a"}); len(ts) != 0 {
+		t.Fatal("a refused push wrote host/a")
+	}
+	if n := countChunks(t, e.target.Dir); n != 0 {
+		t.Fatalf("a refused push stored %d chunks", n)
+	}
+}
+
+func countChunks(t *testing.T, dir string) int {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, ".chunks", "*", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(m)
+}
