@@ -157,6 +157,8 @@ var readmeRuns = []readmeRun{
 	}},
 	{prefix: "backupfs sync --datastore /srv/offsite backup.example:/", token: "offsite", want: `synced 3 snapshots`},
 	{prefix: "backupfs sync --datastore /srv/offsite --group", token: "offsite", want: `synced 0 snapshots \(3 already there`},
+	{prefix: "backupfs token create --datastore /srv/ds nas ", want: `bfs1\.nas\.`, capture: "nas"},
+	{prefix: "backupfs sync --push --datastore /srv/offsite", token: "nas", want: `synced 0 snapshots \(3 already there`},
 	{prefix: "backupfs key create /root/backup.key", env: []string{"BACKUPFS_PASSWORD=" + readmePass}, want: `^key [0-9a-f]{32} in {dir}/backup.key`},
 	{prefix: "backupfs key paperkey /root/backup.key", env: []string{"BACKUPFS_PASSWORD=" + readmePass}, want: `^backupfs key [0-9a-f]{32}\n([A-Z2-7]{5} )+`},
 	{prefix: "export BACKUPFS_KEYFILE="},
