@@ -1,8 +1,13 @@
 // Package wire is the frame and message codec of the backupfs protocol,
-// version 3 (version 2 lacked the digest query, QUERY_CHUNKS and
-// KNOWN_CHUNKS; version 1 also BACKUP_READY's lacking chunks and note and
-// the EXISTS code; a peer of another version is refused at HELLO with a
-// VERSION error naming both versions). remote/PROTOCOL.md is the specification and the single source
+// version 4 (version 3 lacked ADMIN and ADMIN_OUTPUT; version 2 also the
+// digest query, QUERY_CHUNKS and KNOWN_CHUNKS; version 1 also
+// BACKUP_READY's lacking chunks and note and the EXISTS code; a peer of
+// another version is refused at HELLO with a VERSION error naming both
+// versions). What a version-4 server offers beyond the base is in its
+// HELLO's feature bits (sealed blobs, the digest query, administration,
+// sync, push): a peer checks a bit before it sends the frames it covers,
+// so a feature added later (PUSH) needs no new version.
+// remote/PROTOCOL.md is the specification and the single source
 // of truth for the byte layout; this package implements it and repeats the
 // layout next to each type.
 //
