@@ -126,7 +126,12 @@ func TestScheduledJobs(t *testing.T) {
 	root := srv.Token("root", "admin:*", "read:*", "backup:*")
 	srv.MustClient(root, "backup", srv.Repo("/host/a"), "src.tree:"+src)
 	jobsOut := func() string { return srv.MustClient(root, "jobs", srv.Repo("/")) }
-	waitJobs(t, func() bool { return strings.Count(jobsOut(), " ok: ") == 2 }, jobsOut)
+	// Both jobs may have run before the backup existed (the verify then
+	// says no group matches): wait for a verify of its snapshot.
+	waitJobs(t, func() bool {
+		out := jobsOut()
+		return strings.Count(out, " ok: ") == 2 && strings.Contains(out, "verified 1 snapshots")
+	}, jobsOut)
 	if out := jobsOut(); !strings.Contains(out, "gc every 1s | runs ") || !strings.Contains(out, "verify host/* every 1s | runs ") ||
 		!strings.Contains(out, "verified 1 snapshots") || !strings.Contains(out, " | next ") {
 		t.Fatalf("jobs:\n%s", out)

@@ -229,15 +229,20 @@ func (s *Scheduler) runJob(ctx context.Context, j Job, out func(string)) error {
 		return err
 	}
 	var errs []error
+	matched := 0
 	for _, g := range groups {
 		if ok, _ := path.Match(j.Pattern, g.String()); !ok {
 			continue
 		}
+		matched++
 		req := j.Req
 		req.Group = &catalog.Group{Type: g.Type, ID: g.ID}
 		if err := admin.Run(ctx, s.ds, req, out); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", g, err))
 		}
+	}
+	if matched == 0 {
+		out(fmt.Sprintf("no group matches %s", j.Pattern)) // not an empty result
 	}
 	return errors.Join(errs...)
 }

@@ -97,6 +97,29 @@ func TestSchedulerRuns(t *testing.T) {
 	}
 }
 
+// TestSchedulerNoGroup: a verify job whose pattern matches no group (yet)
+// runs clean and says so, rather than showing an empty result that reads
+// like a verify of something.
+func TestSchedulerNoGroup(t *testing.T) {
+	st, err := store.Init(filepath.Join(t.TempDir(), "ds"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := Parse("verify vm/* every 1s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(st.Datastore(), nil, []Job{j})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	waitRuns(t, s, 1)
+	if line := s.Lines()[0]; !strings.Contains(line, " ok: no group matches vm/*") {
+		t.Fatalf("verify of no group: %s", line)
+	}
+}
+
 // waitRuns waits until every job ran at least once (each run is reported
 // on s.runs).
 func waitRuns(t *testing.T, s *Scheduler, jobs int) {

@@ -49,7 +49,7 @@ func (c *Client) Begin(g catalog.Group, t time.Time) (*Backup, error) {
 	defer cancel()
 	var cc *clientConn
 	err := c.do(ctx, "connect", func(ctx context.Context, _ *clientConn) (err error) {
-		cc, err = dialConn(ctx, c.cfg.Addr, c.tls, c.cfg.Token)
+		cc, err = dialConn(ctx, c.cfg.Addr, c.tls, c.cfg.Token, c.cfg.connectLimit())
 		if cc != nil {
 			cc.unseal = c.cfg.Unseal
 		}

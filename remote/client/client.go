@@ -40,6 +40,9 @@ type ClientConfig struct {
 	Fingerprint string // the server certificate's SHA-256; required
 	// Timeout bounds every request, retries included (default 60 s).
 	Timeout time.Duration
+	// ConnectTimeout bounds one connection attempt: TCP connect, TLS
+	// handshake and HELLO (default 5 s: see Client).
+	ConnectTimeout time.Duration
 	// Log gets the reconnects of an established session (warnings) and
 	// the connection's details (debug); nil discards them.
 	Log *slog.Logger
@@ -112,7 +115,7 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	c := &Client{cfg: cfg, tls: tcfg, log: cfg.Log, base: base, stop: stop, grants: map[fileKey]struct{}{}}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	cc, err := dialConn(ctx, cfg.Addr, tcfg, cfg.Token)
+	cc, err := dialConn(ctx, cfg.Addr, tcfg, cfg.Token, cfg.connectLimit())
 	if cc != nil {
 		cc.unseal = cfg.Unseal
 	}
@@ -164,7 +167,7 @@ func (c *Client) conn(ctx context.Context) (*clientConn, error) {
 	if err := c.notYet(); err != nil {
 		return nil, err
 	}
-	cc, err := dialConn(ctx, c.cfg.Addr, c.tls, c.cfg.Token)
+	cc, err := dialConn(ctx, c.cfg.Addr, c.tls, c.cfg.Token, c.cfg.connectLimit())
 	if cc != nil {
 		cc.unseal = c.cfg.Unseal
 	}

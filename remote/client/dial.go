@@ -12,11 +12,20 @@ import (
 	"time"
 )
 
-// connectTimeout bounds one connection attempt: TCP connect, TLS
-// handshake and HELLO. A backupfs server answers all three within
-// milliseconds; something that does not answer within seconds is not a
-// backupfs server, or not one that can serve.
+// connectTimeout bounds one connection attempt by default
+// (ClientConfig.ConnectTimeout): TCP connect, TLS handshake and HELLO. A
+// backupfs server answers all three within milliseconds; something that
+// does not answer within seconds is not a backupfs server, or not one
+// that can serve.
 const connectTimeout = 5 * time.Second
+
+// connectLimit is the bound of one connection attempt.
+func (cfg *ClientConfig) connectLimit() time.Duration {
+	if cfg.ConnectTimeout > 0 {
+		return cfg.ConnectTimeout
+	}
+	return connectTimeout
+}
 
 // ErrNotServer reports a connection to something that answered, but not
 // as a backupfs server does (plain HTTP, or anything else than TLS).
@@ -28,8 +37,8 @@ var ErrNotServer = errors.New("remote: not a backupfs server")
 // connection closed during the handshake, no answer in time. A wrong
 // certificate, token or version is final; anything else is an errConn (a
 // reconnect may retry it).
-func dialConn(ctx context.Context, addr string, tcfg *tls.Config, token string) (*clientConn, error) {
-	cc, err := dialHello(ctx, addr, tcfg, token)
+func dialConn(ctx context.Context, addr string, tcfg *tls.Config, token string, limit time.Duration) (*clientConn, error) {
+	cc, err := dialHello(ctx, addr, tcfg, token, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -39,8 +48,7 @@ func dialConn(ctx context.Context, addr string, tcfg *tls.Config, token string) 
 
 // dialHello is dialConn without the reader: nothing is read from the
 // connection past the server's HELLO (DialPush reads on by itself).
-func dialHello(ctx context.Context, addr string, tcfg *tls.Config, token string) (*clientConn, error) {
-	limit := connectTimeout
+func dialHello(ctx context.Context, addr string, tcfg *tls.Config, token string, limit time.Duration) (*clientConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	d := net.Dialer{KeepAlive: 30 * time.Second}

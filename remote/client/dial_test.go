@@ -31,6 +31,30 @@ func TestDialNotServer(t *testing.T) {
 	}
 }
 
+// TestDialConnectTimeout: ClientConfig.ConnectTimeout bounds the first
+// connection attempt in place of the 5 s default, and the error names it.
+func TestDialConnectTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // accepts and never speaks
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	_, err = client.Dial(context.Background(), client.ClientConfig{Addr: ln.Addr().String(), Token: "bfs1.x.y",
+		Fingerprint: strings.Repeat("0", 64), Timeout: time.Minute, ConnectTimeout: 300 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "no answer within 300ms") {
+		t.Fatalf("Dial of a silent port with a 300ms connect timeout: %v", err)
+	}
+}
+
 // TestReconnectSchedule: when an established session's server goes away
 // and its port hangs up on every connection, requests in flight share one
 // reconnect schedule with backoff: a handful of dials in the timeout, not

@@ -40,7 +40,7 @@ func DialPush(ctx context.Context, cfg ClientConfig, req wire.Push) (net.Conn, e
 	if err != nil {
 		return nil, err
 	}
-	cc, err := dialHello(ctx, cfg.Addr, tcfg, cfg.Token)
+	cc, err := dialHello(ctx, cfg.Addr, tcfg, cfg.Token, cfg.connectLimit())
 	if err != nil {
 		var ce errConn
 		if errors.As(err, &ce) {
@@ -94,7 +94,7 @@ func Over(ctx context.Context, nc net.Conn, cfg ClientConfig) (*Client, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	cc := &clientConn{nc: nc, open: map[uint32]*call{}, done: make(chan struct{}), next: 1, born: time.Now(), unseal: cfg.Unseal}
-	hctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	hctx, cancel := context.WithTimeout(ctx, cfg.connectLimit())
 	defer cancel()
 	if err := cc.hello(hctx, ""); err != nil {
 		nc.Close()
