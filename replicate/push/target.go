@@ -21,7 +21,7 @@ import (
 func Handler(dst store.Datastore) func(ctx context.Context, h server.Handover) {
 	return func(ctx context.Context, h server.Handover) {
 		peer := h.Conn.RemoteAddr().String()
-		src, err := client.Over(ctx, h.Conn, client.ClientConfig{Addr: peer, Log: h.Log})
+		src, err := client.Over(ctx, h.Conn, client.ClientConfig{Addr: peer, Log: h.Log, Timeout: h.Timeout})
 		if err != nil {
 			h.Log.Warn("push: no session", "err", err)
 			return

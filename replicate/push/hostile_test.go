@@ -1,0 +1,276 @@
+package push
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/backupfs/backupfs/catalog"
+	"github.com/backupfs/backupfs/remote/auth"
+	"github.com/backupfs/backupfs/remote/client"
+	"github.com/backupfs/backupfs/remote/remotetest"
+	"github.com/backupfs/backupfs/remote/server"
+	"github.com/backupfs/backupfs/remote/wire"
+	"github.com/backupfs/backupfs/store"
+)
+
+// A hostile pusher: a real PUSH (client.DialPush) whose inverted session
+// is served by the real ServeInverted of the pusher's datastore through a
+// relay that passes each of the pusher's answer frames through tamper
+// (the frames it returns are sent instead; none drops the frame).
+type hostile struct {
+	closed chan struct{}        // the target closed (or broke) the connection
+	result chan wire.PushResult // the PUSH_RESULT the target sent, if any
+	once   sync.Once
+	nc     net.Conn
+}
+
+// startHostile sets the target up with lim and a push hook over its
+// datastore, and returns the environment (its target not yet pushed to).
+func startHostile(t *testing.T, lim server.Limits) *pushEnv {
+	t.Helper()
+	e := newPushEnv(t)
+	e.target.Stop()
+	e.target = remotetest.Start(t, e.target.Dir, func(cfg *server.ServerConfig) {
+		cfg.Push, cfg.Limits = Handler(cfg.Store), lim
+	})
+	return e
+}
+
+// dialPush asks the target to pull req with token; the connection is the
+// caller's once the PUSH is accepted.
+func (e *pushEnv) dialPush(t *testing.T, token string, req wire.Push) (net.Conn, error) {
+	t.Helper()
+	cfg := client.ClientConfig{Addr: e.target.Addr, Token: token, Fingerprint: e.target.Fingerprint, Timeout: 20 * time.Second}
+	return client.DialPush(context.Background(), cfg, req)
+}
+
+// hostile pushes req with token and serves the pusher's datastore (every
+// group) through tamper.
+func (e *pushEnv) hostile(t *testing.T, token string, req wire.Push, tamper func(wire.Frame) []wire.Frame) *hostile {
+	t.Helper()
+	nc, err := e.dialPush(t, token, req)
+	if err != nil {
+		t.Fatalf("PUSH: %v", err)
+	}
+	h := &hostile{closed: make(chan struct{}), result: make(chan wire.PushResult, 1), nc: nc}
+	ours, theirs := net.Pipe()
+	t.Cleanup(func() { nc.Close(); ours.Close() })
+	srv, err := server.NewServer(server.ServerConfig{Store: e.local})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grant := &auth.Grant{Name: "push", Rules: []auth.Rule{{Perm: auth.PermSync, Pattern: "*"}}}
+	go func() {
+		if r, err := srv.ServeInverted(context.Background(), theirs, grant); err == nil {
+			h.result <- r
+		}
+	}()
+	go func() { // the target's frames, to the pusher's server
+		defer h.once.Do(func() { close(h.closed) })
+		defer ours.Close()
+		for {
+			f, err := wire.ReadFrame(nc)
+			if err != nil || wire.WriteFrame(ours, f) != nil {
+				return
+			}
+		}
+	}()
+	go func() { // the pusher's answers, tampered, to the target
+		for {
+			f, err := wire.ReadFrame(ours)
+			if err != nil {
+				return
+			}
+			for _, g := range tamper(f) {
+				if wire.WriteFrame(nc, g) != nil {
+					return
+				}
+			}
+		}
+	}()
+	return h
+}
+
+// waitClosed waits until the target ends the session, at most limit.
+func (h *hostile) waitClosed(t *testing.T, limit time.Duration, what string) {
+	t.Helper()
+	select {
+	case <-h.closed:
+	case <-time.After(limit):
+		t.Fatalf("%s: the target still holds the push session after %s", what, limit)
+	}
+}
+
+// waitOpen waits until the target holds n connections, at most limit.
+func waitOpen(t *testing.T, s *remotetest.Server, n int64, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for s.Srv.Stats().Open != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the target holds %d connections after %s, want %d", s.Srv.Stats().Open, limit, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// stall passes the pusher's HELLO and drops every later answer: a pusher
+// that accepts the session, then never answers.
+func stall(f wire.Frame) []wire.Frame {
+	if f.Type == wire.THello {
+		return []wire.Frame{f}
+	}
+	return nil
+}
+
+// A pusher that stops answering after the handover is given up on after
+// the target's idle timeout per request, like a client that goes silent:
+// the session, its goroutines and its connection slot are freed.
+func TestPushStalledPusher(t *testing.T) {
+	e := startHostile(t, server.Limits{IdleTimeout: time.Second})
+	tok := e.target.Token("pusher", "backup:*")
+	h := e.hostile(t, tok, wire.Push{}, stall)
+	// The target asks (LIST_GROUPS), waits an idle timeout, sends its
+	// failed PUSH_RESULT, waits another: a few seconds, far under this.
+	h.waitClosed(t, 20*time.Second, "a pusher silent after HELLO")
+	waitOpen(t, e.target, 0, 20*time.Second)
+	if ts, _ := e.target.Store.Snapshots(catalog.Group{Type: "vm", ID: "1"}); len(ts) != 0 {
+		t.Fatal("a stalled push published a snapshot")
+	}
+}
+
+// A push session that never ends does not hold up Shutdown: the server
+// stops within its grace, the session ended.
+func TestPushShutdownStalled(t *testing.T) {
+	e := startHostile(t, server.Limits{})
+	h := e.hostile(t, e.target.Token("pusher", "backup:*"), wire.Push{}, stall)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.target.Srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown with a stalled push: %v", err)
+	}
+	h.waitClosed(t, time.Second, "after Shutdown")
+}
+
+// Push sessions count in the connection bounds: a source holding
+// MaxConnsPerSource stalled pushes cannot open another connection.
+func TestPushConnsPerSource(t *testing.T) {
+	e := startHostile(t, server.Limits{MaxConnsPerSource: 2})
+	tok := e.target.Token("pusher", "backup:*")
+	e.hostile(t, tok, wire.Push{}, stall)
+	e.hostile(t, tok, wire.Push{}, stall)
+	if nc, err := e.dialPush(t, tok, wire.Push{}); err == nil {
+		nc.Close()
+		t.Fatal("a third push from one source was taken over MaxConnsPerSource 2")
+	}
+	if n := e.target.Srv.Stats().Refused; n == 0 {
+		t.Fatal("the third connection was not refused at accept")
+	}
+}
+
+// Chunks whose bytes do not match their digest are refused: the push
+// fails naming the chunk, nothing is published and the bad blob is not
+// stored.
+func TestPushCorruptChunk(t *testing.T) {
+	e := startHostile(t, server.Limits{})
+	var bad []catalog.Digest
+	var mu sync.Mutex
+	h := e.hostile(t, e.target.Token("pusher", "backup:*"), wire.Push{Type: "vm"}, func(f wire.Frame) []wire.Frame {
+		if f.Type == wire.TChunk {
+			c, err := wire.DecodeChunk(f.Payload)
+			if err == nil {
+				mu.Lock()
+				bad = append(bad, c.Digest)
+				mu.Unlock()
+				p := append([]byte(nil), f.Payload...)
+				p[len(p)-1] ^= 0x55
+				f.Payload = p
+			}
+		}
+		return []wire.Frame{f}
+	})
+	res := h.waitResult(t)
+	if res.Code == 0 || res.Snapshots != 0 {
+		t.Fatalf("a push of corrupt chunks: %+v, want a failure", res)
+	}
+	h.waitClosed(t, 20*time.Second, "after its result")
+	e.assertNothing(t, catalog.Group{Type: "vm", ID: "1"})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(bad) == 0 {
+		t.Fatal("no chunk was sent")
+	}
+	for _, d := range bad {
+		if ok, _ := e.target.Store.HasChunk(d); ok {
+			t.Fatalf("the target stored corrupt chunk %s", d)
+		}
+	}
+}
+
+// An index whose chunks the pusher does not send (MISSING): the push
+// fails and nothing is published.
+func TestPushChunksNotSent(t *testing.T) {
+	e := startHostile(t, server.Limits{})
+	h := e.hostile(t, e.target.Token("pusher", "backup:*"), wire.Push{Type: "vm"}, func(f wire.Frame) []wire.Frame {
+		if c, err := wire.DecodeChunk(f.Payload); f.Type == wire.TChunk && err == nil {
+			f = wire.Frame{Type: wire.TMissing, ID: f.ID, Flags: f.Flags, Payload: wire.Missing{Digest: c.Digest, Code: wire.CodeNotFound}.Append(nil)}
+		}
+		return []wire.Frame{f}
+	})
+	if res := h.waitResult(t); res.Code == 0 || res.Snapshots != 0 || !strings.Contains(res.Message, "chunk") {
+		t.Fatalf("a push whose chunks are missing: %+v, want a failure naming a chunk", res)
+	}
+	e.assertNothing(t, catalog.Group{Type: "vm", ID: "1"})
+}
+
+// A pusher that lists a group name with a path trick, or a group its
+// token may not write, fails the push before anything is written.
+func TestPushBadGroups(t *testing.T) {
+	e := startHostile(t, server.Limits{})
+	tok := e.target.Token("pusher", "backup:vm/*")
+	for _, name := range []string{"vm/../../etc", "vm/1/../../x", "host/a"} {
+		h := e.hostile(t, tok, wire.Push{}, func(f wire.Frame) []wire.Frame {
+			if f.Type == wire.TGroups {
+				f.Payload = wire.Groups{Groups: []string{"vm/1", name}}.Append(nil)
+			}
+			return []wire.Frame{f}
+		})
+		res := h.waitResult(t)
+		if res.Code == 0 || res.Snapshots != 0 {
+			t.Fatalf("a push listing %q: %+v, want a failure", name, res)
+		}
+		h.waitClosed(t, 20*time.Second, "after its result")
+		e.assertNothing(t, catalog.Group{Type: "vm", ID: "1"})
+	}
+}
+
+// waitResult waits for the target's PUSH_RESULT.
+func (h *hostile) waitResult(t *testing.T) wire.PushResult {
+	t.Helper()
+	select {
+	case r := <-h.result:
+		return r
+	case <-h.closed:
+		select {
+		case r := <-h.result:
+			return r
+		case <-time.After(5 * time.Second):
+		}
+	case <-time.After(60 * time.Second):
+	}
+	t.Fatal("the target sent no PUSH_RESULT")
+	return wire.PushResult{}
+}
+
+// assertNothing checks that the target holds no snapshot of g.
+func (e *pushEnv) assertNothing(t *testing.T, g catalog.Group) {
+	t.Helper()
+	ts, err := e.target.Store.Snapshots(g)
+	if len(ts) != 0 || (err != nil && !errors.Is(err, store.ErrNotFound)) {
+		t.Fatalf("the target's %s after a refused push: %v, %v", g, ts, err)
+	}
+}
