@@ -36,6 +36,10 @@ type Handover struct {
 	// long, as the server closes a client that sends nothing that long
 	// (an inverted session has no other bound on a stalled pusher).
 	Timeout time.Duration
+	// MaxFile is the server's Limits.MaxFile, the bound on an uploaded
+	// file: the hook holds the index files of a snapshot in memory until
+	// it is published, and bounds their total by it.
+	MaxFile uint64
 }
 
 // ErrPushLost reports an inverted session that ended before the target
@@ -131,7 +135,7 @@ func (c *srvConn) handover(end srvEnd, werr <-chan error) {
 		}
 	}()
 	c.log.Info("push accepted: pulling from the client", "type", end.push.Type, "id", end.push.ID, "groups", end.push.Patterns)
-	c.s.cfg.Push(ctx, Handover{Conn: c.nc, Grant: c.grant, Request: *end.push, Log: c.log, Timeout: c.s.lim.IdleTimeout})
+	c.s.cfg.Push(ctx, Handover{Conn: c.nc, Grant: c.grant, Request: *end.push, Log: c.log, Timeout: c.s.lim.IdleTimeout, MaxFile: c.s.lim.MaxFile})
 	c.log.Info("closed", "reason", "push done")
 }
 

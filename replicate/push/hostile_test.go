@@ -27,6 +27,16 @@ type hostile struct {
 	result chan wire.PushResult // the PUSH_RESULT the target sent, if any
 	once   sync.Once
 	nc     net.Conn
+
+	mu    sync.Mutex
+	files []string // the names the target asked for (GET_FILE)
+}
+
+// asked returns the names of the files the target asked for.
+func (h *hostile) asked() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.files...)
 }
 
 // startHostile sets the target up with lim and a push hook over its
@@ -75,7 +85,15 @@ func (e *pushEnv) hostile(t *testing.T, token string, req wire.Push, tamper func
 		defer ours.Close()
 		for {
 			f, err := wire.ReadFrame(nc)
-			if err != nil || wire.WriteFrame(ours, f) != nil {
+			if err != nil {
+				return
+			}
+			if r, err := wire.DecodeGetFile(f.Payload); f.Type == wire.TGetFile && err == nil {
+				h.mu.Lock()
+				h.files = append(h.files, r.Name)
+				h.mu.Unlock()
+			}
+			if wire.WriteFrame(ours, f) != nil {
 				return
 			}
 		}
@@ -273,4 +291,20 @@ func (e *pushEnv) assertNothing(t *testing.T, g catalog.Group) {
 	if len(ts) != 0 || (err != nil && !errors.Is(err, store.ErrNotFound)) {
 		t.Fatalf("the target's %s after a refused push: %v, %v", g, ts, err)
 	}
+}
+
+// A snapshot whose index files total more than the target's MaxFile (the
+// target holds them in memory until it publishes) fails the push, named,
+// before any index file is asked for.
+func TestPushIndexTooLarge(t *testing.T) {
+	e := startHostile(t, server.Limits{MaxFile: 64})
+	h := e.hostile(t, e.target.Token("pusher", "backup:*"), wire.Push{Type: "vm"}, func(f wire.Frame) []wire.Frame { return []wire.Frame{f} })
+	res := h.waitResult(t)
+	if res.Code != wire.CodeBadRequest || !strings.Contains(res.Message, "index files exceed 64 bytes") {
+		t.Fatalf("a push of a snapshot over MaxFile: %+v, want BAD_REQUEST naming the bound", res)
+	}
+	if got := h.asked(); len(got) != 1 || got[0] != catalog.ManifestName {
+		t.Fatalf("the target asked for %q, want only the manifest", got)
+	}
+	e.assertNothing(t, catalog.Group{Type: "vm", ID: "1"})
 }

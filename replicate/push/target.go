@@ -27,7 +27,7 @@ func Handler(dst store.Datastore) func(ctx context.Context, h server.Handover) {
 			return
 		}
 		defer src.Close()
-		st, err := pull(ctx, src, dst, h.Grant, h.Request)
+		st, err := pull(ctx, src, dst, h)
 		res := result(st, err)
 		if err != nil {
 			h.Log.Warn("push failed", "err", err, "snapshots", st.Snapshots, "chunks", st.Chunks)
@@ -41,9 +41,11 @@ func Handler(dst store.Datastore) func(ctx context.Context, h server.Handover) {
 }
 
 // pull checks the request and every group offered, then pulls.
-func pull(ctx context.Context, src *client.Client, dst store.Datastore, g *auth.Grant, req wire.Push) (replicate.Stats, error) {
+func pull(ctx context.Context, src *client.Client, dst store.Datastore, h server.Handover) (replicate.Stats, error) {
+	req, g := h.Request, h.Grant
 	opt := replicate.Options{Type: req.Type, ID: req.ID, Groups: req.Patterns,
-		TransferLast: int(min(req.TransferLast, 1<<30)), RemoveVanished: req.RemoveVanished}
+		TransferLast: int(min(req.TransferLast, 1<<30)), RemoveVanished: req.RemoveVanished,
+		MaxIndexBytes: int64(min(h.MaxFile, 1<<62))}
 	if err := checkLocation(req); err != nil {
 		return replicate.Stats{}, err
 	}
@@ -138,7 +140,7 @@ func result(st replicate.Stats, err error) wire.PushResult {
 	switch {
 	case errors.Is(err, ErrDenied):
 		r.Code = wire.CodeDenied
-	case errors.Is(err, replicate.ErrPattern), errors.Is(err, catalog.ErrName):
+	case errors.Is(err, replicate.ErrPattern), errors.Is(err, catalog.ErrName), errors.Is(err, replicate.ErrTooLarge):
 		r.Code = wire.CodeBadRequest
 	case errors.As(err, &se):
 		r.Code = se.Code
