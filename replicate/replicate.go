@@ -174,7 +174,7 @@ type snapshotFiles struct {
 // readSnapshot reads and checks a snapshot's manifest and index files
 // (at most maxIndex bytes of them in all, 0: no bound).
 func readSnapshot(src Source, g catalog.Group, t time.Time, maxIndex int64) (*snapshotFiles, error) {
-	b, err := src.ReadFile(g, t, catalog.ManifestName)
+	b, err := readFile(src, g, t, catalog.ManifestName, catalog.MaxManifestSize)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +192,7 @@ func readSnapshot(src Source, g catalog.Group, t time.Time, maxIndex int64) (*sn
 	seen := map[catalog.Digest]bool{}
 	for _, a := range m.Archives {
 		for _, ix := range a.Files {
-			data, err := src.ReadFile(g, t, ix.Name)
+			data, err := readFile(src, g, t, ix.Name, ix.Size)
 			if err != nil {
 				return nil, err
 			}
@@ -213,6 +213,22 @@ func readSnapshot(src Source, g catalog.Group, t time.Time, maxIndex int64) (*sn
 		}
 	}
 	return f, nil
+}
+
+// limitedSource is a Source that refuses a file larger than a limit
+// before receiving its bytes (client.Client).
+type limitedSource interface {
+	ReadFileMax(g catalog.Group, t time.Time, name string, limit int64) ([]byte, error)
+}
+
+// readFile reads a file of at most limit bytes from src: a manifest is
+// bounded by its format, an index file by the size its manifest declares,
+// so a source cannot make the target receive more than that.
+func readFile(src Source, g catalog.Group, t time.Time, name string, limit int64) ([]byte, error) {
+	if ls, ok := src.(limitedSource); ok {
+		return ls.ReadFileMax(g, t, name, limit)
+	}
+	return src.ReadFile(g, t, name)
 }
 
 // checkIndexBytes fails if the index files m declares total more than

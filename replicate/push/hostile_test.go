@@ -1,8 +1,10 @@
 package push
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -29,7 +31,15 @@ type hostile struct {
 	nc     net.Conn
 
 	mu    sync.Mutex
-	files []string // the names the target asked for (GET_FILE)
+	files []string          // the names the target asked for (GET_FILE)
+	ids   map[uint32]string // GET_FILE request id -> name
+}
+
+// file names the file the target's request id asked for ("" if none).
+func (h *hostile) file(id uint32) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.ids[id]
 }
 
 // asked returns the names of the files the target asked for.
@@ -41,14 +51,32 @@ func (h *hostile) asked() []string {
 
 // startHostile sets the target up with lim and a push hook over its
 // datastore, and returns the environment (its target not yet pushed to).
-func startHostile(t *testing.T, lim server.Limits) *pushEnv {
+func startHostile(t *testing.T, lim server.Limits, opts ...func(*server.ServerConfig)) *pushEnv {
 	t.Helper()
 	e := newPushEnv(t)
 	e.target.Stop()
-	e.target = remotetest.Start(t, e.target.Dir, func(cfg *server.ServerConfig) {
+	e.target = remotetest.Start(t, e.target.Dir, append([]func(*server.ServerConfig){func(cfg *server.ServerConfig) {
 		cfg.Push, cfg.Limits = Handler(cfg.Store), lim
-	})
+	}}, opts...)...)
 	return e
+}
+
+// lockedBuffer is a log's output, safe for concurrent use.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // dialPush asks the target to pull req with token; the connection is the
@@ -61,13 +89,13 @@ func (e *pushEnv) dialPush(t *testing.T, token string, req wire.Push) (net.Conn,
 
 // hostile pushes req with token and serves the pusher's datastore (every
 // group) through tamper.
-func (e *pushEnv) hostile(t *testing.T, token string, req wire.Push, tamper func(wire.Frame) []wire.Frame) *hostile {
+func (e *pushEnv) hostile(t *testing.T, token string, req wire.Push, tamper func(*hostile, wire.Frame) []wire.Frame) *hostile {
 	t.Helper()
 	nc, err := e.dialPush(t, token, req)
 	if err != nil {
 		t.Fatalf("PUSH: %v", err)
 	}
-	h := &hostile{closed: make(chan struct{}), result: make(chan wire.PushResult, 1), nc: nc}
+	h := &hostile{closed: make(chan struct{}), result: make(chan wire.PushResult, 1), nc: nc, ids: map[uint32]string{}}
 	ours, theirs := net.Pipe()
 	t.Cleanup(func() { nc.Close(); ours.Close() })
 	srv, err := server.NewServer(server.ServerConfig{Store: e.local})
@@ -90,7 +118,7 @@ func (e *pushEnv) hostile(t *testing.T, token string, req wire.Push, tamper func
 			}
 			if r, err := wire.DecodeGetFile(f.Payload); f.Type == wire.TGetFile && err == nil {
 				h.mu.Lock()
-				h.files = append(h.files, r.Name)
+				h.files, h.ids[f.ID] = append(h.files, r.Name), r.Name
 				h.mu.Unlock()
 			}
 			if wire.WriteFrame(ours, f) != nil {
@@ -104,7 +132,7 @@ func (e *pushEnv) hostile(t *testing.T, token string, req wire.Push, tamper func
 			if err != nil {
 				return
 			}
-			for _, g := range tamper(f) {
+			for _, g := range tamper(h, f) {
 				if wire.WriteFrame(nc, g) != nil {
 					return
 				}
@@ -138,7 +166,7 @@ func waitOpen(t *testing.T, s *remotetest.Server, n int64, limit time.Duration) 
 
 // stall passes the pusher's HELLO and drops every later answer: a pusher
 // that accepts the session, then never answers.
-func stall(f wire.Frame) []wire.Frame {
+func stall(_ *hostile, f wire.Frame) []wire.Frame {
 	if f.Type == wire.THello {
 		return []wire.Frame{f}
 	}
@@ -197,7 +225,7 @@ func TestPushCorruptChunk(t *testing.T) {
 	e := startHostile(t, server.Limits{})
 	var bad []catalog.Digest
 	var mu sync.Mutex
-	h := e.hostile(t, e.target.Token("pusher", "backup:*"), wire.Push{Type: "vm"}, func(f wire.Frame) []wire.Frame {
+	h := e.hostile(t, e.target.Token("pusher", "backup:*"), wire.Push{Type: "vm"}, func(_ *hostile, f wire.Frame) []wire.Frame {
 		if f.Type == wire.TChunk {
 			c, err := wire.DecodeChunk(f.Payload)
 			if err == nil {
@@ -233,7 +261,7 @@ func TestPushCorruptChunk(t *testing.T) {
 // fails and nothing is published.
 func TestPushChunksNotSent(t *testing.T) {
 	e := startHostile(t, server.Limits{})
-	h := e.hostile(t, e.target.Token("pusher", "backup:*"), wire.Push{Type: "vm"}, func(f wire.Frame) []wire.Frame {
+	h := e.hostile(t, e.target.Token("pusher", "backup:*"), wire.Push{Type: "vm"}, func(_ *hostile, f wire.Frame) []wire.Frame {
 		if c, err := wire.DecodeChunk(f.Payload); f.Type == wire.TChunk && err == nil {
 			f = wire.Frame{Type: wire.TMissing, ID: f.ID, Flags: f.Flags, Payload: wire.Missing{Digest: c.Digest, Code: wire.CodeNotFound}.Append(nil)}
 		}
@@ -251,7 +279,7 @@ func TestPushBadGroups(t *testing.T) {
 	e := startHostile(t, server.Limits{})
 	tok := e.target.Token("pusher", "backup:vm/*")
 	for _, name := range []string{"vm/../../etc", "vm/1/../../x", "host/a"} {
-		h := e.hostile(t, tok, wire.Push{}, func(f wire.Frame) []wire.Frame {
+		h := e.hostile(t, tok, wire.Push{}, func(_ *hostile, f wire.Frame) []wire.Frame {
 			if f.Type == wire.TGroups {
 				f.Payload = wire.Groups{Groups: []string{"vm/1", name}}.Append(nil)
 			}
@@ -298,7 +326,7 @@ func (e *pushEnv) assertNothing(t *testing.T, g catalog.Group) {
 // before any index file is asked for.
 func TestPushIndexTooLarge(t *testing.T) {
 	e := startHostile(t, server.Limits{MaxFile: 64})
-	h := e.hostile(t, e.target.Token("pusher", "backup:*"), wire.Push{Type: "vm"}, func(f wire.Frame) []wire.Frame { return []wire.Frame{f} })
+	h := e.hostile(t, e.target.Token("pusher", "backup:*"), wire.Push{Type: "vm"}, func(_ *hostile, f wire.Frame) []wire.Frame { return []wire.Frame{f} })
 	res := h.waitResult(t)
 	if res.Code != wire.CodeBadRequest || !strings.Contains(res.Message, "index files exceed 64 bytes") {
 		t.Fatalf("a push of a snapshot over MaxFile: %+v, want BAD_REQUEST naming the bound", res)
@@ -307,4 +335,38 @@ func TestPushIndexTooLarge(t *testing.T) {
 		t.Fatalf("the target asked for %q, want only the manifest", got)
 	}
 	e.assertNothing(t, catalog.Group{Type: "vm", ID: "1"})
+}
+
+// A file answer that announces more bytes than the file may have (a
+// manifest over its format's bound, an index file over the size its
+// manifest declares) fails the push at its first frame: the target does
+// not wait for, nor hold, the rest.
+func TestPushFileOverBound(t *testing.T) {
+	for _, tc := range []struct{ name, file string }{
+		{"manifest", catalog.ManifestName},
+		{"index", ".didx"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs lockedBuffer
+			e := startHostile(t, server.Limits{IdleTimeout: 2 * time.Minute}, func(c *server.ServerConfig) {
+				c.Log = slog.New(slog.NewTextHandler(&logs, nil))
+			})
+			h := e.hostile(t, e.target.Token("pusher", "backup:*"), wire.Push{Type: "vm"}, func(h *hostile, f wire.Frame) []wire.Frame {
+				if f.Type != wire.TFileData || !strings.HasSuffix(h.file(f.ID), tc.file) {
+					return []wire.Frame{f}
+				}
+				// 512 MiB announced, 4 KiB sent, then nothing more of it.
+				fd := wire.FileData{Total: 512 << 20, Data: make([]byte, 4096)}
+				return []wire.Frame{{Type: wire.TFileData, ID: f.ID, Flags: wire.FlagMore, Payload: fd.Append(nil)}}
+			})
+			// The target hangs up on a peer that breaks the protocol (as a
+			// client does: it may keep sending), and logs why.
+			h.waitClosed(t, 60*time.Second, "a "+tc.name+" announced at 512 MiB") // the idle timeout is 2 min
+			waitOpen(t, e.target, 0, 60*time.Second)                              // the hook has returned
+			if msg := logs.String(); !strings.Contains(msg, "push failed") || !strings.Contains(msg, "limit") {
+				t.Fatalf("the target's log does not name the bound:\n%s", msg)
+			}
+			e.assertNothing(t, catalog.Group{Type: "vm", ID: "1"})
+		})
+	}
 }
