@@ -18,6 +18,7 @@ import (
 	"github.com/backupfs/backupfs/remote/server"
 	"github.com/backupfs/backupfs/remote/wire"
 	"github.com/backupfs/backupfs/store"
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // A hostile pusher: a real PUSH (client.DialPush) whose inverted session
@@ -368,5 +369,79 @@ func TestPushFileOverBound(t *testing.T) {
 			}
 			e.assertNothing(t, catalog.Group{Type: "vm", ID: "1"})
 		})
+	}
+}
+
+// A pusher can store a sealed blob under any digest (the target checks a
+// sealed blob's CRC only): one forged under the plain digest of a chunk
+// must not poison another group's backup of that chunk. The backup that
+// uploads the real bytes replaces the forgery, and reads back whole.
+func TestPushForgedSealedBlob(t *testing.T) {
+	e := startHostile(t, server.Limits{})
+	aead, err := chacha20poly1305.NewX(make([]byte, chacha20poly1305.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var forged int
+	var mu sync.Mutex
+	h := e.hostile(t, e.target.Token("pusher", "backup:vm/*"), wire.Push{Type: "vm"}, func(_ *hostile, f wire.Frame) []wire.Frame {
+		c, err := wire.DecodeChunk(f.Payload)
+		if f.Type != wire.TChunk || err != nil {
+			return []wire.Frame{f}
+		}
+		blob, err := store.SealBlob([]byte("not the chunk's bytes"), c.Digest, aead)
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		mu.Lock()
+		forged++
+		mu.Unlock()
+		f.Payload = wire.Chunk{Digest: c.Digest, Blob: blob}.Append(nil)
+		return []wire.Frame{f}
+	})
+	if res := h.waitResult(t); res.Code != 0 || res.Snapshots != 1 {
+		t.Fatalf("the forged push: %+v (the target cannot tell a sealed blob's content)", res)
+	}
+	mu.Lock()
+	if forged == 0 {
+		t.Fatal("no chunk was forged")
+	}
+	mu.Unlock()
+
+	// Another tenant backs up the same file into its own group.
+	victim := e.target.Dial(e.target.Token("victim", "backup:host/*"))
+	dir := t.TempDir()
+	remotetest.WriteFiles(t, dir, map[string][]byte{"f": []byte(strings.Repeat("vm/1", 5001))})
+	g, at := catalog.Group{Type: "host", ID: "victim"}, time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	remotetest.BackupTree(t, victim, g, at, dir)
+	m, err := e.target.Store.Manifest(g, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := 0
+	for _, a := range m.Archives {
+		for _, ix := range a.Files {
+			b, err := e.target.Store.ReadFile(g, at, ix.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x, err := catalog.DecodeDynamicIndex(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range x.NumChunks() {
+				_, _, d := x.Chunk(i)
+				if ok, _ := e.local.HasChunk(d); ok {
+					shared++
+				}
+				if _, err := e.target.Store.Chunk(d); err != nil {
+					t.Fatalf("the victim's chunk %s: %v", d, err)
+				}
+			}
+		}
+	}
+	if shared == 0 {
+		t.Fatal("the victim's backup shares no chunk with the pushed one: the test proves nothing")
 	}
 }
