@@ -17,6 +17,7 @@ import (
 	"github.com/backupfs/backupfs/remote/remotetest"
 	"github.com/backupfs/backupfs/remote/server"
 	"github.com/backupfs/backupfs/remote/wire"
+	"github.com/backupfs/backupfs/replicate"
 	"github.com/backupfs/backupfs/store"
 	"golang.org/x/crypto/chacha20poly1305"
 )
@@ -443,5 +444,28 @@ func TestPushForgedSealedBlob(t *testing.T) {
 	}
 	if shared == 0 {
 		t.Fatal("the victim's backup shares no chunk with the pushed one: the test proves nothing")
+	}
+}
+
+// A pushed snapshot whose time the target's group already holds is
+// skipped: the target's snapshot stays as it was, whatever the pusher's
+// holds under that time.
+func TestPushCollidingSnapshot(t *testing.T) {
+	e := newPushEnv(t)
+	g, t0 := catalog.Group{Type: "vm", ID: "1"}, time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	dir := t.TempDir()
+	remotetest.WriteFiles(t, dir, map[string][]byte{"f": []byte("the target's own data")})
+	remotetest.BackupTree(t, e.target.Dial(e.target.Token("owner", "backup:vm/*")), g, t0, dir)
+	before, err := e.target.Store.ReadFile(g, t0, catalog.ManifestName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.push(t, e.target.Token("pusher", "backup:vm/*"), replicate.Options{Type: "vm"})
+	if err != nil || st.Skipped != 1 || st.Snapshots != 0 {
+		t.Fatalf("a push of a snapshot the target has: %+v, %v; want it skipped", st, err)
+	}
+	after, err := e.target.Store.ReadFile(g, t0, catalog.ManifestName)
+	if err != nil || !bytes.Equal(before, after) {
+		t.Fatalf("the target's snapshot changed under a colliding push (%v)", err)
 	}
 }
