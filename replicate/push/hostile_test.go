@@ -199,7 +199,7 @@ func TestPushShutdownStalled(t *testing.T) {
 	if err := e.target.Srv.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown with a stalled push: %v", err)
 	}
-	h.waitClosed(t, time.Second, "after Shutdown")
+	h.waitClosed(t, 10*time.Second, "after Shutdown") // closed already: only the relay has to notice
 }
 
 // Push sessions count in the connection bounds: a source holding
