@@ -39,6 +39,12 @@ type Options struct {
 	// RemoveVanished forgets the target's snapshots of selected groups
 	// that the source no longer has.
 	RemoveVanished bool
+	// MaxIndexBytes bounds the index files of one snapshot, summed as its
+	// manifest declares them: they are held in memory until the snapshot
+	// is published, so a larger one fails (ErrTooLarge) before any of
+	// them is read. 0: no bound (a sync reads a source its operator
+	// chose; a push's target sets it, package push).
+	MaxIndexBytes  int64
 	Batch          int                            // digests per fetch; 0 = 64
 	Log            func(msg string)               // progress, one line per snapshot; nil discards
 	hookAfterBlobs func(catalog.Group, time.Time) // tests: after a snapshot's chunks arrived
@@ -57,6 +63,10 @@ type Stats struct {
 
 // ErrPattern reports a bad group pattern.
 var ErrPattern = errors.New("replicate: bad group pattern")
+
+// ErrTooLarge reports a snapshot whose index files exceed
+// Options.MaxIndexBytes.
+var ErrTooLarge = errors.New("replicate: snapshot too large")
 
 // Pull copies what opt selects from src into dst.
 func Pull(ctx context.Context, src Source, dst Target, opt Options) (Stats, error) {
@@ -161,9 +171,10 @@ type snapshotFiles struct {
 	digests []catalog.Digest // distinct, in index order
 }
 
-// readSnapshot reads and checks a snapshot's manifest and index files.
-func readSnapshot(src Source, g catalog.Group, t time.Time) (*snapshotFiles, error) {
-	b, err := src.ReadFile(g, t, catalog.ManifestName)
+// readSnapshot reads and checks a snapshot's manifest and index files
+// (at most maxIndex bytes of them in all, 0: no bound).
+func readSnapshot(src Source, g catalog.Group, t time.Time, maxIndex int64) (*snapshotFiles, error) {
+	b, err := readFile(src, g, t, catalog.ManifestName, catalog.MaxManifestSize)
 	if err != nil {
 		return nil, err
 	}
@@ -174,11 +185,14 @@ func readSnapshot(src Source, g catalog.Group, t time.Time) (*snapshotFiles, err
 	if m.Group != g.String() || m.Time != catalog.FormatTime(t) {
 		return nil, fmt.Errorf("%w: manifest names %s/%s", catalog.ErrFormat, m.Group, m.Time)
 	}
+	if err := checkIndexBytes(m, maxIndex); err != nil {
+		return nil, err
+	}
 	f := &snapshotFiles{m: m}
 	seen := map[catalog.Digest]bool{}
 	for _, a := range m.Archives {
 		for _, ix := range a.Files {
-			data, err := src.ReadFile(g, t, ix.Name)
+			data, err := readFile(src, g, t, ix.Name, ix.Size)
 			if err != nil {
 				return nil, err
 			}
@@ -201,6 +215,40 @@ func readSnapshot(src Source, g catalog.Group, t time.Time) (*snapshotFiles, err
 	return f, nil
 }
 
+// limitedSource is a Source that refuses a file larger than a limit
+// before receiving its bytes (client.Client).
+type limitedSource interface {
+	ReadFileMax(g catalog.Group, t time.Time, name string, limit int64) ([]byte, error)
+}
+
+// readFile reads a file of at most limit bytes from src: a manifest is
+// bounded by its format, an index file by the size its manifest declares,
+// so a source cannot make the target receive more than that.
+func readFile(src Source, g catalog.Group, t time.Time, name string, limit int64) ([]byte, error) {
+	if ls, ok := src.(limitedSource); ok {
+		return ls.ReadFileMax(g, t, name, limit)
+	}
+	return src.ReadFile(g, t, name)
+}
+
+// checkIndexBytes fails if the index files m declares total more than
+// limit bytes (0: no bound).
+func checkIndexBytes(m *catalog.Manifest, limit int64) error {
+	if limit <= 0 {
+		return nil
+	}
+	var sum int64
+	for _, a := range m.Archives {
+		for _, ix := range a.Files {
+			if ix.Size < 0 || ix.Size > limit-sum {
+				return fmt.Errorf("%w: its index files exceed %d bytes (the target's bound)", ErrTooLarge, limit)
+			}
+			sum += ix.Size
+		}
+	}
+	return nil
+}
+
 func decodeIndex(kind string, b []byte) (catalog.Index, error) {
 	if kind == catalog.KindImage {
 		return catalog.DecodeFixedIndex(b)
@@ -211,7 +259,7 @@ func decodeIndex(kind string, b []byte) (catalog.Index, error) {
 // pullSnapshot copies one snapshot: the chunks the target lacks, then
 // the snapshot, published by its commit.
 func pullSnapshot(ctx context.Context, src Source, dst Target, g catalog.Group, t time.Time, opt Options, st *Stats) error {
-	f, err := readSnapshot(src, g, t)
+	f, err := readSnapshot(src, g, t, opt.MaxIndexBytes)
 	if err != nil {
 		return err
 	}

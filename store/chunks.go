@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -47,7 +48,7 @@ func (s *Store) PutHashedChunk(d catalog.Digest, plain []byte) (written bool, er
 // putChunk stores a chunk and returns the stamp of the file it wrote
 // (writeChunk), or 0 when the chunk existed and was touched.
 func (s *Store) putChunk(d catalog.Digest, plain []byte, check bool) (stamp int64, err error) {
-	if ok, err := s.touch(d); ok || err != nil {
+	if ok, err := s.touch(d); err != nil || (ok && !s.storedSealed(d)) {
 		return 0, err
 	}
 	if len(plain) > catalog.MaxChunkSize {
@@ -84,10 +85,32 @@ func (s *Store) putBlob(d catalog.Digest, blob []byte) (stamp int64, err error) 
 	if err := VerifyBlob(blob, d); err != nil {
 		return 0, fmt.Errorf("store: put chunk %s: %w", d, err)
 	}
-	if ok, err := s.touch(d); ok || err != nil {
+	if ok, err := s.touch(d); err != nil || (ok && (BlobSealed(blob) || !s.storedSealed(d))) {
 		return 0, err
 	}
 	return s.writeChunk(d, blob)
+}
+
+// storedSealed reports whether the stored blob of d is sealed. A plain
+// chunk put under d, checked against d, replaces such a blob instead of
+// touching it: a sealed blob's content cannot be checked without its key,
+// so one stored under the plain digest of other data may be a forgery
+// (any backup token, or a pusher, can upload a sealed blob under any
+// digest), which would otherwise stand in for every later backup of that
+// data. A genuine sealed blob lives under a keyed id, which no plain
+// chunk's SHA-256 matches. It costs the put of an existing chunk one read
+// of its header.
+func (s *Store) storedSealed(d catalog.Digest) bool {
+	f, err := os.Open(s.chunkPath(d))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var h [BlobHeaderSize]byte
+	if _, err := io.ReadFull(f, h[:]); err != nil {
+		return false
+	}
+	return BlobSealed(h[:])
 }
 
 // touch sets a chunk's mtime to now if it exists. It holds the chunk's

@@ -95,7 +95,10 @@
 // every chunk referenced by a published snapshot or by an index file
 // already written to a snapshot in progress by setting its mtime to now,
 // then removes chunk files that are unmarked and whose mtime is older than
-// start minus a grace period. PutChunk of a chunk that exists touches it,
+// start minus a grace period. PutChunk of a chunk that exists touches it
+// (except over a sealed blob, which a checked plain chunk of that digest
+// replaces: a sealed blob under a plain digest may be a forgery, see
+// storedSealed),
 // and Commit touches every chunk the snapshot references while checking it
 // exists, so a chunk a backup relies on either survives the sweep or the
 // Commit fails (nothing is published). The one exception is the chunks of

@@ -116,7 +116,7 @@ func (b *Backup) Note() string { return b.note }
 // loadPrevious reads the previous snapshot's indexes into a sorted table.
 func (b *Backup) loadPrevious(ctx context.Context, prev int64) error {
 	k := fileKey{group: b.group.String(), time: prev, name: catalog.ManifestName}
-	mb, err := b.cc.getFile(ctx, k)
+	mb, err := b.cc.getFile(ctx, k, maxFileSize)
 	if err != nil {
 		return fmt.Errorf("previous snapshot: %w", err)
 	}
@@ -128,7 +128,7 @@ func (b *Backup) loadPrevious(ctx context.Context, prev int64) error {
 	for _, a := range m.Archives {
 		for _, f := range a.Files {
 			k.name = f.Name
-			ib, err := b.cc.getFile(ctx, k)
+			ib, err := b.cc.getFile(ctx, k, maxFileSize)
 			if err != nil {
 				return fmt.Errorf("previous snapshot: %w", err)
 			}

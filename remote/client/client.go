@@ -206,7 +206,7 @@ func (c *Client) replayGrants(ctx context.Context, cc *clientConn) error {
 	}
 	c.mu.Unlock()
 	for _, k := range keys {
-		if _, err := cc.getFile(ctx, k); err != nil {
+		if _, err := cc.getFile(ctx, k, maxFileSize); err != nil {
 			return err
 		}
 	}
@@ -267,13 +267,22 @@ func (c *Client) Snapshots(g catalog.Group) ([]time.Time, error) {
 // ReadFile downloads a snapshot's manifest or index file. An index file
 // read this way lets the connection fetch the chunks it references.
 func (c *Client) ReadFile(g catalog.Group, t time.Time, name string) ([]byte, error) {
+	return c.ReadFileMax(g, t, name, maxFileSize)
+}
+
+// ReadFileMax is ReadFile of a file of at most limit bytes (and at most
+// ReadFile's 1 GiB): a larger one fails (wire.ErrTooLarge) at its first
+// frame, before its bytes are received. backupfs sync bounds a manifest by
+// its format's size and an index file by the size its manifest declares.
+func (c *Client) ReadFileMax(g catalog.Group, t time.Time, name string, limit int64) ([]byte, error) {
 	if err := validFileName(name); err != nil {
 		return nil, err
 	}
 	k := fileKey{group: g.String(), time: t.Unix(), name: name}
+	lim := uint64(min(max(limit, 0), maxFileSize))
 	var out []byte
 	err := c.do(c.base, "read "+name, func(ctx context.Context, cc *clientConn) (err error) {
-		out, err = cc.getFile(ctx, k)
+		out, err = cc.getFile(ctx, k, lim)
 		return err
 	})
 	if err == nil && name != catalog.ManifestName {

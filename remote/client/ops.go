@@ -170,15 +170,15 @@ func (cc *clientConn) listSnapshots(ctx context.Context, g catalog.Group) ([]tim
 	return out, nil
 }
 
-// getFile downloads a file, bounded by maxFileSize.
-func (cc *clientConn) getFile(ctx context.Context, k fileKey) ([]byte, error) {
+// getFile downloads a file of at most limit bytes.
+func (cc *clientConn) getFile(ctx context.Context, k fileKey, limit uint64) ([]byte, error) {
 	req := wire.GetFile{Group: k.group, Time: k.time, Name: k.name}
 	c, id, err := cc.start(wire.Frame{Type: wire.TGetFile, Payload: req.Append(nil)})
 	if err != nil {
 		return nil, err
 	}
 	defer cc.forget(id)
-	asm := wire.NewFileAssembler(maxFileSize)
+	asm := wire.NewFileAssembler(limit)
 	for {
 		f, err := c.next(ctx)
 		if err != nil {

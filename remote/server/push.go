@@ -31,6 +31,15 @@ type Handover struct {
 	Grant   *auth.Grant // what the pusher's token may do on this server
 	Request wire.Push
 	Log     *slog.Logger // the connection's logger
+	// Timeout is the server's Limits.IdleTimeout: the hook must give up
+	// on the pusher when it leaves one of its requests unanswered that
+	// long, as the server closes a client that sends nothing that long
+	// (an inverted session has no other bound on a stalled pusher).
+	Timeout time.Duration
+	// MaxFile is the server's Limits.MaxFile, the bound on an uploaded
+	// file: the hook holds the index files of a snapshot in memory until
+	// it is published, and bounds their total by it.
+	MaxFile uint64
 }
 
 // ErrPushLost reports an inverted session that ended before the target
@@ -102,7 +111,11 @@ func (c *srvConn) pushRefusal(m wire.Push) *wire.Error {
 
 // handover waits for the handlers and the writer to finish (the ACK is
 // then written and flushed) and runs ServerConfig.Push on the connection.
-// Shutdown cancels its context.
+// Shutdown cancels its context and closes the connection: the hook may be
+// waiting for a pusher that does not answer (its requests give up only
+// after Limits.IdleTimeout), and a push is not a request in flight whose
+// answer Shutdown lets finish. What the pull published stays; a snapshot
+// it was copying is not published.
 func (c *srvConn) handover(end srvEnd, werr <-chan error) {
 	c.handlers.Wait()
 	c.q.close()
@@ -117,11 +130,12 @@ func (c *srvConn) handover(end srvEnd, werr <-chan error) {
 		select {
 		case <-c.s.quit:
 			cancel()
+			c.raw.Close() // the hook may wait on the pusher: Shutdown must not
 		case <-ctx.Done():
 		}
 	}()
 	c.log.Info("push accepted: pulling from the client", "type", end.push.Type, "id", end.push.ID, "groups", end.push.Patterns)
-	c.s.cfg.Push(ctx, Handover{Conn: c.nc, Grant: c.grant, Request: *end.push, Log: c.log})
+	c.s.cfg.Push(ctx, Handover{Conn: c.nc, Grant: c.grant, Request: *end.push, Log: c.log, Timeout: c.s.lim.IdleTimeout, MaxFile: c.s.lim.MaxFile})
 	c.log.Info("closed", "reason", "push done")
 }
 

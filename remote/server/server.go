@@ -108,7 +108,10 @@
 // a connection with nothing in flight and no byte read past the PUSH.
 // The server then answers ACK, stops its writer once the ACK is flushed,
 // and hands the connection to ServerConfig.Push, which pulls over it; the
-// group-by-group permission check is the hook's (replicate/push). The
+// group-by-group permission check is the hook's (replicate/push), with
+// the server's IdleTimeout and MaxFile as its bounds on the pusher
+// (Handover). The connection keeps counting in the connection bounds
+// until the hook returns, and Shutdown closes it. The
 // other half, ServeInverted, serves a connection this side dialed under a
 // fixed Grant (no token, never re-checked) until the peer's PUSH_RESULT.
 //

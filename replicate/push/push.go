@@ -38,6 +38,30 @@
 // whose source died fails: nothing partial is published, the chunks that
 // arrived stay and the next push does not send them again.
 //
+// # Bounds on the target
+//
+// A pusher is an untrusted client that the target reads from, so the
+// target bounds it with its own limits (server.Limits), as it bounds a
+// client that writes to it:
+//
+//   - each request to the pusher must be answered within the server's
+//     IdleTimeout (5 min): a pusher that goes silent is given up on like a
+//     client that sends nothing, the push fails and its connection and
+//     goroutines are freed;
+//   - the index files of one pushed snapshot, which the target holds in
+//     memory until it publishes it, total at most the server's MaxFile
+//     (1 GiB, the bound on one uploaded file), checked against the
+//     manifest before any is read (replicate.ErrTooLarge, BAD_REQUEST);
+//   - a push session stays one of the server's connections: it counts in
+//     MaxConns and MaxConnsPerSource until it ends, and Shutdown closes it
+//     (a snapshot being copied is not published).
+//
+// What the pusher sends is checked as a sync checks a source: group
+// names (a name that is not a valid group fails the push), the manifest
+// against the location, index files against the manifest, every blob
+// against its digest (or a sealed one's CRC) on arrival and again by the
+// store, and the commit against every referenced chunk.
+//
 // # Decisions
 //
 //   - The pusher's grant is fixed when it starts: groups that appear in

@@ -21,13 +21,13 @@ import (
 func Handler(dst store.Datastore) func(ctx context.Context, h server.Handover) {
 	return func(ctx context.Context, h server.Handover) {
 		peer := h.Conn.RemoteAddr().String()
-		src, err := client.Over(ctx, h.Conn, client.ClientConfig{Addr: peer, Log: h.Log})
+		src, err := client.Over(ctx, h.Conn, client.ClientConfig{Addr: peer, Log: h.Log, Timeout: h.Timeout})
 		if err != nil {
 			h.Log.Warn("push: no session", "err", err)
 			return
 		}
 		defer src.Close()
-		st, err := pull(ctx, src, dst, h.Grant, h.Request)
+		st, err := pull(ctx, src, dst, h)
 		res := result(st, err)
 		if err != nil {
 			h.Log.Warn("push failed", "err", err, "snapshots", st.Snapshots, "chunks", st.Chunks)
@@ -41,9 +41,11 @@ func Handler(dst store.Datastore) func(ctx context.Context, h server.Handover) {
 }
 
 // pull checks the request and every group offered, then pulls.
-func pull(ctx context.Context, src *client.Client, dst store.Datastore, g *auth.Grant, req wire.Push) (replicate.Stats, error) {
+func pull(ctx context.Context, src *client.Client, dst store.Datastore, h server.Handover) (replicate.Stats, error) {
+	req, g := h.Request, h.Grant
 	opt := replicate.Options{Type: req.Type, ID: req.ID, Groups: req.Patterns,
-		TransferLast: int(min(req.TransferLast, 1<<30)), RemoveVanished: req.RemoveVanished}
+		TransferLast: int(min(req.TransferLast, 1<<30)), RemoveVanished: req.RemoveVanished,
+		MaxIndexBytes: int64(min(h.MaxFile, 1<<62))}
 	if err := checkLocation(req); err != nil {
 		return replicate.Stats{}, err
 	}
@@ -138,7 +140,7 @@ func result(st replicate.Stats, err error) wire.PushResult {
 	switch {
 	case errors.Is(err, ErrDenied):
 		r.Code = wire.CodeDenied
-	case errors.Is(err, replicate.ErrPattern), errors.Is(err, catalog.ErrName):
+	case errors.Is(err, replicate.ErrPattern), errors.Is(err, catalog.ErrName), errors.Is(err, replicate.ErrTooLarge):
 		r.Code = wire.CodeBadRequest
 	case errors.As(err, &se):
 		r.Code = se.Code
