@@ -5,10 +5,11 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/backupfs/backupfs/internal/syncbuf"
 )
 
 // Mount is a real `backupfs mount` process serving a FUSE mount.
@@ -17,25 +18,7 @@ type Mount struct {
 	Dir    string
 	cmd    *exec.Cmd
 	exited chan error
-	stderr *lockedBuffer
-}
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	stderr *syncbuf.Buffer
 }
 
 // StartMount runs `backupfs mount ARGS... MOUNTPOINT` with env and waits
@@ -45,7 +28,7 @@ func StartMount(t testing.TB, env []string, mountpoint string, args ...string) *
 	t.Helper()
 	cmd := exec.Command(Binary(t), append(append([]string{"mount"}, args...), mountpoint)...)
 	cmd.Env = append(os.Environ(), env...)
-	m := &Mount{t: t, Dir: mountpoint, cmd: cmd, exited: make(chan error, 1), stderr: &lockedBuffer{}}
+	m := &Mount{t: t, Dir: mountpoint, cmd: cmd, exited: make(chan error, 1), stderr: &syncbuf.Buffer{}}
 	cmd.Stderr = m.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/backupfs/backupfs/internal/syncbuf"
 )
 
 // asNobody runs a command as uid/gid 65534 (root drops to it with setpriv).
@@ -57,7 +59,7 @@ func TestMountAsNormalUser(t *testing.T) {
 	os.Chown(mp, 65534, 65534)
 	cmd := asNobody(Binary(t), "mount", srv.Repo("/host/a"), mp)
 	cmd.Env = append(os.Environ(), "BACKUPFS_TOKEN="+tok, "BACKUPFS_FINGERPRINT="+srv.Fingerprint, "HOME=/nonexistent")
-	var stderr lockedBuffer
+	var stderr syncbuf.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/backupfs/backupfs/internal/syncbuf"
 )
 
 // waitFor polls cond every 10 ms for up to d.
@@ -82,7 +84,7 @@ func TestServerRestartDuringRestore(t *testing.T) {
 	out := filepath.Join(dir, "restored.img")
 	cmd := exec.Command(Binary(t), "restore", srv.Repo("/vm/1/latest/disk.img"), out)
 	cmd.Env = append(os.Environ(), "BACKUPFS_TOKEN="+tok, "BACKUPFS_FINGERPRINT="+srv.Fingerprint)
-	var stderr lockedBuffer
+	var stderr syncbuf.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/backupfs/backupfs/internal/syncbuf"
 )
 
 // This file holds what tests use to see, instead of assuming after a
@@ -18,14 +20,14 @@ import (
 // source file and its mounted copy.
 type reader struct {
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *syncbuf.Buffer
 	done chan error // gets cmd.Wait's result
 }
 
 // startReader starts name with args and collects its output.
 func startReader(t *testing.T, name string, args ...string) *reader {
 	t.Helper()
-	r := &reader{cmd: exec.Command(name, args...), out: &lockedBuffer{}, done: make(chan error, 1)}
+	r := &reader{cmd: exec.Command(name, args...), out: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/backupfs/backupfs/internal/syncbuf"
 )
 
 // TestReadmeExamples keeps README.md true: every example in it runs here,
@@ -329,7 +331,7 @@ func (r *readmeEnv) demo(line string) {
 	cmd := exec.Command("bash", "-c", line)
 	cmd.Dir, cmd.Env = "..", append(os.Environ(), r.env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var outb, errb lockedBuffer
+	var outb, errb syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &outb, &errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

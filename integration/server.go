@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/backupfs/backupfs/internal/syncbuf"
 )
 
 // Server is a real `backupfs serve` process on 127.0.0.1.
@@ -22,7 +24,7 @@ type Server struct {
 	cmd         *exec.Cmd
 	exited      chan struct{}
 	opts        ServerOpts
-	stderr      lockedBuffer // every line the server logged
+	stderr      syncbuf.Buffer // every line the server logged
 }
 
 // ServerOpts change how StartServerWith runs `backupfs serve`.

@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/backupfs/backupfs/internal/syncbuf"
 	"github.com/backupfs/backupfs/remote/client"
 	"github.com/backupfs/backupfs/remote/remotetest"
 )
@@ -63,7 +63,7 @@ func TestDialConnectTimeout(t *testing.T) {
 // the error is one line.
 func TestReconnectSchedule(t *testing.T) {
 	srv := remotetest.Start(t, t.TempDir())
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	c, err := client.Dial(context.Background(), client.ClientConfig{Addr: srv.Addr, Token: srv.Token("r", "read:*"),
 		Fingerprint: srv.Fingerprint, Timeout: 3 * time.Second, Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
@@ -126,22 +126,4 @@ func hangUpOn(t *testing.T, addr string) *atomic.Int64 {
 		}
 	}()
 	return &n
-}
-
-// syncBuffer is a bytes.Buffer for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/backupfs/backupfs/catalog"
+	"github.com/backupfs/backupfs/internal/syncbuf"
 	"github.com/backupfs/backupfs/remote/auth"
 	"github.com/backupfs/backupfs/remote/wire"
 	"github.com/backupfs/backupfs/store"
@@ -28,28 +28,10 @@ type srvEnv struct {
 	srv    *Server
 	addr   string
 	tlsCfg *tls.Config // client side, pinned
-	logs   *srvLogBuf
+	logs   *syncbuf.Buffer
 	done   chan error
 	once   sync.Once
 	err    error
-}
-
-// srvLogBuf is a goroutine-safe log sink.
-type srvLogBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *srvLogBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *srvLogBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func srvStart(t testing.TB, lim Limits, opts ...func(*ServerConfig)) *srvEnv {
@@ -63,7 +45,7 @@ func srvStart(t testing.TB, lim Limits, opts ...func(*ServerConfig)) *srvEnv {
 	must(t, err)
 	ccfg, err := auth.ClientConfig(auth.Fingerprint(cert))
 	must(t, err)
-	e := &srvEnv{t: t, st: st, toks: toks, tlsCfg: ccfg, logs: &srvLogBuf{}, done: make(chan error, 1)}
+	e := &srvEnv{t: t, st: st, toks: toks, tlsCfg: ccfg, logs: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg := ServerConfig{Store: st.Datastore(), Tokens: toks, TLS: auth.ServerConfig(cert), Log: log, Limits: lim, Name: "test"}
 	for _, o := range opts {

@@ -1,7 +1,6 @@
 package push
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/backupfs/backupfs/catalog"
+	"github.com/backupfs/backupfs/internal/syncbuf"
 	"github.com/backupfs/backupfs/remote/auth"
 	"github.com/backupfs/backupfs/remote/client"
 	"github.com/backupfs/backupfs/remote/remotetest"
@@ -59,24 +59,6 @@ func startHostile(t *testing.T, lim server.Limits, opts ...func(*server.ServerCo
 		cfg.Push, cfg.Limits = Handler(cfg.Store), lim
 	}}, opts...)...)
 	return e
-}
-
-// lockedBuffer is a log's output, safe for concurrent use.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // dialPush asks the target to pull req with token; the connection is the
@@ -271,7 +253,7 @@ func TestPushFileOverBound(t *testing.T) {
 		{"index", ".didx"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var logs lockedBuffer
+			var logs syncbuf.Buffer
 			e := startHostile(t, server.Limits{IdleTimeout: 2 * time.Minute}, func(c *server.ServerConfig) {
 				c.Log = slog.New(slog.NewTextHandler(&logs, nil))
 			})
