@@ -1,6 +1,8 @@
 // Package s3test starts a real S3 server for tests: versitygw with its
 // POSIX backend in a temporary directory, on 127.0.0.1 and a free port,
-// with fresh credentials and one bucket. The binary is found in PATH or in
+// with fresh credentials and one bucket, with --keep-alive as a deployment
+// should run it (without it versitygw closes every connection after one
+// answer: each request then costs both ends a new TCP connection). The binary is found in PATH or in
 // $GOPATH/bin (`go install github.com/versity/versitygw/cmd/versitygw@v1.8.0`,
 // as .ci/run does); a test that needs it FAILS when it is missing: a
 // backend left untested must be visible. It lives in a non-test file so the
@@ -84,7 +86,7 @@ func Start(t testing.TB) *Server {
 
 func (s *Server) start() {
 	s.t.Helper()
-	s.cmd = exec.Command(s.bin, "--access", s.Access, "--secret", s.Secret, "--port", s.addr, "--quiet", "posix", s.Root)
+	s.cmd = exec.Command(s.bin, "--access", s.Access, "--secret", s.Secret, "--port", s.addr, "--keep-alive", "--quiet", "posix", s.Root)
 	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("s3test: start versitygw: %v", err)
