@@ -58,7 +58,8 @@ func BenchmarkReadBlob(b *testing.B) {
 				}()
 			}
 			wg.Wait()
-			b.ReportMetric(float64(s.c.n.Get.Load()), "gets"); b.ReportMetric(float64(s.c.n.Conns.Load()), "conns")
+			b.ReportMetric(float64(s.c.n.Get.Load()), "gets")
+			b.ReportMetric(float64(s.c.n.Conns.Load()), "conns")
 		})
 	}
 }
