@@ -20,7 +20,11 @@ import (
 // AWS_SECRET_ACCESS_KEY; path-style addressing always (self-hosted
 // stores). --s3-endpoint and --s3-region override the first two for the
 // process; credentials come from the environment only (a flag would show
-// them in ps).
+// them in ps). A command with --timeout (mount, backup, restore, ls) run
+// on an s3:// datastore directly takes it as the object store's request
+// deadline unless --s3-timeout (BACKUPFS_S3_TIMEOUT) says otherwise: a
+// local mount's read of a store that is down or hangs then fails with EIO
+// within --timeout, as through a server.
 
 // isS3 reports whether a --datastore value names an object store.
 func isS3(spec string) bool { return strings.HasPrefix(spec, "s3://") }
@@ -30,7 +34,7 @@ func isS3(spec string) bool { return strings.HasPrefix(spec, "s3://") }
 func s3Flags(fs *pflag.FlagSet) {
 	fs.Var(envFlag("AWS_ENDPOINT_URL"), "s3-endpoint", "object store endpoint for an s3:// --datastore (default $AWS_ENDPOINT_URL)")
 	fs.Var(envFlag("AWS_REGION"), "s3-region", "object store region for an s3:// --datastore (default $AWS_REGION, us-east-1)")
-	fs.Var(envFlag("BACKUPFS_S3_TIMEOUT"), "s3-timeout", "how long one object store request may retry before it fails (default $BACKUPFS_S3_TIMEOUT, 60s)")
+	fs.Var(envFlag("BACKUPFS_S3_TIMEOUT"), "s3-timeout", "how long one object store request may retry before it fails (default $BACKUPFS_S3_TIMEOUT, else --timeout where the command has one, 60s)")
 }
 
 type envFlag string
@@ -39,8 +43,10 @@ func (f envFlag) String() string     { return "" }
 func (f envFlag) Type() string       { return "string" }
 func (f envFlag) Set(v string) error { return os.Setenv(string(f), v) }
 
-// s3Config is the objstore configuration for spec, from the environment.
-func s3Config(spec string) (objstore.Config, error) {
+// s3Config is the objstore configuration for spec, from the environment;
+// timeout (if not 0) is the request deadline when BACKUPFS_S3_TIMEOUT is
+// not set.
+func s3Config(spec string, timeout time.Duration) (objstore.Config, error) {
 	first := func(names ...string) string {
 		for _, n := range names {
 			if v := os.Getenv(n); v != "" {
@@ -54,6 +60,7 @@ func s3Config(spec string) (objstore.Config, error) {
 		Region:    first("AWS_REGION", "AWS_DEFAULT_REGION"),
 		AccessKey: os.Getenv("AWS_ACCESS_KEY_ID"),
 		SecretKey: os.Getenv("AWS_SECRET_ACCESS_KEY"),
+		Timeout:   timeout,
 	}
 	if v := os.Getenv("BACKUPFS_S3_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -66,9 +73,9 @@ func s3Config(spec string) (objstore.Config, error) {
 }
 
 // openS3 opens an object store datastore; like a directory, it must have
-// been made by init.
-func openS3(spec string) (store.Datastore, error) {
-	cfg, err := s3Config(spec)
+// been made by init. timeout is s3Config's.
+func openS3(spec string, timeout time.Duration) (store.Datastore, error) {
+	cfg, err := s3Config(spec, timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +91,7 @@ func openS3(spec string) (store.Datastore, error) {
 
 // initS3 is init for an object store datastore.
 func initS3(e env, spec string) error {
-	cfg, err := s3Config(spec)
+	cfg, err := s3Config(spec, 0)
 	if err != nil {
 		return err
 	}
