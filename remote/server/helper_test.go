@@ -54,6 +54,13 @@ func (l *srvLogBuf) String() string {
 
 func srvStart(t testing.TB, lim Limits) *srvEnv {
 	t.Helper()
+	return srvStartWrap(t, lim, nil)
+}
+
+// srvStartWrap is srvStart with the server's datastore wrapped by wrap (if
+// not nil); srvEnv.st is the directory store under it.
+func srvStartWrap(t testing.TB, lim Limits, wrap func(store.Datastore) store.Datastore) *srvEnv {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Init(dir, store.Options{})
 	must(t, err)
@@ -65,7 +72,11 @@ func srvStart(t testing.TB, lim Limits) *srvEnv {
 	must(t, err)
 	e := &srvEnv{t: t, st: st, toks: toks, tlsCfg: ccfg, logs: &srvLogBuf{}, done: make(chan error, 1)}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.srv, err = NewServer(ServerConfig{Store: st.Datastore(), Tokens: toks, TLS: auth.ServerConfig(cert), Log: log, Limits: lim, Name: "test"})
+	ds := st.Datastore()
+	if wrap != nil {
+		ds = wrap(ds)
+	}
+	e.srv, err = NewServer(ServerConfig{Store: ds, Tokens: toks, TLS: auth.ServerConfig(cert), Log: log, Limits: lim, Name: "test"})
 	must(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)

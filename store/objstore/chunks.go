@@ -129,6 +129,16 @@ func (s *Store) ReadBlob(d catalog.Digest, buf func(n int) []byte) ([]byte, erro
 	return blob, nil
 }
 
+// readConcurrency is how many chunk reads a reader (remote/server's
+// GET_CHUNKS) should keep in flight: each is a round trip, and on the
+// store's side a cold file and its metadata, so many at a time pay where
+// a directory datastore gains little past 16 (see remote/server's
+// srvReadConcurrency for the measurement).
+const readConcurrency = 64
+
+// ReadConcurrency is readConcurrency.
+func (s *Store) ReadConcurrency() int { return readConcurrency }
+
 // listChunks lists every stored chunk (for the cache and GC's sweep).
 func (s *Store) listChunks(add func(catalog.Digest)) error {
 	return s.c.list(chunksPfx, false, func(o object) error {
