@@ -51,7 +51,7 @@ func datastoreDir(dir string) (string, error) {
 // one, and demo its default one).
 func openStore(dir string) (store.Datastore, error) {
 	if isS3(dir) {
-		return openS3(dir, 0)
+		return openS3(dir, 0, "")
 	}
 	s, err := openDir(dir)
 	if err != nil {
@@ -140,7 +140,7 @@ func openRepo(o repoOptions, loc location) (repo, error) {
 	if loc.addr == "" {
 		var s store.Datastore
 		if isS3(o.datastore) {
-			s, err = openS3(o.datastore, o.timeout) // --timeout bounds its requests too
+			s, err = openS3(o.datastore, o.timeout, "") // --timeout bounds its requests too
 		} else {
 			s, err = openStore(o.datastore)
 		}
@@ -180,11 +180,11 @@ type serverState struct {
 // use): the store refuses a directory that is not a datastore.
 func openServerState(datastore string) (*serverState, error) {
 	if isS3(datastore) {
-		s, err := openS3(datastore, 0)
+		dir, err := s3StateDir(datastore)
 		if err != nil {
 			return nil, err
 		}
-		dir, err := s3StateDir(datastore)
+		s, err := openS3(datastore, 0, s3CacheFile(dir))
 		if err != nil {
 			return nil, err
 		}

@@ -73,12 +73,14 @@ func s3Config(spec string, timeout time.Duration) (objstore.Config, error) {
 }
 
 // openS3 opens an object store datastore; like a directory, it must have
-// been made by init. timeout is s3Config's.
-func openS3(spec string, timeout time.Duration) (store.Datastore, error) {
+// been made by init. timeout is s3Config's; cacheFile, if set, keeps the
+// store's chunk existence cache between runs (serve).
+func openS3(spec string, timeout time.Duration, cacheFile string) (store.Datastore, error) {
 	cfg, err := s3Config(spec, timeout)
 	if err != nil {
 		return nil, err
 	}
+	cfg.CacheFile = cacheFile
 	s, err := objstore.Open(cfg)
 	if errors.Is(err, store.ErrNoDatastore) {
 		return nil, fmt.Errorf("datastore %s does not exist (create it with `backupfs init --datastore %s`): %w", spec, spec, err)
@@ -108,8 +110,9 @@ func initS3(e env, spec string) error {
 }
 
 // s3StateDir is where serve, token and fingerprint keep the server's
-// tokens and certificate for an object store datastore: they are secrets
-// of this server, not data, and stay on its disk (0700):
+// tokens and certificate for an object store datastore, and serve the
+// store's chunk existence cache (s3CacheFile): they are this server's, not
+// data, and stay on its disk (0700):
 // $BACKUPFS_STATE_DIR (--state-dir) or
 // $XDG_DATA_HOME/backupfs/s3/BUCKET/PREFIX.
 func s3StateDir(spec string) (string, error) {
@@ -131,3 +134,7 @@ func s3StateDir(spec string) (string, error) {
 func stateDirFlag(fs *pflag.FlagSet) {
 	fs.Var(envFlag("BACKUPFS_STATE_DIR"), "state-dir", "for an s3:// --datastore: the local directory holding the server's tokens and certificate (default $BACKUPFS_STATE_DIR, $XDG_DATA_HOME/backupfs/s3/BUCKET/PREFIX)")
 }
+
+// s3CacheFile is the existence cache file in a state directory: a
+// second backup after a restart need not list every chunk of the store.
+func s3CacheFile(stateDir string) string { return filepath.Join(stateDir, "existence-cache") }

@@ -56,7 +56,7 @@ func (s *Store) PutBlob(d catalog.Digest, blob []byte) (bool, error) {
 
 // putBlob touches d if it is stored, else writes the blob make returns.
 func (s *Store) putBlob(d catalog.Digest, make func() ([]byte, error)) (written bool, err error) {
-	s.known.fill(s.listChunks)
+	s.known.fill(s.knownChunks)
 	if ok, err := s.touchChunk(d, true); ok || err != nil {
 		return false, err
 	}
@@ -138,6 +138,15 @@ const readConcurrency = 64
 
 // ReadConcurrency is readConcurrency.
 func (s *Store) ReadConcurrency() int { return readConcurrency }
+
+// knownChunks fills the existence cache: from the cache file of the last
+// run if there is a sound one, else by listing every chunk.
+func (s *Store) knownChunks(add func(catalog.Digest)) error {
+	if s.cache != "" && s.loadCacheFile(s.cache, add) {
+		return nil
+	}
+	return s.listChunks(add)
+}
 
 // listChunks lists every stored chunk (for the cache and GC's sweep).
 func (s *Store) listChunks(add func(catalog.Digest)) error {

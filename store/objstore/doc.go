@@ -84,7 +84,9 @@
 // is not touched again, which shortens the effective grace by at most
 // that. A wrong entry costs a request or rewrites a chunk, never loses
 // one: Commit never takes the cache's word that a chunk is missing, and
-// HasChunk always asks.
+// HasChunk always asks. With Config.CacheFile (serve: in its state
+// directory) the set outlives the process: Close writes it, the next run
+// reads it instead of listing every chunk (cachefile.go).
 //
 // # The index file cache
 //
