@@ -73,7 +73,7 @@ field() { tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'; }
 # One round per backend and repeat (REPEAT, default 3), alternating, each
 # to an empty datastore; the table shows medians (the machine is shared).
 declare -A R
-med() { tr ' ' '\n' | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+med() { tr ' ' '\n' | awk 'NF' | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; } # NF: the lists start with a space
 for i in $(seq "${REPEAT:-3}"); do for be in dir s3; do
 	ds=$work/ds-dir$i
 	[ $be = s3 ] && ds=s3://bench/ds$i
