@@ -8,6 +8,8 @@
 # >= 0.7) and its requests per GiB read and per second of backup (from the
 # "object store requests" line serve logs at shutdown). Needs root (FUSE,
 # drop_caches), mke2fs and versitygw (PATH or $GOPATH/bin). Not part of CI.
+# versitygw runs with --keep-alive; VGW_KEEPALIVE= (empty) runs it without
+# (a connection per request: conns= in the request counts shows it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d /var/tmp/backupfs-s3bench.XXXXXX)
@@ -40,7 +42,9 @@ export AWS_ACCESS_KEY_ID=bench$RANDOM AWS_SECRET_ACCESS_KEY=secret$RANDOM$RANDOM
 export AWS_ENDPOINT_URL=http://127.0.0.1:$port AWS_REGION=us-east-1 BACKUPFS_STATE_DIR=$work/state
 vroot=${VGW_ROOT:-$work/vgw} # e.g. VGW_ROOT=/dev/shm/vgw: the store's disk out of the picture
 mkdir -p "$vroot" "$work/state"
-"$vgw" --access "$AWS_ACCESS_KEY_ID" --secret "$AWS_SECRET_ACCESS_KEY" --port "127.0.0.1:$port" --quiet posix "$vroot" >"$work/vgw.log" 2>&1 &
+# --keep-alive as a deployment runs it: without it versitygw closes every
+# connection after one answer (a new TCP connection per request).
+"$vgw" --access "$AWS_ACCESS_KEY_ID" --secret "$AWS_SECRET_ACCESS_KEY" --port "127.0.0.1:$port" ${VGW_KEEPALIVE---keep-alive} --quiet posix "$vroot" >"$work/vgw.log" 2>&1 &
 vpid=$!
 pids+=($vpid)
 # vcpu: CPU seconds versitygw used so far (it shares this machine's cores).
@@ -63,13 +67,13 @@ unserve() {
 	kill -TERM "$spid"; wait "$spid" || true
 	{ grep -o 'requests="[^"]*"' "$work/serve.log" || true; } | tail -1 | tr -d '"' | sed 's/^requests=//'
 }
-total() { tr ' ' '\n' | awk -F= '{s += $2} END {print s + 0}'; }
+total() { tr ' ' '\n' | awk -F= '$1 != "conns" {s += $2} END {print s + 0}'; }
 field() { tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'; }
 
 # One round per backend and repeat (REPEAT, default 3), alternating, each
 # to an empty datastore; the table shows medians (the machine is shared).
 declare -A R
-med() { tr ' ' '\n' | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+med() { tr ' ' '\n' | awk 'NF' | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; } # NF: the lists start with a space
 for i in $(seq "${REPEAT:-3}"); do for be in dir s3; do
 	ds=$work/ds-dir$i
 	[ $be = s3 ] && ds=s3://bench/ds$i

@@ -51,9 +51,8 @@ const maxBadList = 64 << 20
 
 // base is a writer's hold on its base snapshot.
 type base struct {
-	lock   *os.File // the base's directory, flock'd shared
-	chunks map[catalog.Digest]struct{}
-	lacks  map[catalog.Digest]struct{} // listed bad and not stored again, at SetBase
+	lock *os.File // the base's directory, flock'd shared
+	BaseChunks
 }
 
 // SetBase makes the published snapshot of the writer's group at t its
@@ -110,25 +109,14 @@ func (s *Store) holdBase(g catalog.Group, t time.Time) (*base, error) {
 	if err != nil {
 		return nil, err
 	}
-	chunks := make(map[catalog.Digest]struct{})
-	for _, a := range m.Archives {
-		for _, file := range a.Files {
-			idx, err := s.publishedIndex(g, t, file)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", dir, err)
-			}
-			for i := range idx.NumChunks() {
-				_, _, d := idx.Chunk(i)
-				chunks[d] = struct{}{}
-			}
-		}
-	}
-	lacks, err := s.lacking(chunks)
+	bc, err := ReadBaseChunks(m, func(file catalog.IndexFile) (catalog.Index, error) {
+		return s.publishedIndex(g, t, file)
+	}, s.lacking)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	ok = true
-	return &base{lock: f, chunks: chunks, lacks: lacks}, nil
+	return &base{lock: f, BaseChunks: bc}, nil
 }
 
 // lacking returns the chunks of set that are on the bad list and not
@@ -160,14 +148,11 @@ func (w *SnapshotWriter) trusted() map[catalog.Digest]struct{} {
 	if w.base == nil {
 		return nil
 	}
-	lacks, err := w.s.lacking(w.base.chunks)
+	lacks, err := w.s.lacking(w.base.Chunks)
 	if err != nil {
 		return nil
 	}
-	for d := range lacks {
-		delete(w.base.chunks, d)
-	}
-	return w.base.chunks
+	return w.base.Trust(lacks)
 }
 
 // recordBad appends a digest to the bad list (Verify's markBad); a writer

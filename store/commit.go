@@ -70,34 +70,17 @@ func (w *SnapshotWriter) Commit(m *catalog.Manifest) error {
 
 // checkManifest runs Commit's checks.
 func (w *SnapshotWriter) checkManifest(m *catalog.Manifest) error {
-	if err := m.Validate(); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	if err := CheckManifestFor(m, w.g, w.t); err != nil {
+		return err
 	}
-	if m.Group != w.g.String() || m.Time != catalog.FormatTime(w.t) {
-		return fmt.Errorf("%w: manifest names %s/%s", ErrInvalid, m.Group, m.Time)
-	}
-	listed := make(map[string]bool)
 	seen := make(map[catalog.Digest]struct{})
 	trusted := w.trusted()
 	missing := &MissingChunksError{}
-	for _, a := range m.Archives {
-		for i, f := range a.Files {
-			listed[f.Name] = true
-			idx, err := w.readIndex(f)
-			if err != nil {
-				return err
-			}
-			if err := checkIndexKind(a, i, idx); err != nil {
-				return err
-			}
-			if n, d := w.unknown(idx, trusted); n > 0 {
-				return fmt.Errorf("%w: index file %s: %d chunks (first %s) were neither uploaded in this backup nor in its base snapshot",
-					ErrUnknownChunks, f.Name, n, d)
-			}
-			if err := w.touchAll(idx, seen, trusted, missing); err != nil {
-				return err
-			}
-		}
+	listed, err := CheckIndexes(m, w.readIndex,
+		func(idx catalog.Index) (int, catalog.Digest) { return w.unknown(idx, trusted) },
+		func(idx catalog.Index) error { return w.touchAll(idx, seen, trusted, missing) })
+	if err != nil {
+		return err
 	}
 	if err := w.checkNoExtra(listed); err != nil {
 		return err
@@ -157,18 +140,7 @@ func checkIndexKind(a catalog.Archive, i int, idx catalog.Index) error {
 // the chunk file's inode to be read.
 func (w *SnapshotWriter) touchAll(idx catalog.Index, seen, trusted map[catalog.Digest]struct{}, missing *MissingChunksError) error {
 	s := w.s
-	var todo []catalog.Digest
-	for i := range idx.NumChunks() {
-		_, _, d := idx.Chunk(i)
-		if _, ok := seen[d]; ok {
-			continue
-		}
-		seen[d] = struct{}{}
-		if _, ok := trusted[d]; ok {
-			continue
-		}
-		todo = append(todo, d)
-	}
+	todo := NewChunks(idx, seen, trusted)
 	exists := make([]bool, len(todo))
 	errs := make([]error, len(todo))
 	var next atomic.Int64

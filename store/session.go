@@ -136,20 +136,7 @@ func (w *SnapshotWriter) unknown(idx catalog.Index, trusted map[catalog.Digest]s
 	if !w.sess.confined {
 		return 0, first
 	}
-	for i := range idx.NumChunks() {
-		_, _, d := idx.Chunk(i)
-		if _, ok := w.sess.put[d]; ok {
-			continue
-		}
-		if _, ok := trusted[d]; ok {
-			continue
-		}
-		if n == 0 {
-			first = d
-		}
-		n++
-	}
-	return n, first
+	return CountUnknown(idx, func(d catalog.Digest) bool { _, ok := w.sess.put[d]; return ok }, trusted)
 }
 
 // fresh reports whether the writer stored d itself (Commit then touches
@@ -258,11 +245,7 @@ func (s *Store) removeIfStamp(d catalog.Digest, stamp int64) (bool, error) {
 func (w *SnapshotWriter) Lacks(d catalog.Digest) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.base == nil {
-		return false
-	}
-	_, ok := w.base.lacks[d]
-	return ok
+	return w.base != nil && w.base.Lacking(d)
 }
 
 // BaseLacks lists the chunks of the base the datastore lacks (Lacks), at
@@ -273,13 +256,7 @@ func (w *SnapshotWriter) BaseLacks(max int) (ds []catalog.Digest, more bool) {
 	if w.base == nil {
 		return nil, false
 	}
-	for d := range w.base.lacks {
-		if len(ds) == max {
-			return ds, true
-		}
-		ds = append(ds, d)
-	}
-	return ds, false
+	return w.base.ListLacks(max)
 }
 
 // DropBase releases the writer's base: Commit then checks every chunk,

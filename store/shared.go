@@ -3,7 +3,8 @@ package store
 import "github.com/backupfs/backupfs/catalog"
 
 // Checks shared with other Datastore implementations (store/objstore), so
-// every backend accepts the same names and manifests.
+// every backend accepts the same names and manifests; Commit's shared
+// checks are in commitcheck.go.
 
 // ValidFileName checks a snapshot file name: one path element, no NUL,
 // not hidden (ErrInvalid).
@@ -12,12 +13,6 @@ func ValidFileName(name string) error { return validFileName(name) }
 // ValidIndexName accepts ARCHIVE + the index suffixes of its kind
 // (ErrInvalid otherwise).
 func ValidIndexName(name string) error { return validIndexName(name) }
-
-// CheckIndexKind checks that file i of archive a is the right index type
-// and that the archive size matches (ErrInvalid).
-func CheckIndexKind(a catalog.Archive, i int, idx catalog.Index) error {
-	return checkIndexKind(a, i, idx)
-}
 
 // DecodeIndexFile checks an index file's bytes against its manifest entry
 // and decodes them; a mismatch wraps bad (ErrInvalid or ErrCorrupt).

@@ -51,7 +51,7 @@ func datastoreDir(dir string) (string, error) {
 // one, and demo its default one).
 func openStore(dir string) (store.Datastore, error) {
 	if isS3(dir) {
-		return openS3(dir)
+		return openS3(dir, 0, "")
 	}
 	s, err := openDir(dir)
 	if err != nil {
@@ -124,7 +124,7 @@ func repoFlags(fs *pflag.FlagSet, o *repoOptions) {
 	datastoreFlag(fs, &o.datastore)
 	fs.StringVar(&o.tokenFile, "token-file", "", "file holding the server token (default $BACKUPFS_TOKEN)")
 	fs.StringVar(&o.fingerprint, "fingerprint", "", "server certificate SHA-256 fingerprint (default $BACKUPFS_FINGERPRINT)")
-	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "how long a request to a server may retry before it fails (e.g. 10s, 2m)")
+	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "how long a request to a server, or to an s3:// --datastore, may retry before it fails (e.g. 10s, 2m)")
 	fs.StringVar(&o.keyfile, "keyfile", "", "key file: seal new backups and read sealed ones (default $BACKUPFS_KEYFILE; passphrase from BACKUPFS_PASSWORD_FILE, BACKUPFS_PASSWORD or the terminal)")
 	logFormatFlag(fs, &o.logFormat)
 }
@@ -138,7 +138,12 @@ func openRepo(o repoOptions, loc location) (repo, error) {
 	}
 	var r repo
 	if loc.addr == "" {
-		s, err := openStore(o.datastore)
+		var s store.Datastore
+		if isS3(o.datastore) {
+			s, err = openS3(o.datastore, o.timeout, "") // --timeout bounds its requests too
+		} else {
+			s, err = openStore(o.datastore)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -175,11 +180,11 @@ type serverState struct {
 // use): the store refuses a directory that is not a datastore.
 func openServerState(datastore string) (*serverState, error) {
 	if isS3(datastore) {
-		s, err := openS3(datastore)
+		dir, err := s3StateDir(datastore)
 		if err != nil {
 			return nil, err
 		}
-		dir, err := s3StateDir(datastore)
+		s, err := openS3(datastore, 0, s3CacheFile(dir))
 		if err != nil {
 			return nil, err
 		}

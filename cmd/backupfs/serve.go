@@ -80,6 +80,11 @@ func serveStore(ctx context.Context, o serveOptions, log *slog.Logger) error {
 		return err
 	}
 	s, cert := st.store, st.cert
+	defer func() { // last: after the shutdown (the object store keeps its existence cache)
+		if err := s.Close(); err != nil {
+			log.Warn("close datastore", "err", err)
+		}
+	}()
 	var specs []jobs.Job
 	for _, line := range o.jobs {
 		j, err := jobs.Parse(line)

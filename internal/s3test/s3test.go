@@ -1,6 +1,8 @@
 // Package s3test starts a real S3 server for tests: versitygw with its
 // POSIX backend in a temporary directory, on 127.0.0.1 and a free port,
-// with fresh credentials and one bucket. The binary is found in PATH or in
+// with fresh credentials and one bucket, with --keep-alive as a deployment
+// should run it (without it versitygw closes every connection after one
+// answer: each request then costs both ends a new TCP connection). The binary is found in PATH or in
 // $GOPATH/bin (`go install github.com/versity/versitygw/cmd/versitygw@v1.8.0`,
 // as .ci/run does); a test that needs it FAILS when it is missing: a
 // backend left untested must be visible. It lives in a non-test file so the
@@ -17,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -84,7 +87,7 @@ func Start(t testing.TB) *Server {
 
 func (s *Server) start() {
 	s.t.Helper()
-	s.cmd = exec.Command(s.bin, "--access", s.Access, "--secret", s.Secret, "--port", s.addr, "--quiet", "posix", s.Root)
+	s.cmd = exec.Command(s.bin, "--access", s.Access, "--secret", s.Secret, "--port", s.addr, "--keep-alive", "--quiet", "posix", s.Root)
 	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("s3test: start versitygw: %v", err)
@@ -112,6 +115,23 @@ func (s *Server) Kill() {
 	_ = s.cmd.Process.Kill()
 	_ = s.cmd.Wait()
 	s.cmd = nil
+}
+
+// Pause stops the server (SIGSTOP) without closing its socket: the
+// kernel still accepts connections, nothing answers (a store that hangs).
+func (s *Server) Pause() { s.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.t.Helper()
+	if s.cmd == nil || s.cmd.Process == nil {
+		s.t.Fatalf("s3test: %v: the server is not running", sig)
+	}
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("s3test: %v: %v", sig, err)
+	}
 }
 
 // Restart starts the server again on the same address and directory.

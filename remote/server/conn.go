@@ -14,25 +14,28 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/backupfs/backupfs/remote/auth"
 	"github.com/backupfs/backupfs/remote/wire"
 )
 
 // srvConn is one client connection.
 type srvConn struct {
-	s        *Server
-	raw      net.Conn // the accepted connection (deadlines, forced close)
-	nc       net.Conn // raw, or the TLS connection over it; set before use
-	log      *slog.Logger
-	q        *srvQueue
-	grant    *auth.Grant
-	ctx      context.Context // canceled when the connection ends abruptly
-	cancel   context.CancelFunc
-	stopping atomic.Bool      // Shutdown asked this connection to end
-	handlers sync.WaitGroup   // request goroutines
-	slots    [2]chan struct{} // blob reads at a time: readahead, demand
-	source   string           // what MaxConnsPerSource counts by (srvSource)
-	shaking  bool             // counted as handshaking (guarded by s.mu)
+	s         *Server
+	raw       net.Conn // the accepted connection (deadlines, forced close)
+	nc        net.Conn // raw, or the TLS connection over it; set before use
+	log       *slog.Logger
+	q         *srvQueue
+	grant     *auth.Grant
+	ctx       context.Context // canceled when the connection ends abruptly
+	cancel    context.CancelFunc
+	stopping  atomic.Bool         // Shutdown asked this connection to end
+	handlers  sync.WaitGroup      // request goroutines
+	slots     [2]chan struct{}    // blob reads at a time: readahead, demand
+	blobBytes *semaphore.Weighted // bytes of the blobs in slots (srvBlobBytes)
+	source    string              // what MaxConnsPerSource counts by (srvSource)
+	shaking   bool                // counted as handshaking (guarded by s.mu)
 
 	mu        sync.Mutex
 	inflight  map[uint32]*srvReq
@@ -73,11 +76,12 @@ func (s *Server) newConn(nc net.Conn) *srvConn {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &srvConn{
 		s: s, raw: nc, nc: nc, ctx: ctx, cancel: cancel,
-		log:      s.log.With("remote", nc.RemoteAddr().String()),
-		q:        srvNewQueue(s.lim.FrameTimeout),
-		inflight: make(map[uint32]*srvReq),
-		rejected: make(map[uint32]struct{}),
-		slots:    [2]chan struct{}{make(chan struct{}, srvBlobSlots[0]), make(chan struct{}, srvBlobSlots[1])},
+		log:       s.log.With("remote", nc.RemoteAddr().String()),
+		q:         srvNewQueue(s.lim.FrameTimeout),
+		inflight:  make(map[uint32]*srvReq),
+		rejected:  make(map[uint32]struct{}),
+		slots:     [2]chan struct{}{make(chan struct{}, s.slots[0]), make(chan struct{}, s.slots[1])},
+		blobBytes: semaphore.NewWeighted(srvBlobBytes),
 	}
 }
 

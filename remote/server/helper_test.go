@@ -36,6 +36,13 @@ type srvEnv struct {
 
 func srvStart(t testing.TB, lim Limits, opts ...func(*ServerConfig)) *srvEnv {
 	t.Helper()
+	return srvStartWrap(t, lim, nil, opts...)
+}
+
+// srvStartWrap is srvStart with the server's datastore wrapped by wrap (if
+// not nil); srvEnv.st is the directory store under it.
+func srvStartWrap(t testing.TB, lim Limits, wrap func(store.Datastore) store.Datastore, opts ...func(*ServerConfig)) *srvEnv {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Init(dir, store.Options{})
 	must(t, err)
@@ -47,7 +54,11 @@ func srvStart(t testing.TB, lim Limits, opts ...func(*ServerConfig)) *srvEnv {
 	must(t, err)
 	e := &srvEnv{t: t, st: st, toks: toks, tlsCfg: ccfg, logs: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	cfg := ServerConfig{Store: st.Datastore(), Tokens: toks, TLS: auth.ServerConfig(cert), Log: log, Limits: lim, Name: "test"}
+	ds := st.Datastore()
+	if wrap != nil {
+		ds = wrap(ds)
+	}
+	cfg := ServerConfig{Store: ds, Tokens: toks, TLS: auth.ServerConfig(cert), Log: log, Limits: lim, Name: "test"}
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -12,14 +12,6 @@ import (
 	"github.com/backupfs/backupfs/store"
 )
 
-// srvBlobSlots is how many blobs one connection reads from disk at a time,
-// for readahead and for demand reads: it bounds the memory a connection's
-// GET_CHUNKS hold while their answers wait in the queue (slots x blob
-// size: 3 MiB at 128 KiB chunks, 192 MiB for the largest chunks). A cold
-// disk needs many reads in flight: reading this datastore's 7937 blob files
-// cold took 2.09 s 4 at a time, 1.01 s 16 at a time, 0.81 s 64 at a time.
-var srvBlobSlots = [2]int{16, 8}
-
 // srvCode maps a store or catalog error to an error code.
 func srvCode(err error) wire.Code {
 	switch {
@@ -210,14 +202,18 @@ func (c *srvConn) getChunks(r *srvReq, m wire.GetChunks, demand bool) {
 			continue // ends the loop
 		}
 		if i == len(m.Digests)-1 { // the last (or only) one: no goroutine to hand it to
-			a.put(c.chunkFrame(d))
+			it, held := c.chunkFrame(d)
+			a.put(it)
+			c.blobBytes.Release(held)
 			<-slots
 			break
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a.put(c.chunkFrame(d))
+			it, held := c.chunkFrame(d)
+			a.put(it)
+			c.blobBytes.Release(held)
 			<-slots
 		}()
 	}
@@ -272,14 +268,21 @@ func (a *srvAnswer) end() {
 	}
 }
 
-// chunkFrame reads one chunk and returns its CHUNK or MISSING item. A
-// CHUNK is built in a pooled buffer with room for the frame header before
-// the payload: the blob is read from its file straight into place and the
-// writer sends header and payload in one write (srvItem.buf).
-func (c *srvConn) chunkFrame(d *catalog.Digest) srvItem {
+// chunkFrame reads one chunk and returns its CHUNK or MISSING item, and
+// the bytes of c.blobBytes it holds (the caller releases them once the
+// item is queued). A CHUNK is built in a pooled buffer with room for the
+// frame header before the payload: the blob is read from its file straight
+// into place and the writer sends header and payload in one write
+// (srvItem.buf).
+func (c *srvConn) chunkFrame(d *catalog.Digest) (srvItem, int64) {
 	const pre = wire.HeaderSize + catalog.DigestSize
 	var bp *[]byte
+	var held int64
 	blob, err := c.s.cfg.Store.ReadBlob(*d, func(n int) []byte {
+		if c.blobBytes.Acquire(c.ctx, int64(pre+n)) != nil {
+			return nil // the connection ends: the read fails
+		}
+		held = int64(pre + n)
 		bp = frameBufs.Get(pre + n)
 		return (*bp)[pre:]
 	})
@@ -292,11 +295,11 @@ func (c *srvConn) chunkFrame(d *catalog.Digest) srvItem {
 			c.log.Error("serve chunk", "digest", d.String(), "err", err)
 		}
 		c.s.stats.missing.Add(1)
-		return srvItem{f: srvMissing(d, code)}
+		return srvItem{f: srvMissing(d, code)}, held
 	}
 	c.s.stats.served.Add(1)
 	copy((*bp)[wire.HeaderSize:pre], d[:])
-	return srvItem{f: wire.Frame{Type: wire.TChunk, Payload: (*bp)[wire.HeaderSize : pre+len(blob)]}, buf: bp}
+	return srvItem{f: wire.Frame{Type: wire.TChunk, Payload: (*bp)[wire.HeaderSize : pre+len(blob)]}, buf: bp}, held
 }
 
 func srvMissing(d *catalog.Digest, code wire.Code) wire.Frame {

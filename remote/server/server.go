@@ -221,6 +221,7 @@ type Server struct {
 	lim     Limits
 	log     *slog.Logger
 	digests *srvDigestCache
+	slots   [2]int // blob reads at a time per connection (srvSlots)
 	stats   srvCounters
 	act     srvActivity
 
@@ -259,6 +260,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		lim:       cfg.Limits.withDefaults(nofile),
 		log:       cfg.Log,
 		digests:   srvNewDigestCache(cfg.Store, cfg.DigestCache),
+		slots:     srvSlots(cfg.Store),
 		refusals:  srvNewLogLimit(cfg.Log, slog.LevelWarn, "connections refused"),
 		acceptErr: srvNewLogLimit(cfg.Log, slog.LevelWarn, "accept failed: retrying"),
 		failed:    srvNewLogLimit(cfg.Log, slog.LevelInfo, "handshakes failed"),

@@ -30,8 +30,7 @@ import (
 type base struct {
 	snap    string // snapKey of the base
 	holdKey string
-	chunks  map[catalog.Digest]struct{}
-	lacks   map[catalog.Digest]struct{}
+	store.BaseChunks
 }
 
 // SetBase makes the published snapshot of the writer's group at t its base.
@@ -73,24 +72,13 @@ func (s *Store) holdBase(g catalog.Group, t time.Time) (b *base, err error) {
 	if err != nil {
 		return nil, err
 	}
-	chunks := make(map[catalog.Digest]struct{})
-	for _, a := range m.Archives {
-		for _, f := range a.Files {
-			idx, err := s.index(g, t, f)
-			if err != nil {
-				return nil, err
-			}
-			for i := range idx.NumChunks() {
-				_, _, d := idx.Chunk(i)
-				chunks[d] = struct{}{}
-			}
-		}
-	}
-	lacks, err := s.lacking(chunks)
+	bc, err := store.ReadBaseChunks(m, func(f catalog.IndexFile) (catalog.Index, error) {
+		return s.index(g, t, f)
+	}, s.lacking)
 	if err != nil {
 		return nil, err
 	}
-	return &base{snap: k, holdKey: hold, chunks: chunks, lacks: lacks}, nil
+	return &base{snap: k, holdKey: hold, BaseChunks: bc}, nil
 }
 
 // release drops a hold (hold: its object key).
@@ -117,25 +105,18 @@ func (w *Writer) trusted() (map[catalog.Digest]struct{}, error) {
 	if w.base == nil {
 		return nil, nil
 	}
-	lacks, err := w.s.lacking(w.base.chunks)
+	lacks, err := w.s.lacking(w.base.Chunks)
 	if err != nil {
 		return nil, err
 	}
-	for d := range lacks {
-		delete(w.base.chunks, d)
-	}
-	return w.base.chunks, nil
+	return w.base.Trust(lacks), nil
 }
 
 // Lacks reports whether d is a base chunk verify took away.
 func (w *Writer) Lacks(d catalog.Digest) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.base == nil {
-		return false
-	}
-	_, ok := w.base.lacks[d]
-	return ok
+	return w.base != nil && w.base.Lacking(d)
 }
 
 // BaseLacks lists at most max chunks the base lacks.
@@ -145,13 +126,7 @@ func (w *Writer) BaseLacks(max int) (ds []catalog.Digest, more bool) {
 	if w.base == nil {
 		return nil, false
 	}
-	for d := range w.base.lacks {
-		if len(ds) == max {
-			return ds, true
-		}
-		ds = append(ds, d)
-	}
-	return ds, false
+	return w.base.ListLacks(max)
 }
 
 // DropBase releases the writer's base.

@@ -66,6 +66,20 @@ func (c *existCache) drop(d catalog.Digest) {
 	c.mu.Unlock()
 }
 
+// snapshot returns the digests of a complete set (ok false otherwise).
+func (c *existCache) snapshot() (ds []catalog.Digest, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.complete {
+		return nil, false
+	}
+	ds = make([]catalog.Digest, 0, len(c.m))
+	for d := range c.m {
+		ds = append(ds, d)
+	}
+	return ds, true
+}
+
 // fill lists every chunk once (the first put after Open) and marks the
 // set complete if the listing succeeded and fit.
 func (c *existCache) fill(list func(add func(catalog.Digest)) error) {

@@ -56,7 +56,7 @@ func (s *Store) PutBlob(d catalog.Digest, blob []byte) (bool, error) {
 
 // putBlob touches d if it is stored, else writes the blob make returns.
 func (s *Store) putBlob(d catalog.Digest, make func() ([]byte, error)) (written bool, err error) {
-	s.known.fill(s.listChunks)
+	s.known.fill(s.knownChunks)
 	if ok, err := s.touchChunk(d, true); ok || err != nil {
 		return false, err
 	}
@@ -127,6 +127,25 @@ func (s *Store) ReadBlob(d catalog.Digest, buf func(n int) []byte) ([]byte, erro
 		return nil, fmt.Errorf("objstore: chunk %s: %w", d, err)
 	}
 	return blob, nil
+}
+
+// readConcurrency is how many chunk reads a reader (remote/server's
+// GET_CHUNKS) should keep in flight: each is a round trip, and on the
+// store's side a cold file and its metadata, so many at a time pay where
+// a directory datastore gains little past 16 (see remote/server's
+// srvReadConcurrency for the measurement).
+const readConcurrency = 64
+
+// ReadConcurrency is readConcurrency.
+func (s *Store) ReadConcurrency() int { return readConcurrency }
+
+// knownChunks fills the existence cache: from the cache file of the last
+// run if there is a sound one, else by listing every chunk.
+func (s *Store) knownChunks(add func(catalog.Digest)) error {
+	if s.cache != "" && s.loadCacheFile(s.cache, add) {
+		return nil
+	}
+	return s.listChunks(add)
 }
 
 // listChunks lists every stored chunk (for the cache and GC's sweep).

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
@@ -50,10 +52,12 @@ func newClient(cfg Config) (*client, error) {
 	if attempts <= 0 {
 		attempts = 8
 	}
-	c := s3.New(s3.Options{
+	c := &client{bucket: cfg.Bucket, prefix: cfg.Prefix}
+	c.s3 = s3.New(s3.Options{
 		Region:       region,
 		BaseEndpoint: aws.String(cfg.Endpoint),
 		UsePathStyle: true,
+		HTTPClient:   newHTTPClient(&c.n.Conns),
 		Credentials:  credentials.NewStaticCredentialsProvider(cfg.AccessKey, cfg.SecretKey, ""),
 		Retryer: retry.NewStandard(func(o *retry.StandardOptions) {
 			o.MaxAttempts = attempts
@@ -74,19 +78,42 @@ func newClient(cfg Config) (*client, error) {
 	if timeout <= 0 {
 		timeout = 60 * time.Second
 	}
-	return &client{s3: c, bucket: cfg.Bucket, prefix: cfg.Prefix, timeout: timeout}, nil
+	c.timeout = timeout
+	return c, nil
+}
+
+// maxIdleConns is how many idle connections to the store the client
+// keeps. The SDK's default keeps 10 per host, fewer than the requests the
+// server has in flight (remote/server reads 16 readahead and 8 demand
+// blobs at a time per connection), so every GET beyond 10 opened a new
+// TCP connection and closed it after one answer.
+const maxIdleConns = 128
+
+// newHTTPClient is the SDK's HTTP client keeping maxIdleConns idle
+// connections to the store, counting the connections it opens in dials.
+func newHTTPClient(dials *atomic.Int64) *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		tr.MaxIdleConns = maxIdleConns
+		tr.MaxIdleConnsPerHost = maxIdleConns
+		dial := tr.DialContext
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1)
+			return dial(ctx, network, addr)
+		}
+	})
 }
 
 // Requests counts the requests a Store made, by kind (a request retried
-// counts once).
+// counts once), and the connections it opened.
 type Requests struct {
 	Get, Put, Head, Delete, List atomic.Int64
+	Conns                        atomic.Int64 // connections opened
 }
 
-// String is "get=N put=N head=N delete=N list=N".
+// String is "get=N put=N head=N delete=N list=N conns=N".
 func (r *Requests) String() string {
-	return fmt.Sprintf("get=%d put=%d head=%d delete=%d list=%d",
-		r.Get.Load(), r.Put.Load(), r.Head.Load(), r.Delete.Load(), r.List.Load())
+	return fmt.Sprintf("get=%d put=%d head=%d delete=%d list=%d conns=%d",
+		r.Get.Load(), r.Put.Load(), r.Head.Load(), r.Delete.Load(), r.List.Load(), r.Conns.Load())
 }
 
 // noRateLimit turns off the retryer's client-side retry quota: a store that

@@ -38,41 +38,23 @@ func (w *Writer) Commit(m *catalog.Manifest) error {
 	return w.end(false)
 }
 
-// check runs Commit's checks. w.mu held.
+// check runs Commit's checks (the backend-independent ones are
+// store.CheckManifestFor and store.CheckIndexes). w.mu held.
 func (w *Writer) check(m *catalog.Manifest) error {
-	if err := m.Validate(); err != nil {
-		return fmt.Errorf("%w: %w", store.ErrInvalid, err)
-	}
-	if m.Group != w.g.String() || m.Time != catalog.FormatTime(w.t) {
-		return fmt.Errorf("%w: manifest names %s/%s", store.ErrInvalid, m.Group, m.Time)
+	if err := store.CheckManifestFor(m, w.g, w.t); err != nil {
+		return err
 	}
 	trusted, err := w.trusted()
 	if err != nil {
 		return err
 	}
-	listed := make(map[string]bool)
 	seen := make(map[catalog.Digest]struct{})
 	var todo []catalog.Digest
-	for _, a := range m.Archives {
-		for i, f := range a.Files {
-			listed[f.Name] = true
-			b, ok := w.files[f.Name]
-			if !ok {
-				return fmt.Errorf("%w: index file %s was not written", store.ErrInvalid, f.Name)
-			}
-			idx, err := store.DecodeIndexFile(b, f, store.ErrInvalid)
-			if err != nil {
-				return err
-			}
-			if err := store.CheckIndexKind(a, i, idx); err != nil {
-				return err
-			}
-			if n, d := w.unknown(idx, trusted); n > 0 {
-				return fmt.Errorf("%w: index file %s: %d chunks (first %s) were neither uploaded in this backup nor in its base snapshot",
-					store.ErrUnknownChunks, f.Name, n, d)
-			}
-			todo = appendNew(todo, idx, seen, trusted)
-		}
+	listed, err := store.CheckIndexes(m, w.written,
+		func(idx catalog.Index) (int, catalog.Digest) { return w.unknown(idx, trusted) },
+		func(idx catalog.Index) error { todo = append(todo, store.NewChunks(idx, seen, trusted)...); return nil })
+	if err != nil {
+		return err
 	}
 	for name := range w.files {
 		if !listed[name] {
@@ -82,19 +64,13 @@ func (w *Writer) check(m *catalog.Manifest) error {
 	return w.s.touchAll(todo)
 }
 
-// appendNew appends the chunks of idx not seen yet and not trusted.
-func appendNew(todo []catalog.Digest, idx catalog.Index, seen, trusted map[catalog.Digest]struct{}) []catalog.Digest {
-	for i := range idx.NumChunks() {
-		_, _, d := idx.Chunk(i)
-		if _, ok := seen[d]; ok {
-			continue
-		}
-		seen[d] = struct{}{}
-		if _, ok := trusted[d]; !ok {
-			todo = append(todo, d)
-		}
+// written decodes an index file this writer wrote, checked against f.
+func (w *Writer) written(f catalog.IndexFile) (catalog.Index, error) {
+	b, ok := w.files[f.Name]
+	if !ok {
+		return nil, fmt.Errorf("%w: index file %s was not written", store.ErrInvalid, f.Name)
 	}
-	return todo
+	return store.DecodeIndexFile(b, f, store.ErrInvalid)
 }
 
 // unknown counts the digests of idx a confined writer may not reference.
@@ -104,18 +80,7 @@ func (w *Writer) unknown(idx catalog.Index, trusted map[catalog.Digest]struct{})
 	if !w.confined {
 		return 0, first
 	}
-	for i := range idx.NumChunks() {
-		_, _, d := idx.Chunk(i)
-		_, put := w.put[d]
-		_, ok := trusted[d]
-		if !put && !ok {
-			if n == 0 {
-				first = d
-			}
-			n++
-		}
-	}
-	return n, first
+	return store.CountUnknown(idx, func(d catalog.Digest) bool { _, ok := w.put[d]; return ok }, trusted)
 }
 
 // touchWorkers is how many chunks Commit touches at once.

@@ -18,8 +18,12 @@
 // creates a missing bucket. Payloads are sent UNSIGNED-PAYLOAD (the
 // signature covers the request; a blob carries its own CRC and digest), so
 // neither end hashes every chunk once more for SigV4. Requests are counted
-// by kind (Store.Requests; serve logs them at shutdown, bench/s3.sh
-// reports them).
+// by kind, and the connections opened (Store.Requests; serve logs them at
+// shutdown, bench/s3.sh reports them). The HTTP client keeps up to 128
+// idle connections: the SDK's default of 10 per host is fewer than the
+// reads remote/server keeps in flight, which the store sets with
+// ReadConcurrency (64: each read is a round trip). A self-hosted store
+// must keep connections alive too (versitygw: --keep-alive).
 //
 // # Layout (under s3://BUCKET/PREFIX/)
 //
@@ -84,7 +88,9 @@
 // is not touched again, which shortens the effective grace by at most
 // that. A wrong entry costs a request or rewrites a chunk, never loses
 // one: Commit never takes the cache's word that a chunk is missing, and
-// HasChunk always asks.
+// HasChunk always asks. With Config.CacheFile (serve: in its state
+// directory) the set outlives the process: Close writes it, the next run
+// reads it instead of listing every chunk (cachefile.go).
 //
 // # The index file cache
 //

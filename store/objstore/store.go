@@ -49,6 +49,9 @@ type Config struct {
 	MaxAttempts int
 	// CacheEntries bounds the chunk existence cache; 0 means 4 Mi entries.
 	CacheEntries int
+	// CacheFile, if set, keeps the existence cache between runs
+	// (cachefile.go): serve sets it to a file in its state directory.
+	CacheFile string
 	// FileCacheBytes bounds the cache of published index files read; 0
 	// means 64 MiB.
 	FileCacheBytes int64
@@ -78,6 +81,7 @@ type Store struct {
 	now   func() time.Time
 	known *existCache
 	files *fileCache
+	cache string // Config.CacheFile
 
 	locks [256]sync.Mutex // touch and sweep of one chunk, as in store
 
@@ -150,6 +154,9 @@ func newStore(cfg Config, create bool) (*Store, error) {
 		s.now = time.Now
 	}
 	s.known = newExistCache(cfg.CacheEntries)
+	if s.cache, err = cacheFilePath(cfg.CacheFile); err != nil {
+		return nil, err
+	}
 	s.files = newFileCache(cfg.FileCacheBytes)
 	err = c.checkBucket()
 	if create && errors.Is(err, store.ErrNoDatastore) {
@@ -167,8 +174,14 @@ func (s *Store) String() string { return s.url }
 // Requests are the requests this Store made so far, by kind.
 func (s *Store) Requests() *Requests { return &s.c.n }
 
-// Close drops the caches; the SDK's connections close when idle.
-func (s *Store) Close() error { return nil }
+// Close keeps the existence cache in Config.CacheFile (if set); the
+// SDK's connections close when idle.
+func (s *Store) Close() error {
+	if s.cache == "" {
+		return nil
+	}
+	return s.saveCacheFile(s.cache)
+}
 
 var _ store.Datastore = (*Store)(nil)
 
