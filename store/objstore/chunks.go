@@ -43,7 +43,7 @@ func (s *Store) putPlain(d catalog.Digest, plain []byte, check bool) (bool, erro
 			return false, fmt.Errorf("%w: chunk given as %s has digest %s", store.ErrInvalid, d, got)
 		}
 	}
-	return s.putBlob(d, func() ([]byte, error) { return store.EncodeBlob(plain) })
+	return s.putBlob(d, true, func() ([]byte, error) { return store.EncodeBlob(plain) })
 }
 
 // PutBlob stores a blob as received after VerifyBlob (ErrCorrupt).
@@ -51,13 +51,15 @@ func (s *Store) PutBlob(d catalog.Digest, blob []byte) (bool, error) {
 	if err := store.VerifyBlob(blob, d); err != nil {
 		return false, fmt.Errorf("objstore: put chunk %s: %w", d, err)
 	}
-	return s.putBlob(d, func() ([]byte, error) { return blob, nil })
+	return s.putBlob(d, !store.BlobSealed(blob), func() ([]byte, error) { return blob, nil })
 }
 
 // putBlob touches d if it is stored, else writes the blob make returns.
-func (s *Store) putBlob(d catalog.Digest, make func() ([]byte, error)) (written bool, err error) {
+// A plain blob (checked against d by the caller) replaces a stored sealed
+// one instead: see storedSealed.
+func (s *Store) putBlob(d catalog.Digest, plain bool, make func() ([]byte, error)) (written bool, err error) {
 	s.known.fill(s.knownChunks)
-	if ok, err := s.touchChunk(d, true); ok || err != nil {
+	if ok, err := s.touchChunk(d, true); err != nil || (ok && (!plain || !s.storedSealed(d))) {
 		return false, err
 	}
 	blob, err := make()
@@ -69,6 +71,21 @@ func (s *Store) putBlob(d catalog.Digest, make func() ([]byte, error)) (written 
 	}
 	s.known.add(d, s.now().UnixNano())
 	return true, nil
+}
+
+// storedSealed reports whether the stored blob of d is sealed, as the
+// directory store does (store/chunks.go): a sealed blob's content cannot
+// be checked without its key, so one stored under the plain digest of
+// other data may be a forgery (any backup token, or a pusher, can upload
+// a sealed blob under any digest), and a plain chunk checked against d
+// replaces it rather than touching it. A genuine sealed blob lives under a
+// keyed id that no plain chunk's SHA-256 matches. It costs a plain put of
+// an existing chunk one ranged GET of the blob header (no cache: a hint
+// could be stale after another process's gc and put). A failed read
+// answers false: the chunk is then touched, as before.
+func (s *Store) storedSealed(d catalog.Digest) bool {
+	h, err := s.c.getPrefix(chunkKey(d), store.BlobHeaderSize)
+	return err == nil && len(h) == store.BlobHeaderSize && store.BlobSealed(h)
 }
 
 // touchChunk marks a stored chunk as used now by (re)writing its empty

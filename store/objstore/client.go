@@ -175,6 +175,25 @@ func (c *client) get(k string, max int64, buf func(n int) []byte) ([]byte, error
 	return b, nil
 }
 
+// getPrefix reads the first n bytes of an object (fewer if it is shorter).
+func (c *client) getPrefix(k string, n int) ([]byte, error) {
+	c.n.Get.Add(1)
+	ctx, cancel := c.ctx()
+	defer cancel()
+	out, err := c.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: &c.bucket, Key: aws.String(c.key(k)),
+		Range: aws.String(fmt.Sprintf("bytes=0-%d", n-1))})
+	if err != nil {
+		return nil, classify("get", k, err)
+	}
+	defer out.Body.Close()
+	b := make([]byte, n)
+	m, err := io.ReadFull(out.Body, b)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return nil, fmt.Errorf("%w: get %s: %v", ErrUnavailable, k, err)
+	}
+	return b[:m], nil
+}
+
 // put writes an object; ifAbsent makes it conditional (If-None-Match: *),
 // failing with ErrExists when the key exists.
 func (c *client) put(k string, data []byte, ifAbsent bool) error {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/backupfs/backupfs/catalog"
 	"github.com/backupfs/backupfs/store"
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // testChunks: put, has, get; a wrong digest and a bad blob are refused
@@ -79,5 +80,62 @@ func testCorruptChunk(t *testing.T, h *Harness) {
 	h.Delete(d)
 	if _, err := s.Chunk(d); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Chunk(deleted) error = %v, want ErrNotFound", err)
+	}
+}
+
+// testForgedSealedBlob: a sealed blob stored under the plain digest of
+// other data (a forgery: a store checks a sealed blob's CRC only) is
+// replaced by the next put of the real bytes, through PutChunk and
+// PutBlob alike; a stored chunk is never replaced by a sealed blob, nor a
+// sealed blob by another sealed one.
+func testForgedSealedBlob(t *testing.T, h *Harness) {
+	s := h.Store
+	aead, err := chacha20poly1305.NewX(make([]byte, chacha20poly1305.KeySize))
+	must(t, err)
+	forge := func(d catalog.Digest) []byte {
+		b, err := store.SealBlob([]byte("forged"), d, aead)
+		must(t, err)
+		return b
+	}
+	plain := Chunks("forged", 2)
+	puts := []func(d catalog.Digest, p []byte) (bool, error){
+		s.PutChunk,
+		func(d catalog.Digest, p []byte) (bool, error) {
+			b, err := store.EncodeBlob(p)
+			if err != nil {
+				return false, err
+			}
+			return s.PutBlob(d, b)
+		},
+	}
+	for i, put := range puts {
+		d := catalog.Sum(plain[i])
+		_, err := s.PutBlob(d, forge(d))
+		must(t, err)
+		if _, err := s.Chunk(d); !errors.Is(err, store.ErrSealed) {
+			t.Fatalf("put %d: before the real bytes: %v, want ErrSealed", i, err)
+		}
+		if written, err := put(d, plain[i]); err != nil || !written {
+			t.Fatalf("put %d of the real bytes: written %v, %v; want the forgery replaced", i, written, err)
+		}
+		if got, err := s.Chunk(d); err != nil || !bytes.Equal(got, plain[i]) {
+			t.Fatalf("put %d: the chunk reads %v after the real bytes were put", i, err)
+		}
+		if written, err := s.PutBlob(d, forge(d)); err != nil || written {
+			t.Fatalf("put %d: a sealed blob over the real chunk: written %v, %v", i, written, err)
+		}
+		if _, err := s.Chunk(d); err != nil {
+			t.Fatalf("put %d: a sealed blob replaced the real chunk: %v", i, err)
+		}
+	}
+	id := catalog.Sum([]byte("a keyed id"))
+	first := forge(id)
+	_, err = s.PutBlob(id, first)
+	must(t, err)
+	if written, err := s.PutBlob(id, forge(id)); err != nil || written {
+		t.Fatalf("a sealed blob over a sealed one: written %v, %v", written, err)
+	}
+	if got, err := s.ReadBlob(id, func(n int) []byte { return make([]byte, n) }); err != nil || !bytes.Equal(got, first) {
+		t.Fatalf("the first sealed blob was replaced (%v)", err)
 	}
 }

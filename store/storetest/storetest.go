@@ -46,6 +46,7 @@ func Run(t *testing.T, open Open) {
 	}{
 		{"Chunks", testChunks},
 		{"CorruptChunk", testCorruptChunk},
+		{"ForgedSealedBlob", testForgedSealedBlob},
 		{"Begin", testBegin},
 		{"PublishAtomic", testPublishAtomic},
 		{"MissingChunks", testMissingChunks},
