@@ -52,15 +52,7 @@ func TestSyncPush(t *testing.T) {
 	if v := MustRun(t, "verify", "--datastore", target.Datastore); !strings.Contains(v, "verified 2 snapshots") || !strings.Contains(v, ": 0 bad") {
 		t.Fatalf("verify of the pushed copy:\n%s", v)
 	}
-	mp := filepath.Join(dir, "mnt")
-	if err := os.Mkdir(mp, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	reader := target.Token("reader", "read:*")
-	mnt := StartMount(t, []string{"BACKUPFS_TOKEN=" + reader, "BACKUPFS_FINGERPRINT=" + target.Fingerprint}, mp, target.Repo("/"))
-	Sh(t, "diff", "-r", "--no-dereference", src, filepath.Join(mp, "host", "src", "2026-11-20T10:00:00Z", "src"))
-	Sh(t, "cmp", img, filepath.Join(mp, "vm", "1", "latest", "disk.img"))
-	mnt.Stop()
+	compareCopy(t, target, src, img)
 
 	// Nothing new: nothing sent. A small change: only its chunks.
 	if snaps, there, _, n := pushStats(t, target, pusher, local, target.Repo("/")); snaps != 0 || there != 2 || n != 0 {

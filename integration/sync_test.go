@@ -69,16 +69,7 @@ func TestSyncBetweenServers(t *testing.T) {
 	if v := MustRun(t, "verify", "--datastore", b); !strings.Contains(v, "verified 2 snapshots") || !strings.Contains(v, ": 0 bad") {
 		t.Fatalf("verify of the copy:\n%s", v)
 	}
-	srvB := StartServer(t, b)
-	tokB := srvB.Token("reader", "read:*")
-	mp := filepath.Join(dir, "mnt")
-	if err := os.Mkdir(mp, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	mnt := StartMount(t, []string{"BACKUPFS_TOKEN=" + tokB, "BACKUPFS_FINGERPRINT=" + srvB.Fingerprint}, mp, srvB.Repo("/"))
-	Sh(t, "diff", "-r", "--no-dereference", src, filepath.Join(mp, "host", "src", "2026-11-20T10:00:00Z", "src"))
-	Sh(t, "cmp", img, filepath.Join(mp, "vm", "1", "latest", "disk.img"))
-	mnt.Stop()
+	compareCopy(t, StartServer(t, b), src, img)
 
 	// Nothing new: nothing fetched. A small change: only its chunks.
 	if snaps, there, _, n := syncStats(t, a, syncer, b, a.Repo("/")); snaps != 0 || there != 2 || n != 0 {
@@ -207,4 +198,20 @@ func restoreImage(t *testing.T, ds, ref string) string {
 	out := filepath.Join(t.TempDir(), "restored.img")
 	MustRun(t, "restore", "--datastore", ds, ref, out)
 	return out
+}
+
+// compareCopy mounts srv, which holds a copy of /host/src (src, first
+// snapshot 2026-11-20T10:00:00Z) and /vm/1 (img), and compares both with
+// the originals (diff -r, cmp).
+func compareCopy(t *testing.T, srv *Server, src, img string) {
+	t.Helper()
+	mp := filepath.Join(t.TempDir(), "mnt")
+	if err := os.Mkdir(mp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	reader := srv.Token("reader", "read:*")
+	mnt := StartMount(t, []string{"BACKUPFS_TOKEN=" + reader, "BACKUPFS_FINGERPRINT=" + srv.Fingerprint}, mp, srv.Repo("/"))
+	Sh(t, "diff", "-r", "--no-dereference", src, filepath.Join(mp, "host", "src", "2026-11-20T10:00:00Z", "src"))
+	Sh(t, "cmp", img, filepath.Join(mp, "vm", "1", "latest", "disk.img"))
+	mnt.Stop()
 }
