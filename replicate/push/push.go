@@ -69,6 +69,10 @@
 //   - A push that selects no group on the pusher fails there, before it
 //     dials (as a pull that finds none).
 //   - The target logs each pushed snapshot at Info, like a backup.
+//   - What the PUSH frame cannot carry fails on the pusher before it
+//     dials (ErrPattern): more than 64 patterns, an empty one, or one
+//     over 256 bytes (never truncated). A TransferLast past the frame's
+//     u32 is every snapshot, never wrapped around.
 package push
 
 import (
