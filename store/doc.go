@@ -3,7 +3,10 @@
 // storetest, the object store in objstore) and the directory datastore on
 // local disk: content-addressed chunk blobs (plain or sealed, sealed.go),
 // published snapshots, atomic publishing, prune and protection, garbage
-// collection and verification (RunVerify, shared by the backends).
+// collection and verification (RunVerify, shared by the backends), and
+// Commit's backend-independent checks and a base's chunks (commitcheck.go:
+// CheckManifestFor, CheckIndexes, CountUnknown, ReadBaseChunks, also
+// called by the object store).
 //
 // A snapshot writer confines what its index files may reference and gives
 // back what it stored when it aborts: session.go.

@@ -124,15 +124,25 @@ func (c *Client) PushResult(ctx context.Context, r wire.PushResult) error {
 	}
 	call, id, err := cc.start(wire.Frame{Type: wire.TPushResult, Payload: r.Append(nil)})
 	if err != nil {
-		return fmt.Errorf("send PUSH_RESULT: %v", err)
+		return cc.sessionError("send PUSH_RESULT", err)
 	}
 	defer cc.forget(id)
 	f, err := call.next(ctx)
 	if err != nil {
-		return fmt.Errorf("PUSH_RESULT: %v", err)
+		return cc.sessionError("PUSH_RESULT", err)
 	}
 	if f.Type != wire.TAck {
 		return answerError(f, wire.TAck)
 	}
 	return nil
+}
+
+// sessionError wraps err of an inverted session's request: ErrSessionLost
+// if the connection broke (the caller branches on it: nothing redials),
+// else err itself (the context's deadline or cancellation).
+func (cc *clientConn) sessionError(what string, err error) error {
+	if cc.broken() != nil {
+		return fmt.Errorf("%s: %w: %v", what, ErrSessionLost, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }

@@ -69,6 +69,10 @@
 //   - A push that selects no group on the pusher fails there, before it
 //     dials (as a pull that finds none).
 //   - The target logs each pushed snapshot at Info, like a backup.
+//   - What the PUSH frame cannot carry fails on the pusher before it
+//     dials (ErrPattern): more than 64 patterns, an empty one, or one
+//     over 256 bytes (never truncated). A TransferLast past the frame's
+//     u32 is every snapshot, never wrapped around.
 package push
 
 import (
@@ -76,6 +80,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 
 	"github.com/backupfs/backupfs/remote/auth"
 	"github.com/backupfs/backupfs/remote/client"
@@ -99,6 +104,10 @@ var ErrTarget = errors.New("the target's sync failed")
 // Push offers what opt selects in src to the server of cfg and serves it
 // there until the target reports its result. The stats are the target's.
 func Push(ctx context.Context, src store.Datastore, cfg client.ClientConfig, opt replicate.Options, log *slog.Logger) (replicate.Stats, error) {
+	req, err := request(opt)
+	if err != nil {
+		return replicate.Stats{}, err
+	}
 	g, err := grant(src, opt)
 	if err != nil {
 		return replicate.Stats{}, err
@@ -106,7 +115,6 @@ func Push(ctx context.Context, src store.Datastore, cfg client.ClientConfig, opt
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	req := wire.Push{Type: opt.Type, ID: opt.ID, Patterns: opt.Groups, TransferLast: uint32(max(opt.TransferLast, 0)), RemoveVanished: opt.RemoveVanished}
 	nc, err := client.DialPush(ctx, cfg, req)
 	if err != nil {
 		return replicate.Stats{}, err
@@ -126,6 +134,26 @@ func Push(ctx context.Context, src store.Datastore, cfg client.ClientConfig, opt
 		return st, fmt.Errorf("push to %s: %w: %s", cfg.Addr, ErrTarget, res.Message)
 	}
 	return st, nil
+}
+
+// request is the PUSH of opt. What the frame cannot carry is refused here
+// with ErrPattern, before anything is dialed: more than
+// wire.MaxPushPatterns patterns, or a pattern longer than
+// wire.MaxGroupLen (the encoding would truncate it, and the target then
+// select by another pattern than the one the grant was made from). A
+// TransferLast beyond the u32 field is every snapshot (no group has
+// that many), never the value wrapped around.
+func request(opt replicate.Options) (wire.Push, error) {
+	if n := len(opt.Groups); n > wire.MaxPushPatterns {
+		return wire.Push{}, fmt.Errorf("%w: %d group patterns, a push takes at most %d", replicate.ErrPattern, n, wire.MaxPushPatterns)
+	}
+	for _, p := range opt.Groups {
+		if p == "" || len(p) > wire.MaxGroupLen {
+			return wire.Push{}, fmt.Errorf("%w: %q: want 1 to %d bytes", replicate.ErrPattern, p, wire.MaxGroupLen)
+		}
+	}
+	last := uint32(min(max(opt.TransferLast, 0), math.MaxUint32))
+	return wire.Push{Type: opt.Type, ID: opt.ID, Patterns: opt.Groups, TransferLast: last, RemoveVanished: opt.RemoveVanished}, nil
 }
 
 // grant is what the target may read of src: sync of exactly the groups

@@ -107,3 +107,26 @@ func countChunks(t *testing.T, dir string) int {
 	}
 	return len(m)
 }
+
+// What a PUSH frame cannot carry is refused before anything is dialed
+// (ErrPattern), and a --transfer-last past its u32 field is every
+// snapshot, not the value wrapped around.
+func TestPushRequestBounds(t *testing.T) {
+	e := newPushEnv(t)
+	tok := e.target.Token("pusher", "backup:*")
+	many := make([]string, 65)
+	for i := range many {
+		many[i] = "host/*"
+	}
+	for name, pats := range map[string][]string{"65 patterns": many, "a long pattern": {"host/" + strings.Repeat("*", 300)}, "an empty pattern": {"host/*", ""}} {
+		if _, err := e.push(t, tok, replicate.Options{Groups: pats}); !errors.Is(err, replicate.ErrPattern) {
+			t.Errorf("push with %s: %v, want ErrPattern", name, err)
+		}
+	}
+	ga := catalog.Group{Type: "host", ID: "a"}
+	remotetest.BackupTree(t, e.src, ga, time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC), t.TempDir())
+	st, err := e.push(t, tok, replicate.Options{Type: "host", TransferLast: 1<<32 + 1})
+	if err != nil || st.Snapshots != 2 {
+		t.Fatalf("push with --transfer-last 2^32+1 of a group of 2 snapshots: %+v, %v; want both copied", st, err)
+	}
+}

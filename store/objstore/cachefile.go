@@ -44,10 +44,12 @@ func (s *Store) saveCacheFile(path string) error {
 		b.Write(d[:])
 	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b.Bytes(), 0o600); err != nil {
-		return fmt.Errorf("objstore: existence cache file: %w", err)
+	err := os.WriteFile(tmp, b.Bytes(), 0o600)
+	if err == nil {
+		err = os.Rename(tmp, path)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err != nil {
+		_ = os.Remove(tmp) // a partial copy of the set is no use to the next run
 		return fmt.Errorf("objstore: existence cache file: %w", err)
 	}
 	return nil

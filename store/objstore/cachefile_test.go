@@ -69,3 +69,25 @@ func TestCacheFile(t *testing.T) {
 		t.Fatal("a store read the cache file of another datastore instead of listing its own chunks")
 	}
 }
+
+// A cache file that cannot be put in place fails Close with the path and
+// leaves no temporary copy behind in the state directory.
+func TestCacheFileNotWritten(t *testing.T) {
+	srv := s3test.Start(t)
+	cfg := config(srv, "cachefile-bad", nil)
+	cfg.CacheFile = filepath.Join(t.TempDir(), "existence-cache")
+	if err := os.MkdirAll(filepath.Join(cfg.CacheFile, "in-the-way"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Init(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.Backup(t, s, catalog.Group{Type: "vm", ID: "1"}, storetest.Epoch, storetest.Chunks("cachefile-bad", 3))
+	if err := s.Close(); err == nil {
+		t.Fatal("Close put the cache file over a directory")
+	}
+	if _, err := os.Stat(cfg.CacheFile + ".tmp"); !os.IsNotExist(err) {
+		t.Fatalf("a failed Close left its temporary file: %v", err)
+	}
+}

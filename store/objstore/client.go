@@ -84,9 +84,9 @@ func newClient(cfg Config) (*client, error) {
 
 // maxIdleConns is how many idle connections to the store the client
 // keeps. The SDK's default keeps 10 per host, fewer than the requests the
-// server has in flight (remote/server reads 16 readahead and 8 demand
-// blobs at a time per connection), so every GET beyond 10 opened a new
-// TCP connection and closed it after one answer.
+// server has in flight (remote/server reads ReadConcurrency, 64,
+// readahead and 16 demand blobs at a time per connection), so every GET
+// beyond 10 opened a new TCP connection and closed it after one answer.
 const maxIdleConns = 128
 
 // newHTTPClient is the SDK's HTTP client keeping maxIdleConns idle
