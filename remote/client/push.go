@@ -110,6 +110,29 @@ func Over(ctx context.Context, nc net.Conn, cfg ClientConfig) (*Client, error) {
 		cc: cc, inverted: true, session: cc}, nil
 }
 
+// KeepAlive sends a PING every interval until ctx ends, so that the
+// server's idle timeout does not end a session whose client is busy
+// between requests (a push target checking its own store for a large
+// snapshot, or committing it). The server answers PONG, which the reader
+// takes. It returns when ctx ends or the connection is gone.
+func (c *Client) KeepAlive(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for n := uint64(1); ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c.mu.Lock()
+		cc := c.cc
+		c.mu.Unlock()
+		if cc == nil || cc.write(wire.Frame{Type: wire.TPing, Payload: wire.Ping{Nonce: n}.Append(nil)}) != nil {
+			return
+		}
+	}
+}
+
 // PushResult tells the pusher how its push ended and waits for its ACK
 // (after which the pusher ends the session). Only on a Client from Over.
 func (c *Client) PushResult(ctx context.Context, r wire.PushResult) error {

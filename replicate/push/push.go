@@ -73,6 +73,10 @@
 //     dials (ErrPattern): more than 64 patterns, an empty one, or one
 //     over 256 bytes (never truncated). A TransferLast past the frame's
 //     u32 is every snapshot, never wrapped around.
+//   - The target PINGs the pusher every minute while the session lasts:
+//     between two requests it may work on its own store for longer than
+//     the pusher's idle timeout (a large snapshot's chunk checks, its
+//     commit), which would otherwise end a healthy push.
 package push
 
 import (
@@ -101,6 +105,10 @@ var ErrNothing = errors.New("push: nothing to push")
 // ErrTarget reports a push the target ran and that failed there.
 var ErrTarget = errors.New("the target's sync failed")
 
+// pusherLimits are the limits of the pusher's side of the session: the
+// defaults (tests shorten the idle timeout).
+var pusherLimits server.Limits
+
 // Push offers what opt selects in src to the server of cfg and serves it
 // there until the target reports its result. The stats are the target's.
 func Push(ctx context.Context, src store.Datastore, cfg client.ClientConfig, opt replicate.Options, log *slog.Logger) (replicate.Stats, error) {
@@ -119,7 +127,7 @@ func Push(ctx context.Context, src store.Datastore, cfg client.ClientConfig, opt
 	if err != nil {
 		return replicate.Stats{}, err
 	}
-	srv, err := server.NewServer(server.ServerConfig{Store: src, Log: log, Name: "backupfs push"})
+	srv, err := server.NewServer(server.ServerConfig{Store: src, Log: log, Name: "backupfs push", Limits: pusherLimits})
 	if err != nil {
 		nc.Close()
 		return replicate.Stats{}, err

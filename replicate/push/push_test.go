@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -128,5 +129,36 @@ func TestPushRequestBounds(t *testing.T) {
 	st, err := e.push(t, tok, replicate.Options{Type: "host", TransferLast: 1<<32 + 1})
 	if err != nil || st.Snapshots != 2 {
 		t.Fatalf("push with --transfer-last 2^32+1 of a group of 2 snapshots: %+v, %v; want both copied", st, err)
+	}
+}
+
+// slowStore is a datastore whose first HasChunk takes pause: a target
+// busy with its own store between two requests to the pusher.
+type slowStore struct {
+	store.Datastore
+	pause time.Duration
+	once  sync.Once
+}
+
+func (s *slowStore) HasChunk(d catalog.Digest) (bool, error) {
+	s.once.Do(func() { time.Sleep(s.pause) })
+	return s.Datastore.HasChunk(d)
+}
+
+// TestPushTargetBusy: a target that works longer than the pusher's idle
+// timeout between two requests keeps the session with PINGs, and the push
+// completes (before, the pusher ended a long but healthy push).
+func TestPushTargetBusy(t *testing.T) {
+	oldLimits, oldEvery := pusherLimits, keepAliveEvery
+	pusherLimits, keepAliveEvery = server.Limits{IdleTimeout: time.Second}, 100*time.Millisecond
+	defer func() { pusherLimits, keepAliveEvery = oldLimits, oldEvery }()
+	e := newPushEnv(t)
+	slow := remotetest.Start(t, t.TempDir(), func(cfg *server.ServerConfig) {
+		cfg.Push = Handler(&slowStore{Datastore: cfg.Store, pause: 3 * time.Second})
+	})
+	e.target = slow
+	st, err := e.push(t, slow.Token("pusher", "backup:*"), replicate.Options{})
+	if err != nil || st.Snapshots != 2 {
+		t.Fatalf("push to a target busy for 3 s with the pusher's idle timeout at 1 s: %+v, %v", st, err)
 	}
 }

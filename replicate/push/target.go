@@ -15,6 +15,11 @@ import (
 	"github.com/backupfs/backupfs/store"
 )
 
+// keepAliveEvery is how often a push target pings the pusher while it
+// works between requests: well within the pusher's idle timeout (5 min),
+// which would otherwise end a long but healthy push.
+var keepAliveEvery = time.Minute
+
 // Handler returns the ServerConfig.Push of a server over dst: it pulls
 // what the pusher offers into dst, with the pusher's token's permissions,
 // and sends the result back.
@@ -27,7 +32,10 @@ func Handler(dst store.Datastore) func(ctx context.Context, h server.Handover) {
 			return
 		}
 		defer src.Close()
+		alive, stop := context.WithCancel(ctx)
+		go src.KeepAlive(alive, keepAliveEvery)
 		st, err := pull(ctx, src, dst, h)
+		stop()
 		res := result(st, err)
 		if err != nil {
 			h.Log.Warn("push failed", "err", err, "snapshots", st.Snapshots, "chunks", st.Chunks)
