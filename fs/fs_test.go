@@ -110,14 +110,20 @@ func TestLatestMovesOnRefresh(t *testing.T) {
 // new snapshot; its manifest names the old time, which the listing does
 // not read.
 func copyDir(t *testing.T, from, to string) {
+	// Staged and renamed into place, as the store publishes a snapshot: a
+	// listing made halfway must not see a snapshot without its files (a
+	// loaded run listed one whose manifest was still being written).
+	stage, err := os.MkdirTemp(filepath.Dir(filepath.Dir(filepath.Dir(to))), ".stage-")
+	must(t, err)
 	ents, err := os.ReadDir(from)
 	must(t, err)
-	must(t, os.MkdirAll(to, 0o755))
 	for _, e := range ents {
 		b, err := os.ReadFile(filepath.Join(from, e.Name()))
 		must(t, err)
-		must(t, os.WriteFile(filepath.Join(to, e.Name()), b, 0o644))
+		must(t, os.WriteFile(filepath.Join(stage, e.Name()), b, 0o644))
 	}
+	must(t, os.MkdirAll(filepath.Dir(to), 0o755))
+	must(t, os.Rename(stage, to))
 }
 
 // TestTreeAgainstSource compares every entry of the mounted tree with the
