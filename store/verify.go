@@ -326,7 +326,13 @@ const VerifiedName = "verified"
 
 // Verified returns when a snapshot was last verified clean.
 func (d dirVerify) Verified(g catalog.Group, t time.Time) (time.Time, bool, error) {
-	b, err := readBounded(filepath.Join(d.snapPath(g, t), VerifiedName), 64)
+	return DecodeVerified(readBounded(filepath.Join(d.snapPath(g, t), VerifiedName), 64))
+}
+
+// DecodeVerified reads a verified marker as either backend read it (its
+// bytes, or the error of reading them): a missing marker is "never
+// verified", as is one that does not parse; other errors are returned.
+func DecodeVerified(b []byte, err error) (time.Time, bool, error) {
 	if errors.Is(err, ErrNotFound) {
 		return time.Time{}, false, nil
 	}
@@ -340,7 +346,10 @@ func (d dirVerify) Verified(g catalog.Group, t time.Time) (time.Time, bool, erro
 	return at, true, nil
 }
 
+// EncodeVerified is a verified marker's content: the time, RFC 3339 UTC.
+func EncodeVerified(at time.Time) []byte { return []byte(at.UTC().Format(time.RFC3339)) }
+
 // SetVerified records a clean verify of a snapshot at at.
 func (d dirVerify) SetVerified(g catalog.Group, t time.Time, at time.Time) error {
-	return writeFileAtomic(filepath.Join(d.snapPath(g, t), VerifiedName), []byte(at.UTC().Format(time.RFC3339)), d.now())
+	return writeFileAtomic(filepath.Join(d.snapPath(g, t), VerifiedName), EncodeVerified(at), d.now())
 }

@@ -61,21 +61,10 @@ func (s *Store) markBad(d catalog.Digest) error {
 // Verified returns when a snapshot was last verified clean (an object
 // beside its manifest holding the time).
 func (o objVerify) Verified(g catalog.Group, t time.Time) (time.Time, bool, error) {
-	b, err := o.c.get(snapKey(g, t)+store.VerifiedName, 64, func(n int) []byte { return make([]byte, n) })
-	if errors.Is(err, store.ErrNotFound) {
-		return time.Time{}, false, nil
-	}
-	if err != nil {
-		return time.Time{}, false, err
-	}
-	at, err := time.Parse(time.RFC3339, string(b))
-	if err != nil {
-		return time.Time{}, false, nil // unreadable: as never verified
-	}
-	return at, true, nil
+	return store.DecodeVerified(o.c.get(snapKey(g, t)+store.VerifiedName, 64, func(n int) []byte { return make([]byte, n) }))
 }
 
 // SetVerified records a clean verify of a snapshot at at.
 func (o objVerify) SetVerified(g catalog.Group, t time.Time, at time.Time) error {
-	return o.c.put(snapKey(g, t)+store.VerifiedName, []byte(at.UTC().Format(time.RFC3339)), false)
+	return o.c.put(snapKey(g, t)+store.VerifiedName, store.EncodeVerified(at), false)
 }
