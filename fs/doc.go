@@ -27,12 +27,19 @@
 //
 // # Inode numbers
 //
-// Stable across mounts: a 64-bit FNV-1a hash of (group, snapshot, archive,
-// entry position in the catalog stream); a hardlink uses the position of
-// its first link, found once by LookupPath and remembered per archive. The
-// synthetic directories hash their names. Directories report nlink 2 plus
-// their subdirectories; a file reports 2 once a hardlink to it was seen
-// (the catalog has no link count), else 1.
+// Stable across mounts. A tree archive's entry is numbered by its
+// position in the catalog: top bit set, a 23-bit slot for the archive
+// (its name's hash, or the next free slot if another archive this mount
+// opened holds it) and its entry position in the catalog stream in the low
+// 40 bits (ino.go). Within a directory the numbers so ascend in name order,
+// the order the backup wrote the payload in, and cp, which copies a
+// directory's entries in d_ino order, reads the payload forward (with
+// hashed numbers it read each directory in a random order and most small
+// files missed the cache's readahead). A hardlink uses the position of
+// its first link, found once by LookupPath and remembered per archive.
+// The synthetic nodes hash their names (FNV-1a, top bit clear).
+// Directories report nlink 2 plus their subdirectories; a file reports 2
+// once a hardlink to it was seen (the catalog has no link count), else 1.
 //
 // # Laziness and caching
 //

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"slices"
 	"sync"
@@ -79,6 +78,7 @@ type filesys struct {
 	// so a file's Open answers ENOSYS and reads come without a handle.
 	noOpen      atomic.Bool
 	noXattrs    bool         // Options.NoXattrs
+	slots       inoSlots     // tree archives' inode number slots (ino.go)
 	storedAhead atomic.Int64 // files storeAhead pushed into the page cache
 }
 
@@ -174,21 +174,6 @@ func (s source) KeyFingerprint() string {
 }
 
 var _ backup.Source = source{}
-
-// inoOf hashes its parts into an inode number that is neither 0 nor the
-// root's 1.
-func inoOf(parts ...string) uint64 {
-	h := fnv.New64a()
-	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
-	}
-	ino := h.Sum64()
-	if ino < 2 {
-		ino += 2
-	}
-	return ino
-}
 
 // listCache holds a list fetched from the repository and when.
 type listCache[T comparable] struct {

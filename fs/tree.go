@@ -3,7 +3,6 @@ package fs
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"sync"
 
 	"github.com/backupfs/backupfs/backup"
@@ -20,6 +19,7 @@ type tree struct {
 	payload *cache.Stream
 	where   string // "type/id/time/NAME.tree"
 	rootIno uint64
+	slot    uint64 // inode number slot (ino.go)
 
 	mu     sync.Mutex
 	links  map[string]uint64 // hardlink target path -> its entry's Pos
@@ -50,7 +50,7 @@ func openTree(fsys *filesys, snap *backup.Snapshot, name, snapID string) (*tree,
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}
-	return &tree{fsys: fsys, cat: cat, payload: fsys.cache.Stream(xs[1], where), where: where,
+	return &tree{fsys: fsys, cat: cat, payload: fsys.cache.Stream(xs[1], where), where: where, slot: fsys.slots.slot(where),
 		links: map[string]uint64{}, linked: map[uint64]bool{}}, nil
 }
 
@@ -66,7 +66,7 @@ func (t *tree) ino(e *catalog.Entry) (uint64, error) {
 	return t.posIno(pos), nil
 }
 
-func (t *tree) posIno(pos uint64) uint64 { return inoOf("entry", t.where, strconv.FormatUint(pos, 10)) }
+func (t *tree) posIno(pos uint64) uint64 { return treeIno(t.slot, t.where, pos) }
 
 // linkPos finds a hardlink target's Pos once and remembers it.
 func (t *tree) linkPos(target string) (uint64, error) {
