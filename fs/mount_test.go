@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +54,13 @@ func TestMount(t *testing.T) {
 	}
 	if err := os.WriteFile(filepath.Join(dir, "vm/x"), nil, 0o644); err == nil {
 		t.Error("a write through the mount succeeded")
+	}
+	// The kernel's readahead for the mount is raised to the largest read.
+	var st unix.Stat_t
+	must(t, unix.Stat(dir, &st))
+	ra, err := os.ReadFile(fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(st.Dev), unix.Minor(st.Dev)))
+	if err != nil || strings.TrimSpace(string(ra)) != strconv.Itoa(maxRead>>10) {
+		t.Errorf("read_ahead_kb of the mount: %q, %v; want %d", ra, err, maxRead>>10)
 	}
 	must(t, srv.Unmount())
 }
