@@ -110,6 +110,9 @@ func Run(ctx context.Context, sink Sink, opt Options, stats *Stats) (*catalog.Ma
 }
 
 func run(ctx context.Context, sink Sink, opt Options, stats *Stats) (*catalog.Manifest, error) {
+	if ic, ok := sink.(ImageChunker); ok && opt.FixedSize == 0 {
+		opt.FixedSize = ic.ImageChunkSize()
+	}
 	if err := opt.fill(); err != nil {
 		return nil, err
 	}

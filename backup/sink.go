@@ -20,6 +20,15 @@ type Sink interface {
 	Abort() error
 }
 
+// ImageChunker is a Sink that asks for image chunks of a size of its own
+// (chunker.LargeFixedSize on an object store, where every chunk is a
+// request); 0 means the default. Run uses it when Options.FixedSize is 0.
+// An image whose previous snapshot had another chunk size shares no chunks
+// with it: the first backup after a change uploads the image whole.
+type ImageChunker interface {
+	ImageChunkSize() int
+}
+
 // Stats counts a backup's progress. Fields are updated atomically while
 // Run works, so a progress printer may read them concurrently.
 type Stats struct {

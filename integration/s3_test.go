@@ -101,6 +101,11 @@ func TestS3StoreKilledDuringBackup(t *testing.T) {
 		t.Fatalf("a killed backup is listed: %q", r.Stdout)
 	}
 	s.MustRun(t, "backup", "--datastore", s.URL, "/vm/7", "disk.img:"+filepath.Join(src, "big"))
+	// Written to the object store directly, an image is cut into 1 MiB
+	// chunks (the store's ImageChunkSize): 64 objects, not 512.
+	if n := len(s.ChunkFiles(t)); n != 64 {
+		t.Errorf("the 64 MiB image is %d chunk objects, want 64 of 1 MiB", n)
+	}
 	out := filepath.Join(t.TempDir(), "disk.img")
 	s.MustRun(t, "restore", "--datastore", s.URL, "/vm/7/latest/disk.img", out)
 	Sh(t, "cmp", filepath.Join(src, "big"), out)

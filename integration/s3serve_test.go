@@ -82,6 +82,12 @@ func TestS3Serve(t *testing.T) {
 		t.Fatalf("a failed backup is listed: %q", ls)
 	}
 	srv.MustClient(tok, "backup", srv.Repo("/vm/3"), "disk.img:"+img)
+	// The server on the object store asked for 1 MiB image chunks
+	// (wire.FeatureLargeChunks): 64 objects for 64 MiB of random data, not
+	// the 512 of the default 128 KiB.
+	if n := len(s.ChunkFiles(t)) - before; n != 64 {
+		t.Errorf("the 64 MiB image became %d chunk objects, want 64 of 1 MiB", n)
+	}
 	out2 := filepath.Join(t.TempDir(), "disk")
 	srv.MustClient(tok, "restore", srv.Repo("/vm/3/latest/disk.img"), out2)
 	Sh(t, "cmp", img, out2)

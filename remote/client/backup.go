@@ -13,6 +13,7 @@ import (
 
 	"github.com/backupfs/backupfs/backup"
 	"github.com/backupfs/backupfs/catalog"
+	"github.com/backupfs/backupfs/chunker"
 	"github.com/backupfs/backupfs/remote/wire"
 	"github.com/backupfs/backupfs/store"
 )
@@ -40,7 +41,20 @@ type Backup struct {
 	err      error // the first failed chunk upload: fails the backup
 }
 
-var _ backup.Sink = (*Backup)(nil)
+var (
+	_ backup.Sink         = (*Backup)(nil)
+	_ backup.ImageChunker = (*Backup)(nil)
+)
+
+// ImageChunkSize passes on the server's advice (wire.FeatureLargeChunks):
+// chunker.LargeFixedSize for a datastore on an object store, else 0 (the
+// default).
+func (b *Backup) ImageChunkSize() int {
+	if b.cc.features&wire.FeatureLargeChunks != 0 {
+		return chunker.LargeFixedSize
+	}
+	return 0
+}
 
 // Begin starts a backup of group g at time t. The previous snapshot's
 // chunks become known, so they are not uploaded again.

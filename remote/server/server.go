@@ -149,6 +149,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/backupfs/backupfs/chunker"
 	"github.com/backupfs/backupfs/remote/auth"
 	"github.com/backupfs/backupfs/remote/wire"
 	"github.com/backupfs/backupfs/store"
@@ -192,8 +193,15 @@ func (s *Server) features() uint32 {
 	if !s.pushOn() {
 		f &^= wire.FeaturePush
 	}
+	if ic, ok := s.cfg.Store.(srvImageChunker); ok && ic.ImageChunkSize() > chunker.DefaultFixedSize {
+		f |= wire.FeatureLargeChunks
+	}
 	return f
 }
+
+// srvImageChunker is a datastore that asks for large image chunks (the
+// object store: backup.ImageChunker); HELLO passes it on to clients.
+type srvImageChunker interface{ ImageChunkSize() int }
 
 // ServerStats are counters since NewServer.
 type ServerStats struct {

@@ -18,6 +18,11 @@ const (
 	FeatureAdmin       uint32 = 1 << 2 // ADMIN: forget, prune, verify, gc, protect, jobs
 	FeatureSync        uint32 = 1 << 3 // sync:PATTERN tokens and stored blobs for a puller
 	FeaturePush        uint32 = 1 << 4 // PUSH: pulls from a client that dials in (role inversion)
+	// FeatureLargeChunks: the datastore keeps every chunk as an object
+	// (an object store), so backups should cut images into
+	// chunker.LargeFixedSize chunks. Advice, not a rule: the server takes
+	// chunks of any size.
+	FeatureLargeChunks uint32 = 1 << 5
 
 	// FeaturesV4 is every feature of this version.
 	FeaturesV4 = FeatureSealed | FeatureDigestQuery | FeatureAdmin | FeatureSync | FeaturePush
@@ -25,7 +30,7 @@ const (
 
 // FeatureNames names the feature bits, for messages.
 var FeatureNames = map[uint32]string{FeatureSealed: "sealed backups", FeatureDigestQuery: "the digest query",
-	FeatureAdmin: "administration", FeatureSync: "sync", FeaturePush: "push"}
+	FeatureAdmin: "administration", FeatureSync: "sync", FeaturePush: "push", FeatureLargeChunks: "large image chunks"}
 
 // ClientHello is the HELLO a client sends.
 type ClientHello struct {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/backupfs/backupfs/catalog"
+	"github.com/backupfs/backupfs/chunker"
 	"github.com/backupfs/backupfs/store"
 )
 
@@ -152,6 +153,16 @@ func (s *Store) ReadBlob(d catalog.Digest, buf func(n int) []byte) ([]byte, erro
 // a directory datastore gains little past 16 (see remote/server's
 // srvReadConcurrency for the measurement).
 const readConcurrency = 64
+
+// ImageChunkSize asks backups for chunker.LargeFixedSize image chunks:
+// every chunk is an object here, and the store's work per request bounds
+// a sequential read (backup.ImageChunker; the server passes it on to its
+// clients in HELLO).
+func (s *Store) ImageChunkSize() int { return chunker.LargeFixedSize }
+
+// ImageChunkSize is the Store's, for a backup written here directly
+// (backup --datastore s3://...).
+func (w *Writer) ImageChunkSize() int { return chunker.LargeFixedSize }
 
 // ReadConcurrency is readConcurrency.
 func (s *Store) ReadConcurrency() int { return readConcurrency }
