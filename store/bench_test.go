@@ -17,7 +17,8 @@ import (
 )
 
 // benchInputs are the chunk kinds measured: text-like (zstd shrinks it
-// about 10x) and random (stored raw), at 1 and 4 MiB.
+// about 10x) and random (stored raw), at 128 KiB (the default chunk size),
+// 1 and 4 MiB.
 func benchInputs() []struct {
 	name  string
 	plain []byte
@@ -26,16 +27,16 @@ func benchInputs() []struct {
 		name  string
 		plain []byte
 	}
-	for _, n := range []int{1 << 20, 4 << 20} {
+	for _, n := range []int{128 << 10, 1 << 20, 4 << 20} {
 		out = append(out,
 			struct {
 				name  string
 				plain []byte
-			}{fmt.Sprintf("compressible-%dMiB", n>>20), compressible(n)},
+			}{fmt.Sprintf("compressible-%dKiB", n>>10), compressible(n)},
 			struct {
 				name  string
 				plain []byte
-			}{fmt.Sprintf("random-%dMiB", n>>20), random(n, uint64(n))})
+			}{fmt.Sprintf("random-%dKiB", n>>10), random(n, uint64(n))})
 	}
 	return out
 }

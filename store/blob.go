@@ -246,10 +246,18 @@ func decodeBlob(blob []byte) ([]byte, error) {
 	return inflate(h, payload)
 }
 
+// zstdSlack is room left after a chunk's plain bytes when it is
+// decompressed: klauspost/compress decodes a block with its fast copies
+// (which may write up to 16 bytes past the block's end) only when the
+// output has that room, and a buffer of exactly the plain length sent
+// every block of a 128 KiB chunk, which is one block, through its slower
+// safe copies.
+const zstdSlack = 64
+
 // inflate decompresses a checked zstd payload into a new slice of exactly
 // the plain length the header gives.
 func inflate(h blobHeader, payload []byte) ([]byte, error) {
-	plain, err := zdec.DecodeAll(payload, make([]byte, 0, h.plainLen))
+	plain, err := zdec.DecodeAll(payload, make([]byte, 0, h.plainLen+zstdSlack))
 	if err != nil {
 		return nil, fmt.Errorf("%w: blob: zstd: %v", ErrCorrupt, err)
 	}
@@ -271,7 +279,7 @@ func VerifyBlob(blob []byte, want catalog.Digest) error {
 	}
 	payload := blob[BlobHeaderSize:]
 	if h.zstd {
-		bp := plainBufs.Get(h.plainLen)
+		bp := plainBufs.Get(h.plainLen + zstdSlack)
 		defer plainBufs.Put(bp)
 		plain, err := zdec.DecodeAll(payload, (*bp)[:0])
 		if err != nil {
