@@ -252,13 +252,24 @@ measure_fio() { # JOBS
 	start_mount "$1"
 	fio --name=mount "${args[@]}" --filename="$mimg" >"$work/fio$1-mount.json" 2>>"$work/cmd.log" ||
 		die "fio on the mount failed (see $work/cmd.log)"
-	local where iops p50 p99
+	local where iops p50 p99 out
 	for where in local mount; do
 		read -r iops p50 p99 < <("$work/report" fio "$work/fio$1-$where.json") || die "fio $1 $where: no result"
 		rec "fio$1_${where}_iops" "$iops"
 		rec "fio$1_${where}_p50" "$p50"
 		rec "fio$1_${where}_p99" "$p99"
 	done
+	if [ "$1" = 1 ]; then
+		# The same random reads over the protocol with no mount (cold, one
+		# chunk at a time, DEMAND; bench/fetchfloor): what each of fio's
+		# cache misses costs before FUSE adds its round trip.
+		stop_mount
+		cold
+		out=$("$work/fetchfloor" -n 3000 "127.0.0.1:$port" vm/bench disk.img 2>>"$work/cmd.log") || die "fetchfloor failed (see $work/cmd.log)"
+		[[ $out =~ p50_ms=([0-9.]+)\ p99_ms=([0-9.]+) ]] || die "fetchfloor said: $out"
+		rec fetch_p50_ms "${BASH_REMATCH[1]}"
+		rec fetch_p99_ms "${BASH_REMATCH[2]}"
+	fi
 }
 
 # measure_ls: from starting the mount process to the first ls that lists

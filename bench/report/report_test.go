@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -307,5 +308,30 @@ func TestSyncRows(t *testing.T) {
 	s, ok := got["second sync after 1% change, times faster than the first"]
 	if !ok || s.Backupfs != 10 || s.OK == nil || !*s.OK {
 		t.Errorf("speed-up row: %+v (present %v), want 10 (runs 12x and 8x), ok", s, ok)
+	}
+}
+
+func TestFetchFloorRows(t *testing.T) {
+	r, err := parseRaw(strings.NewReader("fio1_local_p50 0.05\nfio1_local_p99 0.1\nfio1_mount_p50 0.7\nfio1_mount_p99 2.2\n" +
+		"fio1_local_iops 20000\nfio1_mount_iops 1400\nfetch_p50_ms 0.5\nfetch_p50_ms 0.6\nfetch_p50_ms 0.7\nfetch_p99_ms 1.9\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops []string
+	got := map[string]row{}
+	for _, x := range buildRows(r) {
+		got[x.Op] = x
+		ops = append(ops, x.Op)
+	}
+	p50, ok := got["  floor: one chunk fetch, no FUSE, p50"]
+	if !ok || p50.Backupfs != 0.6 || p50.Unit != "ms" || p50.Local == nil || *p50.Local != 0.05 || p50.OK != nil {
+		t.Errorf("p50 floor row: %+v (present %v), want the median 0.6 ms beside local 0.05, no target", p50, ok)
+	}
+	if p99, ok := got["  floor: one chunk fetch, no FUSE, p99"]; !ok || p99.Backupfs != 1.9 {
+		t.Errorf("p99 floor row: %+v (present %v)", p99, ok)
+	}
+	i := slices.Index(ops, "rand 4 KiB read, psync, 1 job(s), p50")
+	if i < 0 || i+1 >= len(ops) || ops[i+1] != "  floor: one chunk fetch, no FUSE, p50" {
+		t.Errorf("the p50 floor row does not follow fio's p50: %q", ops)
 	}
 }

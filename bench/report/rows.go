@@ -50,7 +50,13 @@ func buildRows(r raw) []row {
 			lim50, lim99 = 0, 0
 		}
 		add(latency(r, name+", p50", k, "p50", lim50))
+		if jobs == "1" {
+			add(fetchFloor(r, "  floor: one chunk fetch, no FUSE, p50", "p50"))
+		}
 		add(latency(r, name+", p99", k, "p99", lim99))
+		if jobs == "1" {
+			add(fetchFloor(r, "  floor: one chunk fetch, no FUSE, p99", "p99"))
+		}
 		add(iops(r, name+", IOPS", k))
 	}
 	add(absolute(r, "mount to first ls answering, median of 5", "ms", "ls_ms", 1, 50))
@@ -203,6 +209,19 @@ func latency(r raw, op, key, pct string, max float64) (row, bool) {
 		x.Target, x.OK = fmt.Sprintf("<= %g ms", max), ptr(m <= max)
 	}
 	return x, true
+}
+
+// fetchFloor is bench/fetchfloor's percentile (fetch_PCT_ms) beside fio's
+// local one at 1 job: what a cold random read over the protocol costs with
+// no FUSE, no cache and no mount.
+func fetchFloor(r raw, op, pct string) (row, bool) {
+	l, ok1 := r.med("fio1_local_" + pct)
+	m, ok2 := r.med("fetch_" + pct + "_ms")
+	q, ok3 := r.ratio("fetch_"+pct+"_ms", "fio1_local_"+pct)
+	if !ok1 || !ok2 || !ok3 {
+		return row{}, false
+	}
+	return row{Op: op, Unit: "ms", Local: &l, Backupfs: m, Ratio: &q, Target: "-"}, true
 }
 
 func iops(r raw, op, key string) (row, bool) {
