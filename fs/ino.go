@@ -47,7 +47,10 @@ func inoOf(parts ...string) uint64 {
 // hash of its name, or, if another archive of this mount holds that slot,
 // the next free one. So an archive's numbers are the same in every mount
 // unless two of the archives one mount opened collide (1 in 8 million per
-// pair), and unique within a mount always.
+// pair), and unique within a mount always. It keeps an entry per archive
+// the mount opened (about 100 bytes) for the mount's life: an archive
+// opened again must get its old slot, or the kernel's inodes of it would
+// change numbers.
 type inoSlots struct {
 	mu    sync.Mutex
 	of    map[string]uint64 // archive ("type/id/time/NAME.tree") -> slot
