@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -29,16 +28,8 @@ func TestRun(t *testing.T) {
 	srv := remotetest.Start(t, t.TempDir())
 	tok := srv.Token("t", "backup:*", "read:*")
 	c := srv.Dial(tok)
-	g := catalog.Group{Type: "vm", ID: "9"}
-	at := time.Unix(1767225600, 0).UTC()
-	b, err := c.Begin(g, at)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := backup.Run(context.Background(), b, backup.Options{Group: g, Time: at,
-		Archives: []backup.Spec{{Name: "disk.img", Path: img}}}, new(backup.Stats)); err != nil {
-		t.Fatal(err)
-	}
+	remotetest.Backup(t, c, backup.Options{Group: catalog.Group{Type: "vm", ID: "9"}, Time: time.Unix(1767225600, 0).UTC(),
+		Archives: []backup.Spec{{Name: "disk.img", Path: img}}})
 	c.Close()
 	t.Setenv("BACKUPFS_TOKEN", tok)
 	t.Setenv("BACKUPFS_FINGERPRINT", srv.Fingerprint)

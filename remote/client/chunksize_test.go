@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -54,14 +53,8 @@ func TestImageChunkSizeAdvice(t *testing.T) {
 			})
 			c := srv.Dial(srv.Token("t", "backup:*", "read:*"))
 			defer c.Close()
-			b, err := c.Begin(g, at)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := backup.Run(context.Background(), b, backup.Options{Group: g, Time: at, FixedSize: tc.given,
-				Archives: []backup.Spec{{Name: "disk.img", Path: img}}}, new(backup.Stats)); err != nil {
-				t.Fatal(err)
-			}
+			remotetest.Backup(t, c, backup.Options{Group: g, Time: at, FixedSize: tc.given,
+				Archives: []backup.Spec{{Name: "disk.img", Path: img}}})
 			snap, err := backup.OpenSnapshot(c, g, at)
 			if err != nil {
 				t.Fatal(err)

@@ -15,13 +15,18 @@ import (
 // BackupTree backs up dir as root.tree of g over the client.
 func BackupTree(t testing.TB, c *client.Client, g catalog.Group, at time.Time, dir string) (*client.Backup, *backup.Stats) {
 	t.Helper()
-	b, err := c.Begin(g, at)
+	return Backup(t, c, backup.Options{Group: g, Time: at, Archives: []backup.Spec{{Name: "root.tree", Path: dir}}})
+}
+
+// Backup runs the backup o describes over the client.
+func Backup(t testing.TB, c *client.Client, o backup.Options) (*client.Backup, *backup.Stats) {
+	t.Helper()
+	b, err := c.Begin(o.Group, o.Time)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var st backup.Stats
-	if _, err := backup.Run(context.Background(), b, backup.Options{Group: g, Time: at,
-		Archives: []backup.Spec{{Name: "root.tree", Path: dir}}}, &st); err != nil {
+	if _, err := backup.Run(context.Background(), b, o, &st); err != nil {
 		t.Fatal(err)
 	}
 	return b, &st
