@@ -163,12 +163,24 @@ func mountOptions(o Options) *gofs.Options {
 			// Snapshots never change: the kernel may cache symlink
 			// targets ("latest" changes inode when it moves).
 			EnableSymlinkCaching: true,
-			DirectMount:          os.Geteuid() == 0,
-			Debug:                o.Debug,
+			// Reads answer bytes held in memory, which splice cannot
+			// move: with splice on, go-fuse still tried it for every READ
+			// (a pipe, a resize and a write of the header, then the
+			// ordinary write), and a 1 MiB READ failed to resize the pipe
+			// past /proc/sys/fs/pipe-max-size and logged "trySplice"
+			// each time (2,138 lines in one bench/run).
+			DisableSplice: true,
+			DirectMount:   os.Geteuid() == 0,
+			Debug:         o.Debug,
 		},
 	}
 	if o.Log != nil {
+		// Both go-fuse's node layer and its server (--debug's request
+		// lines, its warnings) log through slog: gofs.Options.Logger
+		// shadows MountOptions.Logger, and setting only the first left the
+		// server printing to stderr past the log format.
 		opts.Logger = log.New(&slogWriter{o: o}, "", 0)
+		opts.MountOptions.Logger = opts.Logger
 	}
 	return opts
 }

@@ -1,9 +1,12 @@
 package fs
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	iofs "io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/backupfs/backupfs/backup"
 	"github.com/backupfs/backupfs/catalog"
+	"github.com/backupfs/backupfs/internal/syncbuf"
 	"golang.org/x/sys/unix"
 )
 
@@ -63,6 +67,39 @@ func TestMount(t *testing.T) {
 		t.Errorf("read_ahead_kb of the mount: %q, %v; want %d", ra, err, maxRead>>10)
 	}
 	must(t, srv.Unmount())
+}
+
+// TestMountLargeReadsQuiet: 1 MiB reads through the kernel come back
+// whole and leave nothing in the log. With go-fuse's splice on, every READ
+// first tried a pipe, and one of 1 MiB failed to grow it and logged
+// "trySplice" each time.
+func TestMountLargeReadsQuiet(t *testing.T) {
+	needRoot(t)
+	f := newFixture(t)
+	var logged syncbuf.Buffer
+	dir := t.TempDir()
+	srv, err := Mount(dir, Options{Repo: f.store, Cache: f.cache, Ref: catalog.Ref{},
+		Log: slog.New(slog.NewTextHandler(&logged, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Unmount() })
+	want, err := os.ReadFile(filepath.Join(f.src, "files/fg"))
+	if err != nil || len(want) < 1<<20 {
+		t.Fatalf("fixture file: %d bytes, %v", len(want), err)
+	}
+	fh, err := os.Open(filepath.Join(dir, "vm/100/latest/root/files/fg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	got := make([]byte, len(want))
+	if n, err := io.ReadFull(fh, got); err != nil || !bytes.Equal(got[:n], want) {
+		t.Fatalf("read %d bytes, %v; equal %v", n, err, bytes.Equal(got, want))
+	}
+	if s := logged.String(); strings.Contains(s, "trySplice") {
+		t.Errorf("the mount logged splice failures:\n%s", s)
+	}
 }
 
 // TestMountXattrs reads xattrs through the kernel: shown by default,
