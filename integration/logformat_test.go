@@ -43,7 +43,9 @@ func record(recs []map[string]any, msg string) map[string]any {
 // TestLogFormatJSON: serve and mount with --log-format json write only
 // JSON records to stderr, carrying the keys of their text lines: the
 // server's listen address and fingerprint, the mount's repository and
-// mountpoint, the cache statistics on SIGUSR1 as numbers.
+// mountpoint, the cache statistics on SIGUSR1 as numbers. The mount runs
+// with --debug: go-fuse's request lines are records too (its server once
+// printed them, and its warnings, as plain lines).
 func TestLogFormatJSON(t *testing.T) {
 	srv := StartServerWith(t, filepath.Join(t.TempDir(), "ds"), ServerOpts{Args: []string{"--log-format", "json"}})
 	tok := srv.Token("admin", "read:*", "backup:*")
@@ -55,7 +57,7 @@ func TestLogFormatJSON(t *testing.T) {
 	mp := filepath.Join(t.TempDir(), "mnt")
 	os.Mkdir(mp, 0o755)
 	m := StartMount(t, []string{"BACKUPFS_TOKEN=" + tok, "BACKUPFS_FINGERPRINT=" + srv.Fingerprint}, mp,
-		"--log-format", "json", srv.Repo("/host/g"))
+		"--log-format", "json", "--debug", srv.Repo("/host/g"))
 	Sh(t, "cmp", filepath.Join(src, "hello"), filepath.Join(mp, "2026-11-20T10:00:00Z", "src", "hello"))
 	m.cmd.Process.Signal(syscall.SIGUSR1)
 	waitFor(t, 10*time.Second, "cache statistics on SIGUSR1", func() bool {
@@ -80,6 +82,15 @@ func TestLogFormatJSON(t *testing.T) {
 	}
 	if n, _ := st["fetches"].(float64); n < 1 {
 		t.Errorf("mount: a file was read but the cache statistics show no fetch: %v", st)
+	}
+	debug := 0
+	for _, r := range recs {
+		if msg, _ := r["msg"].(string); strings.HasPrefix(msg, "fuse: rx ") {
+			debug++
+		}
+	}
+	if debug == 0 {
+		t.Error("mount --debug: no request record (msg \"fuse: rx ...\")")
 	}
 }
 
