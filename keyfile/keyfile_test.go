@@ -121,6 +121,17 @@ func TestPaperKey(t *testing.T) {
 	if _, err := ParsePaperKey(string(letters[:len(letters)-1])); !errors.Is(err, ErrPaperKey) {
 		t.Fatalf("a missing letter: %v", err)
 	}
+	// A typo in the last letter's two unused bits (its neighbour in the
+	// alphabet, when they share the other three) decodes to the same
+	// bytes: it must be refused too, whatever the key (before, the loop
+	// above failed for one key in eight).
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+	last := strings.IndexByte(alphabet, letters[len(letters)-1])
+	typo := bytes.Clone(letters)
+	typo[len(typo)-1] = alphabet[last^1]
+	if _, err := ParsePaperKey(string(typo)); !errors.Is(err, ErrPaperKey) {
+		t.Fatalf("a typo in the last letter's unused bits (%c for %c): %v, want ErrPaperKey", typo[len(typo)-1], letters[len(letters)-1], err)
+	}
 }
 
 func TestDeriveLabels(t *testing.T) {

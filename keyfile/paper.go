@@ -50,6 +50,12 @@ func ParsePaperKey(s string) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPaperKey, err)
 	}
+	// The last letter holds 3 bits of the checksum and 2 unused ones,
+	// which the decoder ignores: a typo there could read back as the
+	// same key unnoticed. Only the letters PaperKey writes are accepted.
+	if paperEncoding.EncodeToString(b) != clean {
+		return nil, fmt.Errorf("%w: the last letter is not one a paper key ends with", ErrPaperKey)
+	}
 	sum := sha256.Sum256(b[:SecretSize])
 	if !bytes.Equal(sum[:paperCheck], b[SecretSize:]) {
 		return nil, ErrPaperKey
