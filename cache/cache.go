@@ -147,7 +147,9 @@ var zeroBuf = sync.OnceValue(func() []byte { return make([]byte, catalog.MaxChun
 // memory, from the disk tier (verified), or from one fetch shared by every
 // caller that wants d. An all-zero chunk is returned without fetching. The
 // bytes are read-only. If ctx ends first, Chunk returns ctx.Err() to this
-// caller only; the fetch goes on for the others and fills the cache.
+// caller only; the fetch goes on for the others and fills the cache. A
+// ctx that has ended before the call gets its error for any chunk not in
+// memory, and starts no fetch.
 func (c *Cache) Chunk(ctx context.Context, d catalog.Digest, size int, demand bool) ([]byte, error) {
 	if catalog.IsZeroChunk(d, size) {
 		c.st.zeroHits.Add(1)
@@ -174,6 +176,12 @@ func (c *Cache) Chunk(ctx context.Context, d catalog.Digest, size int, demand bo
 			return nil, fl.err // the kernel's retries of a failed read fail at once
 		}
 		delete(c.failed, d)
+	}
+	if err := ctx.Err(); err != nil {
+		// Ended before asking: no fetch, and no race between a flight
+		// that answers at once and ctx in the select below.
+		c.mu.Unlock()
+		return nil, err
 	}
 	if demand {
 		c.st.misses.Add(1)

@@ -225,3 +225,26 @@ func TestStatsString(t *testing.T) {
 		}
 	}
 }
+
+// TestChunkCancelledBeforeFetch: a caller whose context has already ended
+// gets its error for a chunk the cache lacks, every time, and starts no
+// fetch. Before, it joined a fetch and raced it: with a source that
+// answers at once, select took the data about half the time (seen as
+// fs TestReadCancelled failing under load).
+func TestChunkCancelledBeforeFetch(t *testing.T) {
+	src := cachetest.NewSource()
+	rng := rand.New(rand.NewPCG(5, 6))
+	c := newTest(t, src, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := range 200 {
+		b := cachetest.RandomBytes(rng, 4096)
+		d := src.Put(b)
+		if got, err := c.Chunk(ctx, d, len(b), true); !errors.Is(err, context.Canceled) || got != nil {
+			t.Fatalf("read %d with a cancelled context: %d bytes, %v; want context.Canceled", i, len(got), err)
+		}
+	}
+	if n := len(src.Calls()); n != 0 {
+		t.Errorf("%d fetches started for cancelled callers", n)
+	}
+}
