@@ -24,17 +24,20 @@ const sparseBlock = 4096
 const restoreTmp = ".backupfs-restore-*"
 
 // file writes a regular file's contents from the payload to a temporary
-// file next to dst and renames it to dst when whole; on failure the
-// temporary file is removed, so dst is the whole file or absent. A file
-// that was sparse at backup time (fewer blocks than its size needs) is
-// written sparse: all-zero blocks are skipped, and the size is set at the
-// end.
+// file next to dst, applies its metadata through the open descriptor,
+// and renames it to dst when whole; on failure the temporary file is
+// removed, so dst is the whole file or absent. A file that was sparse at
+// backup time (fewer blocks than its size needs) is written sparse:
+// all-zero blocks are skipped, and the size is set at the end.
 func (r *restorer) file(e catalog.Entry, dst string) error {
 	f, err := createTemp(filepath.Dir(dst))
 	if err != nil {
 		return fmt.Errorf("create %s: %w", dst, err)
 	}
 	werr := r.copyOut(e, f)
+	if werr == nil {
+		r.fileMeta(e, f, dst)
+	}
 	if err := f.close(); werr == nil {
 		werr = err
 	}
