@@ -75,10 +75,10 @@ hwm() { awk '/^VmHWM/ {print $2}' "/proc/$mpid/status"; }
 # loopback file system with backupfs's mount parameters (bench/fusefloor).
 # The same operation through it and on DIR directly shows what FUSE itself
 # costs on this machine: no network, cache, verification or decompression.
-start_floor() {
+start_floor() { # DIR [-mem]
 	stop_floor
 	cold
-	"$work/fusefloor" "$1" "$floor" 2>>"$work/floor.log" &
+	"$work/fusefloor" ${2:-} "$1" "$floor" 2>>"$work/floor.log" &
 	fpid=$!
 	for _ in $(seq 500); do
 		if mountpoint -q "$floor"; then return; fi
@@ -221,7 +221,7 @@ measure_restore_img() {
 }
 
 measure_find() {
-	log "find | wc -l of the tree, local, FUSE floor, mount"
+	log "find | wc -l of the tree, local, FUSE floors (loopback, in memory), mount"
 	local t0 nl nm
 	cold
 	t0=$(now)
@@ -231,6 +231,11 @@ measure_find() {
 	t0=$(now)
 	find "$floor" | wc -l >/dev/null
 	rec find_floor_s "$(since "$t0")"
+	start_floor "$tree" -mem # builds the tree in memory before it mounts
+	cold
+	t0=$(now)
+	find "$floor" | wc -l >/dev/null
+	rec find_memfloor_s "$(since "$t0")"
 	stop_floor
 	start_mount
 	t0=$(now)

@@ -89,6 +89,7 @@ restore_img_s 2
 restore_img_equal 0
 find_local_s 0.2
 find_mount_s 0.3
+find_memfloor_s 0.25
 find_equal 0
 ls_ms 40
 ls_ms 70
@@ -128,6 +129,7 @@ backup2_s 0.25
 		{"backupfs restore of the tree (local: cp -a)", 4, 1.5, "NO"}, // over 3 s
 		{"backupfs restore of the image (local: cp)", 2, 2, "NO"},     // differs from the original
 		{"find | wc -l of the tree", 0.3, 1.5, "NO"},                  // counts differ
+		{"  floor: find via go-fuse, the tree in memory", 0.25, 1.25, "-"},
 		{"mount to first ls answering, median of 5", 45, math.NaN(), "yes"},
 		{"peak RSS of the mount after cp -a", 200, math.NaN(), "NO"}, // 64 MiB cache: <= 128
 		{"first backup of the tree over TLS", 200, math.NaN(), "yes"},

@@ -43,6 +43,7 @@ func buildRows(r raw) []row {
 	}
 	add(within(r, "find | wc -l of the tree", "find_mount_s", "find_local_s", 0.5, "find_equal"))
 	add(slower(r, "  floor: find via go-fuse loopback", "find_floor_s", "find_local_s"))
+	add(slower(r, "  floor: find via go-fuse, the tree in memory", "find_memfloor_s", "find_local_s"))
 	for _, jobs := range []string{"1", "8"} {
 		k, name := "fio"+jobs, "rand 4 KiB read, psync, "+jobs+" job(s)"
 		lim50, lim99 := 0.5, 2.0
