@@ -77,7 +77,7 @@
 // listings with FOPEN_CACHE_DIR and file pages with FOPEN_KEEP_CACHE.
 // When the kernel offers zero-message opendirs (Linux 5.1+,
 // FUSE_NO_OPENDIR_SUPPORT), OPENDIR answers ENOSYS and the kernel lists
-// directories without opening them (statelessDirs opens a handle inside the
+// directories without opening them (StatelessDirs opens a handle inside the
 // process for each handle-less READDIRPLUS): a cold find sends two requests
 // per directory instead of four, and every listing is cached; the
 // directories above snapshots keep theirs fresh through their mtime, which

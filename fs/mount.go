@@ -51,7 +51,7 @@ func Mount(mountpoint string, o Options) (*fuse.Server, error) {
 type mounted struct {
 	srv  *fuse.Server
 	root gofs.InodeEmbedder
-	dirs *statelessDirs
+	dirs *StatelessDirs
 	hint *latencyHint
 }
 
@@ -69,7 +69,7 @@ func mount(mountpoint string, o Options) (*mounted, error) {
 		return nil, err
 	}
 	opts := mountOptions(o)
-	dirs := &statelessDirs{RawFileSystem: gofs.NewNodeFS(root, opts)}
+	dirs := &StatelessDirs{RawFileSystem: gofs.NewNodeFS(root, opts)}
 	var raw fuse.RawFileSystem = dirs
 	var hint *latencyHint
 	if !o.NoLatencyHint {
@@ -90,7 +90,7 @@ func mount(mountpoint string, o Options) (*mounted, error) {
 	raiseReadahead(mountpoint, fsys.log)
 	offered := srv.KernelSettings().Flags64()
 	fsys.noOpen.Store(offered&fuse.CAP_NO_OPEN_SUPPORT != 0)
-	dirs.on.Store(offered&fuse.CAP_NO_OPENDIR_SUPPORT != 0)
+	dirs.Offered(offered)
 	return &mounted{srv: srv, root: root, dirs: dirs, hint: hint}, nil
 }
 

@@ -11,8 +11,8 @@
 //
 // With -mem it first reads DIR's tree (names and attributes, no contents)
 // into go-fuse inodes held in memory, then mounts it with the two helps
-// backupfs's mount gives a walk: zero-message opendirs and a zero
-// cpu_dma_latency request (fs package doc). A find over it sends the
+// backupfs's mount gives a walk: zero-message opendirs (fs.StatelessDirs,
+// the mount's own) and a zero cpu_dma_latency request (fs package doc). A find over it sends the
 // requests a find over backupfs sends, and each is answered from memory
 // with no inode made on the way: the least such a walk costs through
 // go-fuse here. Files have no contents (reads fail); it is for walks.

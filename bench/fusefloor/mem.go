@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"syscall"
 
+	"github.com/backupfs/backupfs/fs"
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
@@ -20,7 +20,7 @@ func mountMem(dir, mountpoint string, opts *gofs.Options) (*fuse.Server, *os.Fil
 }
 
 // mountMemDirs is mountMem, also returning the raw file system for tests.
-func mountMemDirs(dir, mountpoint string, opts *gofs.Options) (*fuse.Server, *handleless, *os.File, error) {
+func mountMemDirs(dir, mountpoint string, opts *gofs.Options) (*fuse.Server, *fs.StatelessDirs, *os.File, error) {
 	root, err := readTree(dir)
 	if err != nil {
 		return nil, nil, nil, err
@@ -29,7 +29,7 @@ func mountMemDirs(dir, mountpoint string, opts *gofs.Options) (*fuse.Server, *ha
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	dirs := &handleless{RawFileSystem: gofs.NewNodeFS(root, opts)}
+	dirs := &fs.StatelessDirs{RawFileSystem: gofs.NewNodeFS(root, opts)}
 	srv, err := fuse.NewServer(dirs, mountpoint, &opts.MountOptions)
 	if err != nil {
 		hold.Close()
@@ -41,7 +41,7 @@ func mountMemDirs(dir, mountpoint string, opts *gofs.Options) (*fuse.Server, *ha
 		hold.Close()
 		return nil, nil, nil, err
 	}
-	dirs.on.Store(srv.KernelSettings().Flags64()&fuse.CAP_NO_OPENDIR_SUPPORT != 0)
+	dirs.Offered(srv.KernelSettings().Flags64())
 	return srv, dirs, hold, nil
 }
 
@@ -147,36 +147,4 @@ func lstatAttr(path string, a *fuse.Attr) error {
 	}
 	a.FromStat(&st)
 	return nil
-}
-
-// handleless answers OPENDIR with ENOSYS once the kernel offers
-// zero-message opendirs, and serves a READDIRPLUS without a handle
-// through one opened and released for it, as backupfs's mount does.
-type handleless struct {
-	fuse.RawFileSystem
-	on       atomic.Bool
-	opendirs atomic.Int64 // OPENDIRs the kernel sent
-}
-
-func (h *handleless) OpenDir(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
-	h.opendirs.Add(1)
-	if h.on.Load() {
-		return fuse.ENOSYS
-	}
-	return h.RawFileSystem.OpenDir(cancel, in, out)
-}
-
-func (h *handleless) ReadDirPlus(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
-	if in.Fh != 0 {
-		return h.RawFileSystem.ReadDirPlus(cancel, in, out)
-	}
-	open := fuse.OpenIn{InHeader: in.InHeader, Flags: syscall.O_RDONLY | syscall.O_DIRECTORY}
-	var opened fuse.OpenOut
-	if st := h.RawFileSystem.OpenDir(cancel, &open, &opened); !st.Ok() {
-		return st
-	}
-	defer h.RawFileSystem.ReleaseDir(&fuse.ReleaseIn{InHeader: in.InHeader, Fh: opened.Fh})
-	withFh := *in
-	withFh.Fh = opened.Fh
-	return h.RawFileSystem.ReadDirPlus(cancel, &withFh, out)
 }

@@ -56,10 +56,10 @@ func TestMemTree(t *testing.T) {
 	if got, want := walk(mnt), walk(src); got != want {
 		t.Fatalf("find in memory:\n%s\nwant:\n%s", got, want)
 	}
-	if !dirs.on.Load() {
+	if !dirs.On() {
 		t.Fatal("the kernel does not offer zero-message opendirs (Linux 5.1+)")
 	}
-	if n := dirs.opendirs.Load(); n > 1 { // the first, answered ENOSYS
+	if n := dirs.OpenDirs(); n > 1 { // the first, answered ENOSYS
 		t.Errorf("the walk sent %d OPENDIRs; want at most 1", n)
 	}
 	if _, err := os.ReadFile(filepath.Join(mnt, "top.txt")); err == nil {
