@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -194,10 +195,21 @@ func (r *restorer) fileMeta(e catalog.Entry, f *tmpFile, dst string) {
 	if err := unix.Fchmod(f.fd, e.Mode&0o7777); err != nil {
 		r.warn(fmt.Errorf("chmod %s: %w", dst, err))
 	}
-	ts := []unix.Timespec{unix.NsecToTimespec(e.MtimeNs), unix.NsecToTimespec(e.MtimeNs)}
-	if err := unix.UtimesNanoAt(f.fd, "", ts, unix.AT_EMPTY_PATH); err != nil {
+	if err := futimens(f.fd, unix.NsecToTimespec(e.MtimeNs)); err != nil {
 		r.warn(fmt.Errorf("times %s: %w", dst, err))
 	}
+}
+
+// futimens sets fd's access and modification times to t: utimensat with
+// a NULL path, which every Linux since 2.6.22 takes (an empty path with
+// AT_EMPTY_PATH needs a much newer kernel).
+func futimens(fd int, t unix.Timespec) error {
+	ts := [2]unix.Timespec{t, t}
+	_, _, errno := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
 }
 
 // meta applies owner, xattrs, mode and times, in that order: chown clears
