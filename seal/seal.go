@@ -106,6 +106,24 @@ func (s *Sealer) Open(id catalog.Digest, blob []byte) ([]byte, error) {
 	return plain, nil
 }
 
+// OpenShared is Open for a caller that owns blob and will not reuse its
+// contents (a fetch's receive buffer): a sealed blob is decrypted in place
+// (store.OpenBlobShared), a plain one decoded by store.DecodeBlobShared;
+// aliases says whether plain is blob's own buffer.
+func (s *Sealer) OpenShared(id catalog.Digest, blob []byte) (plain []byte, aliases bool, err error) {
+	if !store.BlobSealed(blob) {
+		return store.DecodeBlobShared(blob, id)
+	}
+	plain, aliases, err = store.OpenBlobShared(blob, id, s.aead)
+	if err != nil {
+		return nil, false, err
+	}
+	if got := s.ID(plain); got != id {
+		return nil, false, fmt.Errorf("%w: sealed chunk %s opens to bytes of id %s", store.ErrCorrupt, id, got)
+	}
+	return plain, aliases, nil
+}
+
 // Check is Open for verify: it returns the plain length.
 func (s *Sealer) Check(id catalog.Digest, blob []byte) (int, error) {
 	plain, err := s.Open(id, blob)

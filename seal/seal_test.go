@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 
 	"github.com/backupfs/backupfs/catalog"
 	"github.com/backupfs/backupfs/keyfile"
@@ -22,6 +23,34 @@ func newSealer(t testing.TB) *Sealer {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// opens are the two ways to open a fetched blob; OpenShared gets a copy
+// (it decrypts in place) and its aliases must be true exactly when the
+// result is that copy's own buffer.
+var opens = []struct {
+	name string
+	open func(t testing.TB, s *Sealer, id catalog.Digest, blob []byte) ([]byte, error)
+}{
+	{"Open", func(t testing.TB, s *Sealer, id catalog.Digest, blob []byte) ([]byte, error) {
+		return s.Open(id, blob)
+	}},
+	{"OpenShared", func(t testing.TB, s *Sealer, id catalog.Digest, blob []byte) ([]byte, error) {
+		own := bytes.Clone(blob)
+		plain, aliases, err := s.OpenShared(id, own)
+		if err == nil && len(plain) > 0 && len(own) > 0 {
+			if shares := inside(plain, own); shares != aliases {
+				t.Fatalf("OpenShared: aliases %v, but the result shares the blob's buffer: %v", aliases, shares)
+			}
+		}
+		return plain, err
+	}},
+}
+
+// inside reports whether p starts within buf's bytes.
+func inside(p, buf []byte) bool {
+	a, lo := uintptr(unsafe.Pointer(&p[0])), uintptr(unsafe.Pointer(&buf[0]))
+	return a >= lo && a < lo+uintptr(len(buf))
 }
 
 func randBytes(n int, seed uint64) []byte {
@@ -55,9 +84,31 @@ func TestRoundTrip(t *testing.T) {
 		if _, err := store.DecodeBlob(blob, id); !errors.Is(err, store.ErrSealed) {
 			t.Fatalf("DecodeBlob of a sealed blob: %v, want ErrSealed", err)
 		}
-		got, err := s.Open(id, blob)
-		if err != nil || !bytes.Equal(got, plain) {
-			t.Fatalf("Open: %v", err)
+		for _, o := range opens {
+			got, err := o.open(t, s, id, blob)
+			if err != nil || !bytes.Equal(got, plain) {
+				t.Fatalf("%s: %v", o.name, err)
+			}
+		}
+	}
+}
+
+// TestOpenSharedInPlace: a raw (incompressible) sealed chunk opens in its
+// blob's own buffer, a compressed one into a new slice.
+func TestOpenSharedInPlace(t *testing.T) {
+	s := newSealer(t)
+	for _, tc := range []struct {
+		plain   []byte
+		aliases bool
+	}{{randBytes(100_000, 4), true}, {bytes.Repeat([]byte("text "), 30_000), false}} {
+		id := s.ID(tc.plain)
+		blob, err := s.Seal(id, tc.plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, aliases, err := s.OpenShared(id, blob)
+		if err != nil || !bytes.Equal(got, tc.plain) || aliases != tc.aliases {
+			t.Fatalf("OpenShared of %d bytes: aliases %v (want %v), %v", len(tc.plain), aliases, tc.aliases, err)
 		}
 	}
 }
@@ -85,15 +136,19 @@ func TestOpenRefuses(t *testing.T) {
 		{"a plain blob under a keyed id", ida, plainBlob, s},
 		{"truncated", ida, blobA[:len(blobA)-10], s},
 	} {
-		if _, err := tc.s.Open(tc.id, tc.blob); !errors.Is(err, store.ErrCorrupt) {
-			t.Errorf("%s: %v, want ErrCorrupt", tc.name, err)
+		for _, o := range opens {
+			if _, err := o.open(t, tc.s, tc.id, tc.blob); !errors.Is(err, store.ErrCorrupt) {
+				t.Errorf("%s, %s: %v, want ErrCorrupt", o.name, tc.name, err)
+			}
 		}
 	}
 	// A zero chunk is a plain blob under its SHA-256: accepted.
 	zero := make([]byte, 4096)
 	zb, _ := store.EncodeBlob(zero)
-	if got, err := s.Open(catalog.Sum(zero), zb); err != nil || !bytes.Equal(got, zero) {
-		t.Fatalf("zero chunk: %v", err)
+	for _, o := range opens {
+		if got, err := o.open(t, s, catalog.Sum(zero), zb); err != nil || !bytes.Equal(got, zero) {
+			t.Fatalf("%s, zero chunk: %v", o.name, err)
+		}
 	}
 }
 
@@ -118,15 +173,17 @@ func FuzzOpen(f *testing.F) {
 	f.Add(blob)
 	f.Add(blob[:20])
 	f.Fuzz(func(t *testing.T, b []byte) {
-		got, err := s.Open(id, b)
-		if err != nil {
-			if !errors.Is(err, store.ErrCorrupt) {
-				t.Fatalf("error %v does not wrap ErrCorrupt", err)
+		for _, o := range opens {
+			got, err := o.open(t, s, id, b)
+			if err != nil {
+				if !errors.Is(err, store.ErrCorrupt) {
+					t.Fatalf("%s: error %v does not wrap ErrCorrupt", o.name, err)
+				}
+				continue
 			}
-			return
-		}
-		if !bytes.Equal(got, plain) {
-			t.Fatal("Open gave other bytes than the sealed ones")
+			if !bytes.Equal(got, plain) {
+				t.Fatalf("%s gave other bytes than the sealed ones", o.name)
+			}
 		}
 	})
 }

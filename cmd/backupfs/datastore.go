@@ -152,9 +152,9 @@ func openRepo(o repoOptions, loc location) (repo, error) {
 		if o.datastore != "" {
 			return nil, fmt.Errorf("--datastore is for local paths; %s names a server", loc.addr)
 		}
-		var unseal func(catalog.Digest, []byte) ([]byte, error)
+		var unseal func(catalog.Digest, []byte) ([]byte, bool, error)
 		if sealer != nil {
-			unseal = sealer.Open
+			unseal = sealer.OpenShared
 		}
 		if r, err = dialRepo(o, loc.addr, unseal); err != nil {
 			return nil, err

@@ -23,7 +23,7 @@ func (r remoteRepo) Begin(g catalog.Group, t time.Time) (backup.Sink, error) {
 
 // dialRepo connects to a backupfs server with the token and fingerprint
 // from the flags or the environment.
-func dialRepo(o repoOptions, addr string, unseal func(catalog.Digest, []byte) ([]byte, error)) (repo, error) {
+func dialRepo(o repoOptions, addr string, unseal func(catalog.Digest, []byte) ([]byte, bool, error)) (repo, error) {
 	cfg, err := clientConfig(o, addr)
 	if err != nil {
 		return nil, err

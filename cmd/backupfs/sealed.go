@@ -54,7 +54,7 @@ func (r sealedRepo) Chunk(d catalog.Digest) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	plain, err := r.s.Open(d, blob)
+	plain, _, err := r.s.OpenShared(d, blob) // blob is ours alone
 	if err != nil {
 		return nil, fmt.Errorf("chunk %s: %w", d, err)
 	}

@@ -47,9 +47,11 @@ type ClientConfig struct {
 	// the connection's details (debug); nil discards them.
 	Log *slog.Logger
 	// Unseal opens a sealed chunk's blob and checks it against its id
-	// (package seal, with the key of a sealed backup); nil: a sealed chunk
-	// fails with store.ErrSealed.
-	Unseal func(d catalog.Digest, blob []byte) ([]byte, error)
+	// (package seal's Sealer.OpenShared, with the key of a sealed backup);
+	// nil: a sealed chunk fails with store.ErrSealed. It owns blob (a
+	// receive buffer) and may decrypt it in place; aliases says whether
+	// plain is blob's buffer.
+	Unseal func(d catalog.Digest, blob []byte) (plain []byte, aliases bool, err error)
 }
 
 // Client reads from a server (it implements backup.Repository) and makes

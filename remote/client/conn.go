@@ -28,7 +28,7 @@ type clientConn struct {
 	born     time.Time // when the connection was made: one lost at once counts as a failed attempt
 	// unseal opens sealed chunks (ClientConfig.Unseal); nil: a sealed
 	// chunk is an error.
-	unseal func(d catalog.Digest, blob []byte) ([]byte, error)
+	unseal func(d catalog.Digest, blob []byte) ([]byte, bool, error)
 }
 
 // call collects the answer frames of one request.

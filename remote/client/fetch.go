@@ -383,8 +383,7 @@ type blobDecoder func(d catalog.Digest, blob []byte) (out []byte, aliases bool, 
 // against the digest, a sealed blob opened by unseal (if any).
 func (cc *clientConn) decode(d catalog.Digest, blob []byte) ([]byte, bool, error) {
 	if cc.unseal != nil && store.BlobSealed(blob) {
-		plain, err := cc.unseal(d, blob) // a new slice
-		return plain, false, err
+		return cc.unseal(d, blob)
 	}
 	return store.DecodeBlobShared(blob, d)
 }
