@@ -24,11 +24,12 @@ const sparseBlock = 4096
 const restoreTmp = ".backupfs-restore-*"
 
 // file writes a regular file's contents from the payload to a temporary
-// file next to dst, applies its metadata through the open descriptor,
-// and renames it to dst when whole; on failure the temporary file is
-// removed, so dst is the whole file or absent. A file that was sparse at
-// backup time (fewer blocks than its size needs) is written sparse:
-// all-zero blocks are skipped, and the size is set at the end.
+// file next to dst, applies its owner, xattrs and mode through the open
+// descriptor (fileMeta), renames it to dst when whole and sets its times;
+// on failure the temporary file is removed, so dst is the whole file or
+// absent. A file that was sparse at backup time (fewer blocks than its
+// size needs) is written sparse: all-zero blocks are skipped, and the
+// size is set at the end.
 func (r *restorer) file(e catalog.Entry, dst string) error {
 	f, err := createTemp(filepath.Dir(dst))
 	if err != nil {
@@ -48,6 +49,7 @@ func (r *restorer) file(e catalog.Entry, dst string) error {
 		os.Remove(f.name)
 		return fmt.Errorf("restore %s: %w", dst, werr)
 	}
+	r.fileTimes(e, dst)
 	return nil
 }
 
