@@ -67,14 +67,17 @@ func sealAD(blob []byte, id catalog.Digest) []byte {
 	return append(append(make([]byte, 0, 12+len(id)), blob[:12]...), id[:]...)
 }
 
-// OpenBlobShared is OpenBlob for a caller that owns blob and will not
-// reuse its contents (as DecodeBlobShared): the payload is decrypted in
-// place, so a raw payload's plain bytes alias blob (aliases true) and a
+// OpenBlobShared checks a sealed blob's header and opens it with aead
+// under id, for a caller that owns blob and will not reuse its contents
+// (as DecodeBlobShared): the payload is decrypted in place, so a raw payload's plain bytes alias blob (aliases true) and a
 // zstd one is decompressed into a new slice, blob then free to reuse. No
 // buffer the size of the chunk is allocated and cleared to decrypt into:
 // that was a tenth of a mount's CPU reading a sealed image. It skips the
 // CRC: the AEAD's tag authenticates the payload and, as associated data,
 // the header's fields and id. After a failure blob's payload is garbage.
+// It does not check the id against the plain bytes: that needs the id key
+// (package seal does it). A blob that is not sealed, or fails any check,
+// wraps ErrCorrupt.
 func OpenBlobShared(blob []byte, id catalog.Digest, aead cipher.AEAD) (plain []byte, aliases bool, err error) {
 	h, err := checkHeader(blob)
 	if err != nil {
@@ -97,30 +100,4 @@ func OpenBlobShared(blob []byte, id catalog.Digest, aead cipher.AEAD) (plain []b
 	}
 	plain, err = inflate(h, inner)
 	return plain, false, err
-}
-
-// OpenBlob checks a sealed blob (header, CRC), opens it with aead under
-// id and returns its plain bytes (a new slice). It does not check the id
-// against the plain bytes: that needs the id key (package seal does it).
-// A blob that is not sealed, or fails any check, wraps ErrCorrupt.
-func OpenBlob(blob []byte, id catalog.Digest, aead cipher.AEAD) ([]byte, error) {
-	h, err := checkBlob(blob)
-	if err != nil {
-		return nil, err
-	}
-	if !h.sealed {
-		return nil, fmt.Errorf("%w: blob of chunk %s is not sealed", ErrCorrupt, id)
-	}
-	payload := blob[BlobHeaderSize:]
-	inner, err := aead.Open(nil, payload[:SealNonceSize], payload[SealNonceSize:], sealAD(blob, id))
-	if err != nil {
-		return nil, fmt.Errorf("%w: sealed chunk %s does not open with this key", ErrCorrupt, id)
-	}
-	if !h.zstd {
-		if len(inner) != h.plainLen {
-			return nil, fmt.Errorf("%w: sealed chunk %s: %d bytes, header says %d", ErrCorrupt, id, len(inner), h.plainLen)
-		}
-		return inner, nil
-	}
-	return inflate(h, inner)
 }

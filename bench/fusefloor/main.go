@@ -50,7 +50,7 @@ func run(dir, mountpoint string, mem bool) error {
 	opts := mountOptions()
 	var srv *fuse.Server
 	if mem {
-		m, hold, err := mountMem(dir, mountpoint, opts)
+		m, _, hold, err := mountMem(dir, mountpoint, opts)
 		if err != nil {
 			return err
 		}

@@ -12,15 +12,10 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
-// mountMem mounts dir's tree, read into memory first, at mountpoint; the
-// file is the latency request, to close after the unmount.
-func mountMem(dir, mountpoint string, opts *gofs.Options) (*fuse.Server, *os.File, error) {
-	srv, _, hold, err := mountMemDirs(dir, mountpoint, opts)
-	return srv, hold, err
-}
-
-// mountMemDirs is mountMem, also returning the raw file system for tests.
-func mountMemDirs(dir, mountpoint string, opts *gofs.Options) (*fuse.Server, *fs.StatelessDirs, *os.File, error) {
+// mountMem mounts dir's tree, read into memory first, at mountpoint. It
+// returns the server, the raw file system (its counts, for tests) and the
+// latency request, a file to close after the unmount.
+func mountMem(dir, mountpoint string, opts *gofs.Options) (*fuse.Server, *fs.StatelessDirs, *os.File, error) {
 	root, err := readTree(dir)
 	if err != nil {
 		return nil, nil, nil, err

@@ -34,7 +34,7 @@ func TestMemTree(t *testing.T) {
 		t.Fatal(err)
 	}
 	mnt := t.TempDir()
-	srv, dirs, hold, err := mountMemDirs(src, mnt, mountOptions())
+	srv, dirs, hold, err := mountMem(src, mnt, mountOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
